@@ -1,0 +1,1 @@
+//! The engine: runs a real session and records its trace.

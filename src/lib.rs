@@ -1,0 +1,12 @@
+//! iotls — watch a real mutual-TLS 1.2 + MQTT session between an IoT device and its broker.
+//!
+//! One engine ([`engine`]) runs a real session and records a [`trace::Trace`]; every view renders it.
+
+pub mod engine;
+pub mod mqtt;
+pub mod pki;
+pub mod policy;
+pub mod render;
+pub mod tls;
+pub mod trace;
+pub mod ui;

@@ -1,0 +1,1 @@
+//! MQTT wire decoding (codec glue around mqttbytes).

@@ -1,0 +1,1 @@
+//! Certificates: generate (rcgen), load PEM, describe (x509-parser).

@@ -1,0 +1,1 @@
+//! AWS-IoT-style authorization: policy documents, variables, evaluation, registry.

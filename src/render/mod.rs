@@ -1,0 +1,1 @@
+//! Renderers of a trace: plain text and JSON.

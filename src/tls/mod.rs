@@ -1,0 +1,1 @@
+//! TLS 1.2 wire decoding: records, handshake messages, key derivation, record decryption.

@@ -1,0 +1,1 @@
+//! The terminal UI: renders a trace; never talks to sockets.

@@ -1,1 +1,281 @@
-fn main() {}
+//! The `iotls` command line.
+
+use clap::{Parser, Subcommand};
+use iotls::engine;
+use iotls::render;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "iotls",
+    version,
+    about = "Watch a real mutual-TLS 1.2 + MQTT session between an IoT device and its broker, step by step"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a real session (the embedded pizza-button default, or a lesson) and step through it.
+    Tour(TourArgs),
+    /// Connect iotls's device to a real broker and show what happens.
+    Connect(ConnectArgs),
+    /// Run iotls's broker so a real device (or openssl s_client) can connect, and show each session.
+    Serve(ServeArgs),
+    /// Write the default PKI (root, issuing CA, broker, buttons) as PEM files.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Describe the certificates in a PEM file.
+    Inspect {
+        /// PEM file with one or more certificates.
+        file: PathBuf,
+    },
+    /// AWS-IoT-style policies: evaluate one request offline, or audit a policy document.
+    Policy {
+        #[command(subcommand)]
+        command: iotls::policy::cli::PolicyCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct TourArgs {
+    /// Lesson to run (see `iotls tour --list`); default: the pizza button ordering on its own topic.
+    lesson: Option<String>,
+    /// Narrate as plain text (the default when stdout is not a terminal).
+    #[arg(long, conflicts_with = "json")]
+    plain: bool,
+    /// Print the trace as JSON (format iotls-trace/1).
+    #[arg(long)]
+    json: bool,
+    /// List the lessons.
+    #[arg(long)]
+    list: bool,
+    /// Colour theme of the terminal UI: default or projector (high contrast).
+    #[arg(long, default_value = "default")]
+    theme: String,
+}
+
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// Broker address, HOST:PORT.
+    addr: String,
+    /// Device certificate chain (PEM, leaf first).
+    #[arg(long)]
+    cert: PathBuf,
+    /// Device private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    #[arg(long)]
+    key: PathBuf,
+    /// Root certificate(s) the device trusts for the broker (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Server name to ask for (SNI) and to check the broker's certificate against; default: HOST.
+    #[arg(long)]
+    server_name: Option<String>,
+    /// MQTT client id; default: the certificate's CN.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Topic to publish one message to after CONNECT.
+    #[arg(long)]
+    topic: Option<String>,
+    /// Message to publish (default: a button click).
+    #[arg(long)]
+    message: Option<String>,
+    /// Stop after the TLS handshake (for peers that do not speak MQTT, e.g. openssl s_server).
+    #[arg(long)]
+    tls_only: bool,
+    /// Print the trace as JSON instead of narrating it.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Port to listen on (0 = any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 8883)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Broker certificate chain (PEM); default: the embedded PKI's broker.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Broker private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Root certificate(s) of the CAs whose device certificates the broker accepts (PEM).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Registry file (things, certificates, CAs, policies); see docs/policy.md.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Directory of PEM files from `iotls pki init` (created if missing), used when --cert is not given.
+    #[arg(long, default_value = "iotls-pki")]
+    pki: PathBuf,
+    /// Serve this many connections, then exit (0 = forever).
+    #[arg(long, default_value_t = 0)]
+    sessions: u32,
+    /// Print each session's trace as JSON instead of narrating it.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Write root.pem, issuing-ca.pem, broker.pem/.key, button.pem/.key, … into DIR (keys mode 0600).
+    Init {
+        /// Directory to create or fill.
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => tour(TourArgs {
+            lesson: None,
+            plain: false,
+            json: false,
+            list: false,
+            theme: "default".into(),
+        }),
+        Some(Command::Tour(a)) => tour(a),
+        Some(Command::Connect(a)) => connect(a),
+        Some(Command::Serve(a)) => serve(a),
+        Some(Command::Pki {
+            command: PkiCommand::Init { dir, force },
+        }) => iotls::pki::write_default(&dir, force)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+            })
+            .map_err(|e| e.to_string()),
+        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Policy { command }) => {
+            return ExitCode::from(iotls::policy::cli::run(command) as u8)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iotls: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn tour(a: TourArgs) -> Result<(), String> {
+    if a.list {
+        for (name, about) in engine::lessons::LESSONS {
+            println!("{name:<18} {about}");
+        }
+        return Ok(());
+    }
+    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let scenario = engine::lessons::scenario(&lesson).map_err(|e| e.to_string())?;
+    let trace = engine::run(&scenario).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{}", render::json(&trace));
+    } else if a.plain || !std::io::stdout().is_terminal() {
+        print!("{}", render::plain::render(&trace));
+    } else {
+        // The terminal UI is being built (issue 4); until then a terminal gets the plain tour too.
+        let _ = &a.theme;
+        print!("{}", render::plain::render(&trace));
+    }
+    Ok(())
+}
+
+fn connect(a: ConnectArgs) -> Result<(), String> {
+    let opts = engine::connect::ConnectOptions {
+        addr: a.addr,
+        cert: a.cert,
+        key: a.key,
+        ca: a.ca,
+        server_name: a.server_name,
+        client_id: a.client_id,
+        topic: a.topic,
+        message: a.message,
+        tls_only: a.tls_only,
+    };
+    let trace = engine::connect::run(&opts).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{}", render::json(&trace));
+    } else {
+        print!("{}", render::plain::render(&trace));
+    }
+    if trace.outcome.ok {
+        Ok(())
+    } else {
+        Err(trace.outcome.summary)
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<(), String> {
+    let opts = engine::serve::ServeOptions {
+        bind: a.bind,
+        port: a.port,
+        cert: a.cert,
+        key: a.key,
+        ca: a.ca,
+        registry: a.registry,
+        sessions: a.sessions,
+        pki_dir: Some(a.pki),
+    };
+    let json = a.json;
+    engine::serve::run(&opts, |trace| {
+        if json {
+            println!("{}", serde_json::to_string(trace).unwrap_or_default());
+        } else {
+            println!("{}", render::plain::render(trace));
+        }
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn inspect(file: &std::path::Path) -> Result<(), String> {
+    let certs = iotls::pki::load_certs(file).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    for (i, c) in certs.iter().enumerate() {
+        let d = iotls::pki::describe(c, &format!("{}[{i}]", file.display()), now);
+        println!("certificate {i} of {}", file.display());
+        println!("  subject      {}", d.subject);
+        println!("  issuer       {}", d.issuer);
+        println!("  serial       {}", d.serial);
+        println!(
+            "  valid        {} … {} ({} days left)",
+            d.not_before, d.not_after, d.days_left
+        );
+        println!("  key          {}", d.key);
+        println!("  signature    {}", d.signature_algorithm);
+        if !d.san.is_empty() {
+            println!("  SAN          {}", d.san.join(", "));
+        }
+        if !d.key_usage.is_empty() {
+            println!("  key usage    {}", d.key_usage.join(", "));
+        }
+        if !d.extended_key_usage.is_empty() {
+            println!("  EKU          {}", d.extended_key_usage.join(", "));
+        }
+        if let Some(b) = &d.basic_constraints {
+            println!("  constraints  {b}");
+        }
+        println!("  sha256       {}", d.sha256);
+        if d.self_signed {
+            println!("  self-signed: a root — trust it only if you know where it came from");
+        }
+    }
+    Ok(())
+}

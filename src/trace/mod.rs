@@ -179,7 +179,10 @@ pub struct Field {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// TCP connection established.
-    Tcp { device_addr: String, broker_addr: String },
+    Tcp {
+        device_addr: String,
+        broker_addr: String,
+    },
     /// A complete TLS handshake message.
     Handshake {
         /// RFC 5246 name: `ClientHello`, `ServerHello`, `Certificate`, `ServerKeyExchange`,
@@ -261,7 +264,10 @@ pub struct Fact {
 
 impl Fact {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Fact { name: name.into(), value: value.into() }
+        Fact {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -345,9 +351,9 @@ impl Trace {
 
     /// The first handshake message with this name sent by `side`.
     pub fn handshake(&self, side: Side, name: &str) -> Option<&Event> {
-        self.events
-            .iter()
-            .find(|e| e.side == side && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg == name))
+        self.events.iter().find(|e| {
+            e.side == side && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg == name)
+        })
     }
 
     /// Every MQTT packet in order, with the event that carried it.

@@ -1,0 +1,552 @@
+//! Observation without simulation: a tap that records every byte a transport carries, verifier
+//! wrappers that record rustls's real verdicts, and a key log.
+//!
+//! Everything goes into one [`Recorder`] in the order it happens. Sessions run on a current-thread
+//! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
+
+use crate::pki::{describe, subject_cn};
+use crate::trace::{hex, EventKind, Fact, Phase, Side};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// One raw observation.
+#[derive(Debug, Clone)]
+pub enum Raw {
+    /// Bytes sent by `from`, as seen by the tap.
+    Bytes {
+        from: Side,
+        data: Vec<u8>,
+        t_us: u64,
+    },
+    /// An event recorded by a hook (verifier, key log, broker, device).
+    Event {
+        phase: Phase,
+        side: Side,
+        kind: EventKind,
+        t_us: u64,
+    },
+    /// A key-log line.
+    Key {
+        client_random: [u8; 32],
+        master_secret: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    raws: Vec<Raw>,
+}
+
+/// Shared, ordered record of one session's observations.
+#[derive(Clone, Debug)]
+pub struct Recorder(Arc<Mutex<Inner>>);
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder(Arc::new(Mutex::new(Inner {
+            start: Instant::now(),
+            raws: Vec::new(),
+        })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another task panicked mid-push; the Vec is still usable.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_us(inner: &Inner) -> u64 {
+        inner.start.elapsed().as_micros() as u64
+    }
+
+    pub fn bytes(&self, from: Side, data: &[u8]) {
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        // Merge consecutive chunks in the same direction: chunking is an artefact of buffers.
+        if let Some(Raw::Bytes {
+            from: f, data: d, ..
+        }) = g.raws.last_mut()
+        {
+            if *f == from {
+                d.extend_from_slice(data);
+                return;
+            }
+        }
+        g.raws.push(Raw::Bytes {
+            from,
+            data: data.to_vec(),
+            t_us,
+        });
+    }
+
+    pub fn event(&self, phase: Phase, side: Side, kind: EventKind) {
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        g.raws.push(Raw::Event {
+            phase,
+            side,
+            kind,
+            t_us,
+        });
+    }
+
+    pub fn check(
+        &self,
+        phase: Phase,
+        side: Side,
+        check: &str,
+        ok: bool,
+        reason: String,
+        about: Option<&str>,
+        facts: Vec<Fact>,
+    ) {
+        self.event(
+            phase,
+            side,
+            EventKind::Check {
+                check: check.to_string(),
+                ok,
+                reason,
+                about: about.map(str::to_string),
+                facts,
+            },
+        );
+    }
+
+    pub fn key(&self, client_random: [u8; 32], master_secret: &[u8]) {
+        self.lock().raws.push(Raw::Key {
+            client_random,
+            master_secret: master_secret.to_vec(),
+        });
+    }
+
+    /// Everything recorded so far.
+    pub fn take(&self) -> Vec<Raw> {
+        std::mem::take(&mut self.lock().raws)
+    }
+
+    pub fn elapsed_us(&self) -> u64 {
+        Self::now_us(&self.lock())
+    }
+}
+
+/// A transport wrapper recording every byte read and written. `me` is the side that owns the
+/// transport: what it writes was sent by `me`, what it reads was sent by the peer.
+pub struct Tap<S> {
+    inner: S,
+    me: Side,
+    rec: Recorder,
+}
+
+impl<S> Tap<S> {
+    pub fn new(inner: S, me: Side, rec: Recorder) -> Self {
+        Tap { inner, me, rec }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let got = &buf.filled()[before..];
+            if !got.is_empty() {
+                self.rec.bytes(self.me.peer(), got);
+            }
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                self.rec.bytes(self.me, &data[..n]);
+            }
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// rustls's key log, into the recorder.
+#[derive(Debug)]
+pub struct RecordingKeyLog {
+    pub rec: Recorder,
+    pub side: Side,
+}
+
+impl rustls::KeyLog for RecordingKeyLog {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        if let Ok(cr) = <[u8; 32]>::try_from(client_random) {
+            if label == "CLIENT_RANDOM" {
+                self.rec.key(cr, secret);
+            }
+        }
+        self.rec.event(
+            Phase::KeyExchange,
+            self.side,
+            EventKind::Secret {
+                label: label.to_string(),
+                client_random: hex(client_random),
+                secret: hex(secret),
+            },
+        );
+    }
+    fn will_log(&self, _label: &str) -> bool {
+        true
+    }
+}
+
+/// The words for a rustls error, with the context rustls gives.
+pub fn explain_error(e: &Error) -> String {
+    match e {
+        Error::InvalidCertificate(ce) => match ce {
+            CertificateError::UnknownIssuer => {
+                "the chain does not lead to any trusted root (rustls: UnknownIssuer)".to_string()
+            }
+            CertificateError::NotValidForName => "the certificate is not valid for the name asked for (rustls: NotValidForName)".to_string(),
+            CertificateError::NotValidForNameContext { expected, presented } => format!(
+                "the certificate is for {} but the device asked for {:?} (rustls: NotValidForName)",
+                if presented.is_empty() { "no names".to_string() } else { presented.join(", ") },
+                expected
+            ),
+            CertificateError::Expired => "the certificate has expired (rustls: Expired)".to_string(),
+            CertificateError::ExpiredContext { time, not_after } => format!(
+                "the certificate expired: not after {} but now is {} (rustls: Expired)",
+                not_after.as_secs(),
+                time.as_secs()
+            ),
+            CertificateError::NotValidYet => "the certificate is not valid yet (rustls: NotValidYet)".to_string(),
+            CertificateError::InvalidPurpose => {
+                "the certificate's extended key usage does not allow this use (rustls: InvalidPurpose)".to_string()
+            }
+            CertificateError::BadSignature => "a signature in the chain does not verify (rustls: BadSignature)".to_string(),
+            CertificateError::BadEncoding => "the certificate is not valid DER (rustls: BadEncoding)".to_string(),
+            CertificateError::Revoked => "the certificate is revoked (rustls: Revoked)".to_string(),
+            other => format!("rustls: {other:?}"),
+        },
+        other => format!("rustls: {other}"),
+    }
+}
+
+fn chain_facts(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    roots: &[CertificateDer<'static>],
+) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let mut all: Vec<&[u8]> = vec![end_entity.as_ref()];
+    all.extend(intermediates.iter().map(|c| c.as_ref()));
+    for (i, der) in all.iter().enumerate() {
+        let info = describe(der, "", 0);
+        facts.push(Fact::new(
+            format!("chain[{i}]"),
+            format!(
+                "{} ← issued by {} ({}, {})",
+                info.subject, info.issuer, info.signature_algorithm, info.key
+            ),
+        ));
+        facts.push(Fact::new(
+            format!("chain[{i}] validity"),
+            format!("{} … {}", info.not_before, info.not_after),
+        ));
+        if !info.extended_key_usage.is_empty() {
+            facts.push(Fact::new(
+                format!("chain[{i}] EKU"),
+                info.extended_key_usage.join(", "),
+            ));
+        }
+    }
+    // Which configured root is the issuer of the last certificate sent?
+    if let Some(last) = all.last() {
+        let last = describe(last, "", 0);
+        let anchor = roots
+            .iter()
+            .map(|r| describe(r, "", 0))
+            .find(|r| r.subject == last.issuer);
+        facts.push(Fact::new(
+            "trust anchor",
+            match anchor {
+                Some(a) => format!("{} (sha256 {})", a.subject, &a.sha256[..16]),
+                None => format!(
+                    "none of the {} trusted root(s) is named {}",
+                    roots.len(),
+                    last.issuer
+                ),
+            },
+        ));
+    }
+    facts
+}
+
+fn signature_facts(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Vec<Fact> {
+    let (alg, name) = match dss.scheme {
+        SignatureScheme::ECDSA_NISTP384_SHA384
+        | SignatureScheme::RSA_PKCS1_SHA384
+        | SignatureScheme::RSA_PSS_SHA384 => (&ring::digest::SHA384, "sha384"),
+        SignatureScheme::ECDSA_NISTP521_SHA512
+        | SignatureScheme::RSA_PKCS1_SHA512
+        | SignatureScheme::RSA_PSS_SHA512 => (&ring::digest::SHA512, "sha512"),
+        _ => (&ring::digest::SHA256, "sha256"),
+    };
+    vec![
+        Fact::new("scheme", format!("{:?}", dss.scheme)),
+        Fact::new("signed_len", message.len().to_string()),
+        Fact::new("hash_algorithm", name),
+        Fact::new(
+            "signed_hash",
+            hex(ring::digest::digest(alg, message).as_ref()),
+        ),
+        Fact::new("signer", subject_cn(cert)),
+        Fact::new("signature", hex(dss.signature())),
+        Fact::new("signed_message", hex(message)),
+    ]
+}
+
+/// The device's server-certificate verifier: rustls's WebPki verifier, with every verdict recorded.
+#[derive(Debug)]
+pub struct ObservedServerVerifier {
+    pub inner: Arc<dyn ServerCertVerifier>,
+    pub roots: Vec<CertificateDer<'static>>,
+    pub rec: Recorder,
+}
+
+impl ServerCertVerifier for ObservedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let r = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let facts = chain_facts(end_entity, intermediates, &self.roots);
+        let name = server_name.to_str().to_string();
+        let san = describe(end_entity, "", 0).san.join(", ");
+        // webpki checks the chain first, the name second: a name error means the chain was good.
+        let name_err = matches!(
+            &r,
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+            ))
+        );
+        match &r {
+            Ok(_) => {
+                self.rec.check(Phase::ServerAuth, Side::Device, "server_chain", true,
+                    "the broker's chain leads to a root the device trusts; every signature, validity period and the serverAuth EKU check out".into(),
+                    Some("Certificate"), facts);
+                self.rec.check(
+                    Phase::ServerAuth,
+                    Side::Device,
+                    "server_name",
+                    true,
+                    format!("the certificate is valid for {name:?} (SAN: {san})"),
+                    Some("Certificate"),
+                    vec![
+                        Fact::new("asked for", name),
+                        Fact::new("certificate names", san),
+                    ],
+                );
+            }
+            Err(e) if name_err => {
+                self.rec.check(
+                    Phase::ServerAuth,
+                    Side::Device,
+                    "server_chain",
+                    true,
+                    "the broker's chain leads to a root the device trusts".into(),
+                    Some("Certificate"),
+                    facts,
+                );
+                self.rec.check(
+                    Phase::ServerAuth,
+                    Side::Device,
+                    "server_name",
+                    false,
+                    explain_error(e),
+                    Some("Certificate"),
+                    vec![
+                        Fact::new("asked for", name),
+                        Fact::new("certificate names", san),
+                    ],
+                );
+            }
+            Err(e) => {
+                self.rec.check(
+                    Phase::ServerAuth,
+                    Side::Device,
+                    "server_chain",
+                    false,
+                    explain_error(e),
+                    Some("Certificate"),
+                    facts,
+                );
+            }
+        }
+        r
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        let r = self.inner.verify_tls12_signature(message, cert, dss);
+        let reason = match &r {
+            Ok(_) => "the broker signed client_random ‖ server_random ‖ its ECDHE public key with the private key of its certificate: it holds that key".to_string(),
+            Err(e) => format!("the ServerKeyExchange signature does not verify: {}", explain_error(e)),
+        };
+        self.rec.check(
+            Phase::ServerAuth,
+            Side::Device,
+            "server_kx_signature",
+            r.is_ok(),
+            reason,
+            Some("ServerKeyExchange"),
+            signature_facts(message, cert, dss),
+        );
+        r
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The broker's client-certificate verifier: rustls's WebPki verifier, with every verdict recorded.
+#[derive(Debug)]
+pub struct ObservedClientVerifier {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    pub roots: Vec<CertificateDer<'static>>,
+    pub rec: Recorder,
+}
+
+impl ClientCertVerifier for ObservedClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let r = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        let reason = match &r {
+            Ok(_) => format!(
+                "{}'s chain leads to a root the broker trusts; signatures, validity and the clientAuth EKU check out",
+                subject_cn(end_entity)
+            ),
+            Err(e) => explain_error(e),
+        };
+        self.rec.check(
+            Phase::ClientAuth,
+            Side::Broker,
+            "client_chain",
+            r.is_ok(),
+            reason,
+            Some("Certificate"),
+            chain_facts(end_entity, intermediates, &self.roots),
+        );
+        r
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        let r = self.inner.verify_tls12_signature(message, cert, dss);
+        let reason = match &r {
+            Ok(_) => format!(
+                "the device signed the hash of all {} handshake bytes so far (ClientHello … ClientKeyExchange) with the private key of {}'s certificate: it holds that key",
+                message.len(),
+                subject_cn(cert)
+            ),
+            Err(e) => format!("the CertificateVerify signature does not verify: {}", explain_error(e)),
+        };
+        self.rec.check(
+            Phase::HandshakeSignature,
+            Side::Broker,
+            "certificate_verify",
+            r.is_ok(),
+            reason,
+            Some("CertificateVerify"),
+            signature_facts(message, cert, dss),
+        );
+        r
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}

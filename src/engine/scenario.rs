@@ -1,0 +1,91 @@
+//! Scenarios: what each side presents and trusts, and what the device does. The embedded pizza-button
+//! default is one value; the failure lessons are others.
+
+use super::authz::Authorizer;
+use crate::pki::{DefaultPki, Identity, BUTTON_SERIAL, BUTTON_THING};
+use rustls_pki_types::CertificateDer;
+use std::sync::Arc;
+
+/// One thing the device does after CONNECT.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceAction {
+    /// PUBLISH (QoS 0 or 1) and, for QoS 1, wait for PUBACK.
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+    },
+    /// SUBSCRIBE to one filter (QoS 1) and wait for SUBACK.
+    Subscribe { filter: String },
+    /// PINGREQ and wait for PINGRESP.
+    Ping,
+}
+
+/// The device: its identity, what it trusts, whom it asks for, what it does.
+#[derive(Clone, Debug)]
+pub struct DeviceSpec {
+    pub identity: Identity,
+    /// Roots the device trusts to recognise the real broker.
+    pub trust: Vec<CertificateDer<'static>>,
+    /// The server name the device asks for (SNI) and checks the broker's certificate against.
+    pub server_name: String,
+    pub client_id: String,
+    pub actions: Vec<DeviceAction>,
+}
+
+/// The broker: its identity, which CAs it trusts for devices, and its authorization.
+#[derive(Clone, Debug)]
+pub struct BrokerSpec {
+    pub identity: Identity,
+    /// Roots the broker accepts device certificates from.
+    pub client_roots: Vec<CertificateDer<'static>>,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+/// A whole session to run for real.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Short name, e.g. `pizza-button`.
+    pub name: String,
+    pub device: DeviceSpec,
+    pub broker: BrokerSpec,
+}
+
+/// The JSON the button publishes when pressed.
+pub fn click_payload(serial: &str, click: &str) -> Vec<u8> {
+    serde_json::json!({ "serialNumber": serial, "clickType": click })
+        .to_string()
+        .into_bytes()
+}
+
+impl Scenario {
+    /// The embedded default: the customer's button orders a pizza on its own topic.
+    pub fn pizza_button() -> Result<Scenario, crate::pki::PkiError> {
+        Ok(Self::from_pki(&DefaultPki::generate()?))
+    }
+
+    /// The default scenario over an existing PKI (lets variants share one).
+    pub fn from_pki(pki: &DefaultPki) -> Scenario {
+        Scenario {
+            name: "pizza-button".into(),
+            device: DeviceSpec {
+                identity: pki.button.clone(),
+                trust: vec![pki.root.clone()],
+                server_name: "localhost".into(),
+                client_id: BUTTON_THING.into(),
+                actions: vec![DeviceAction::Publish {
+                    topic: format!("iotbutton/{BUTTON_SERIAL}"),
+                    payload: click_payload(BUTTON_SERIAL, "SINGLE"),
+                    qos: 1,
+                    retain: false,
+                }],
+            },
+            broker: BrokerSpec {
+                identity: pki.broker.clone(),
+                client_roots: vec![pki.root.clone()],
+                authorizer: super::authz::pizza_authorizer(pki),
+            },
+        }
+    }
+}

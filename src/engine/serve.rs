@@ -1,0 +1,127 @@
+//! `iotls serve`: iotls's broker for real devices (or `openssl s_client`); each session is recorded
+//! with the broker's transport tapped and handed to the caller as a trace.
+
+use super::authz::Authorizer;
+use super::broker::Broker;
+use super::observe::Recorder;
+use super::policy_authz::PolicyAuthorizer;
+use super::scenario::BrokerSpec;
+use super::{assemble, unix_now, EngineError};
+use crate::pki::{load_certs, load_identity, DefaultPki};
+use crate::trace::Trace;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What `iotls serve` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub bind: String,
+    pub port: u16,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub registry: Option<PathBuf>,
+    /// Stop after this many sessions (0 = never).
+    pub sessions: u32,
+    /// Directory of `iotls pki init` files to use (created if missing) when no --cert is given.
+    pub pki_dir: Option<PathBuf>,
+}
+
+fn setup(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Setup(e.to_string())
+}
+
+/// Build the broker's spec from the options.
+pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
+    let (identity, mut roots, authorizer): (_, _, Arc<dyn Authorizer>) = match (&o.cert, &o.key) {
+        (Some(c), Some(k)) => {
+            let identity = load_identity(c, k).map_err(setup)?;
+            let ca = o.ca.as_ref().ok_or_else(|| setup("--ca is needed with --cert: which CA's device certificates should the broker accept?"))?;
+            let roots = load_certs(ca).map_err(setup)?;
+            let reg = o
+                .registry
+                .as_ref()
+                .ok_or_else(|| setup("--registry is needed with --cert: which certificates are registered, and with which policies? (docs/policy.md)"))?;
+            (
+                identity,
+                roots,
+                Arc::new(PolicyAuthorizer::from_file(reg)?) as Arc<dyn Authorizer>,
+            )
+        }
+        _ => {
+            let dir = o
+                .pki_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("iotls-pki"));
+            let pki = DefaultPki::load_or_init(&dir).map_err(setup)?;
+            let authz: Arc<dyn Authorizer> = match &o.registry {
+                Some(r) => Arc::new(PolicyAuthorizer::from_file(r)?),
+                None => Arc::new(PolicyAuthorizer::pizza_default(&pki)),
+            };
+            (pki.broker.clone(), vec![pki.root.clone()], authz)
+        }
+    };
+    if o.cert.is_none() {
+        if let Some(ca) = &o.ca {
+            roots = load_certs(ca).map_err(setup)?;
+        }
+    }
+    Ok(BrokerSpec {
+        identity,
+        client_roots: roots,
+        authorizer,
+    })
+}
+
+/// Serve until `sessions` sessions have ended (or forever), calling `each` with every trace.
+/// Prints `listening on ADDR` first.
+pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineError> {
+    let spec = broker_spec(o)?;
+    let ip: std::net::IpAddr = o
+        .bind
+        .parse()
+        .map_err(|_| setup(format!("--bind {:?} is not an IP address", o.bind)))?;
+    let anchors: Vec<(String, Vec<u8>)> = spec
+        .client_roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("broker trust anchor[{i}]"), r.to_vec()))
+        .collect();
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
+        println!("listening on {}", broker.local_addr());
+        let _ = std::io::stdout().flush();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trace>();
+        let mut served = 0u32;
+        let mut running = 0u32;
+        loop {
+            tokio::select! {
+                conn = broker.accept(), if o.sessions == 0 || served + running < o.sessions => {
+                    let (tcp, peer) = conn?;
+                    running += 1;
+                    let b = broker.clone();
+                    let tx = tx.clone();
+                    let anchors = anchors.clone();
+                    tokio::spawn(async move {
+                        let started = unix_now();
+                        let rec = Recorder::new();
+                        b.serve_tcp(tcp, peer, rec.clone(), true).await;
+                        let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None));
+                    });
+                }
+                Some(trace) = rx.recv() => {
+                    running -= 1;
+                    served += 1;
+                    each(&trace);
+                    let _ = std::io::stdout().flush();
+                    if o.sessions != 0 && served >= o.sessions {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,302 @@
+//! Interop with the real openssl program: iotls's device against `openssl s_server`, iotls's broker
+//! against `openssl s_client`, and openssl verifying a CertificateVerify from nothing but the JSON trace.
+
+mod common;
+
+use common::*;
+use iotls::engine::connect::{self, ConnectOptions};
+use iotls::trace::{unhex, Side, Trace};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port} after 10 s");
+}
+
+fn pki(dir: &Path) {
+    iotls::pki::write_default(dir, false).expect("write PKI");
+}
+
+#[test]
+fn iotls_device_against_openssl_s_server() {
+    if !peer_available("openssl", "iotls_device_against_openssl_s_server") {
+        return;
+    }
+    let dir = tempdir("s_server");
+    pki(&dir);
+    let port = free_port();
+    // s_server's -cert takes the leaf; the issuing CA goes in -cert_chain.
+    let leaf_and_ca = std::fs::read_to_string(dir.join("broker.pem")).unwrap();
+    let (leaf, ca) =
+        leaf_and_ca.split_at(leaf_and_ca.find("-----END CERTIFICATE-----").unwrap() + 26);
+    std::fs::write(dir.join("broker-leaf.pem"), leaf).unwrap();
+    std::fs::write(dir.join("broker-ca.pem"), ca.trim_start()).unwrap();
+    let server = Command::new("openssl")
+        .args(["s_server", "-tls1_2", "-Verify", "1", "-accept"])
+        .arg(port.to_string())
+        .arg("-cert")
+        .arg(dir.join("broker-leaf.pem"))
+        .arg("-cert_chain")
+        .arg(dir.join("broker-ca.pem"))
+        .arg("-key")
+        .arg(dir.join("broker.key"))
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .arg("-naccept")
+        .arg("1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start openssl s_server");
+    let mut server = Kill(server);
+    wait_for_port(port);
+    let t: Trace = connect::run(&ConnectOptions {
+        addr: format!("127.0.0.1:{port}"),
+        cert: dir.join("button.pem"),
+        key: dir.join("button.key"),
+        ca: dir.join("root.pem"),
+        server_name: Some("localhost".into()),
+        client_id: None,
+        topic: None,
+        message: None,
+        tls_only: true,
+    })
+    .expect("connect runs");
+    assert!(t.outcome.ok, "{:?}", t.outcome);
+    assert_eq!(t.tls.as_ref().unwrap().version, "TLSv1.2");
+    for c in [
+        "server_chain",
+        "server_name",
+        "server_kx_signature",
+        "client_finished",
+        "server_finished",
+    ] {
+        assert_eq!(check_ok(&t, c), Some(true), "check {c} against openssl");
+    }
+    assert!(
+        t.handshake(Side::Broker, "CertificateRequest").is_some(),
+        "s_server -Verify asks for a certificate"
+    );
+    assert!(t.handshake(Side::Device, "CertificateVerify").is_some());
+    // openssl's view: it verified our device certificate.
+    drop(server.0.stdin.take());
+    let _ = server.0.wait();
+    let mut out = String::new();
+    server
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("CN = pizza-button-1") || all.contains("CN=pizza-button-1"),
+        "s_server output:\n{all}"
+    );
+    assert!(all.contains("verify return:1"), "s_server output:\n{all}");
+}
+
+#[test]
+fn openssl_s_client_against_the_iotls_broker() {
+    if !peer_available("openssl", "openssl_s_client_against_the_iotls_broker") {
+        return;
+    }
+    let dir = tempdir("s_client");
+    let serve = Command::new(env!("CARGO_BIN_EXE_iotls"))
+        .args(["serve", "--port", "0", "--sessions", "1", "--json", "--pki"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotls serve");
+    let mut serve = Kill(serve);
+    let mut lines = BufReader::new(serve.0.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-tls1_2",
+            "-connect",
+            &addr,
+            "-servername",
+            "localhost",
+        ])
+        .arg("-cert")
+        .arg(dir.join("button.pem"))
+        .arg("-key")
+        .arg(dir.join("button.key"))
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .arg("-verify_return_error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run openssl s_client");
+    let client_out = String::from_utf8_lossy(&client.stdout).to_string()
+        + &String::from_utf8_lossy(&client.stderr);
+    assert!(
+        client_out.contains("Verify return code: 0 (ok)"),
+        "s_client output:\n{client_out}"
+    );
+    assert!(
+        client_out.contains("Protocol  : TLSv1.2") || client_out.contains("TLSv1.2"),
+        "{client_out}"
+    );
+    let json = lines.next().expect("a trace line").unwrap();
+    let t: Trace = serde_json::from_str(&json).expect("trace JSON");
+    for c in [
+        "client_chain",
+        "certificate_verify",
+        "client_finished",
+        "server_finished",
+    ] {
+        assert_eq!(
+            check_ok(&t, c),
+            Some(true),
+            "check {c} with openssl s_client as the device"
+        );
+    }
+    // The tap on the broker's transport saw the same transcript the verifier was given.
+    let cv = check(&t, "certificate_verify").unwrap();
+    assert_eq!(
+        unhex(&fact(cv, "signed_message")).unwrap(),
+        transcript_before_certificate_verify(&t)
+    );
+    let _ = serve.0.wait();
+}
+
+#[test]
+fn openssl_verifies_certificate_verify_from_the_json_trace_alone() {
+    if !peer_available(
+        "openssl",
+        "openssl_verifies_certificate_verify_from_the_json_trace_alone",
+    ) {
+        return;
+    }
+    let t = iotls::engine::run(&iotls::engine::lessons::scenario("pizza-button").unwrap()).unwrap();
+    // Only the JSON from here on.
+    let v: serde_json::Value = serde_json::from_str(&iotls::render::json(&t)).unwrap();
+    let mut transcript = Vec::new();
+    let mut device_cert_msg = None;
+    let mut cv_msg = None;
+    for e in v["events"].as_array().unwrap() {
+        if e["kind"] != "handshake" {
+            continue;
+        }
+        let bytes = unhex(e["hex"].as_str().unwrap()).unwrap();
+        match (e["msg"].as_str().unwrap(), e["side"].as_str().unwrap()) {
+            ("CertificateVerify", _) => {
+                cv_msg = Some(bytes);
+                break;
+            }
+            ("Certificate", "device") => device_cert_msg = Some(bytes.clone()),
+            _ => {}
+        }
+        transcript.extend(bytes);
+    }
+    let cv = cv_msg.expect("CertificateVerify in JSON");
+    let sig_len = u16::from_be_bytes([cv[6], cv[7]]) as usize;
+    let dir = tempdir("cv");
+    std::fs::write(dir.join("transcript.bin"), &transcript).unwrap();
+    std::fs::write(dir.join("sig.der"), &cv[8..8 + sig_len]).unwrap();
+    let leaf = iotls::engine::certificate_list(&device_cert_msg.unwrap())[0].to_vec();
+    std::fs::write(dir.join("device.der"), &leaf).unwrap();
+    let pubkey = Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-in"])
+        .arg(dir.join("device.der"))
+        .args(["-pubkey", "-noout", "-out"])
+        .arg(dir.join("device.pub"))
+        .status()
+        .unwrap();
+    assert!(pubkey.success());
+    let verify = |file: &str| {
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(dir.join("device.pub"))
+            .arg("-signature")
+            .arg(dir.join("sig.der"))
+            .arg(dir.join(file))
+            .output()
+            .unwrap()
+    };
+    let ok = verify("transcript.bin");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "Verified OK");
+    // The same signature over a tampered transcript fails in openssl too.
+    transcript[5] ^= 0x80;
+    std::fs::write(dir.join("tampered.bin"), &transcript).unwrap();
+    let bad = verify("tampered.bin");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("Verification failure"));
+    // The trace's signed_hash is openssl's SHA-256 of the same (untampered) bytes.
+    transcript[5] ^= 0x80;
+    std::fs::write(dir.join("transcript.bin"), &transcript).unwrap();
+    let dgst = Command::new("openssl")
+        .args(["dgst", "-sha256", "-r"])
+        .arg(dir.join("transcript.bin"))
+        .output()
+        .unwrap();
+    let ours = fact(check(&t, "certificate_verify").unwrap(), "signed_hash");
+    assert_eq!(
+        String::from_utf8_lossy(&dgst.stdout)
+            .split_whitespace()
+            .next(),
+        Some(ours.as_str())
+    );
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "iotls-test-{name}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}

@@ -1,0 +1,262 @@
+//! Real sessions through the engine: what a learner would check in the trace.
+
+mod common;
+
+use common::*;
+use iotls::engine::{self, lessons};
+use iotls::pki::{BUTTON_SERIAL, BUTTON_THING};
+use iotls::trace::{EventKind, PolicyEvent, Side, Trace, FORMAT};
+
+fn run(lesson: &str) -> Trace {
+    engine::run(&lessons::scenario(lesson).expect("lesson")).expect("session runs")
+}
+
+fn policies(t: &Trace) -> Vec<&PolicyEvent> {
+    t.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Policy(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn pizza_button_session_has_the_mutual_tls_12_message_sequence() {
+    let t = run("pizza-button");
+    assert!(t.outcome.ok, "outcome: {:?}", t.outcome);
+    let tls = t.tls.as_ref().expect("tls summary");
+    assert_eq!(tls.version, "TLSv1.2");
+    assert!(
+        tls.cipher_suite.starts_with("TLS_ECDHE_ECDSA_WITH_"),
+        "{}",
+        tls.cipher_suite
+    );
+    assert_eq!(tls.sni.as_deref(), Some("localhost"));
+    use Side::*;
+    let expected = [
+        (Device, "ClientHello"),
+        (Broker, "ServerHello"),
+        (Broker, "Certificate"),
+        (Broker, "ServerKeyExchange"),
+        (Broker, "CertificateRequest"),
+        (Broker, "ServerHelloDone"),
+        (Device, "Certificate"),
+        (Device, "ClientKeyExchange"),
+        (Device, "CertificateVerify"),
+        (Device, "Finished"),
+        (Broker, "Finished"),
+    ];
+    let got = handshake_sequence(&t);
+    let got: Vec<(Side, &str)> = got.iter().map(|(s, m)| (*s, m.as_str())).collect();
+    assert_eq!(got, expected);
+    // Each side's checks passed, as rustls decided them.
+    for c in [
+        "server_chain",
+        "server_name",
+        "server_kx_signature",
+        "client_chain",
+        "certificate_verify",
+        "client_finished",
+        "server_finished",
+    ] {
+        assert_eq!(check_ok(&t, c), Some(true), "check {c}");
+    }
+    // Causal order: the broker's chain check comes after the device's Certificate was on the wire.
+    let dev_cert = t
+        .events
+        .iter()
+        .position(|e| {
+            e.side == Device
+                && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg == "Certificate")
+        })
+        .unwrap();
+    let chain_check = t
+        .events
+        .iter()
+        .position(|e| matches!(&e.kind, EventKind::Check { check, .. } if check == "client_chain"))
+        .unwrap();
+    assert!(chain_check > dev_cert);
+}
+
+#[test]
+fn certificate_verify_signs_exactly_the_wire_transcript_and_verifies_with_ring() {
+    let t = run("pizza-button");
+    let wire = transcript_before_certificate_verify(&t);
+    let cv_check = check(&t, "certificate_verify").expect("certificate_verify check");
+    let signed = iotls::trace::unhex(&fact(cv_check, "signed_message")).unwrap();
+    assert_eq!(wire.len(), signed.len());
+    assert!(
+        wire == signed,
+        "the broker's verifier received different bytes than the wire transcript"
+    );
+    assert_eq!(fact(cv_check, "signed_len"), wire.len().to_string());
+
+    // Independently of rustls: verify the signature with ring using the device certificate's key.
+    let cv = message_bytes(t.handshake(Side::Device, "CertificateVerify").unwrap());
+    let scheme = u16::from_be_bytes([cv[4], cv[5]]);
+    assert_eq!(scheme, 0x0403, "ecdsa_secp256r1_sha256");
+    let sig_len = u16::from_be_bytes([cv[6], cv[7]]) as usize;
+    let sig = &cv[8..8 + sig_len];
+    let cert_msg = message_bytes(t.handshake(Side::Device, "Certificate").unwrap());
+    let leaf = iotls::engine::certificate_list(&cert_msg)[0].to_vec();
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf).unwrap();
+    let spki = cert.public_key().subject_public_key.data.to_vec();
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, spki);
+    key.verify(&wire, sig)
+        .expect("CertificateVerify verifies over the wire transcript");
+    // And it fails over a transcript with one byte changed.
+    let mut bad = wire.clone();
+    bad[10] ^= 1;
+    assert!(key.verify(&bad, sig).is_err());
+}
+
+#[test]
+fn decrypted_mqtt_carries_the_client_id_topic_and_payload() {
+    let t = run("pizza-button");
+    let packets: Vec<_> = t.mqtt_packets().map(|(e, p)| (e.side, p.clone())).collect();
+    let names: Vec<&str> = packets.iter().map(|(_, p)| p.packet.as_str()).collect();
+    assert_eq!(
+        names,
+        ["CONNECT", "CONNACK", "PUBLISH", "PUBACK", "DISCONNECT"]
+    );
+    let connect = &packets[0].1;
+    assert_eq!(packets[0].0, Side::Device);
+    assert_eq!(connect.client_id.as_deref(), Some(BUTTON_THING));
+    let publish = &packets[2].1;
+    assert_eq!(
+        publish.topic.as_deref(),
+        Some(format!("iotbutton/{BUTTON_SERIAL}").as_str())
+    );
+    assert_eq!(publish.qos, Some(1));
+    let payload: serde_json::Value =
+        serde_json::from_str(publish.payload.as_deref().unwrap()).unwrap();
+    assert_eq!(payload["serialNumber"], BUTTON_SERIAL);
+    assert_eq!(payload["clickType"], "SINGLE");
+    // The broker allowed CONNECT and PUBLISH, with the serial substituted from the certificate.
+    let p = policies(&t);
+    let publish_decision = p
+        .iter()
+        .find(|p| p.action == "iot:Publish")
+        .expect("publish decision");
+    assert_eq!(publish_decision.decision, "ALLOWED");
+    assert!(publish_decision
+        .resource
+        .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
+    assert!(p
+        .iter()
+        .any(|p| p.action == "iot:Connect" && p.decision == "ALLOWED"));
+}
+
+#[test]
+fn a_device_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
+    let t = run("untrusted-device");
+    assert!(!t.outcome.ok);
+    assert_eq!(t.outcome.failed_check.as_deref(), Some("client_chain"));
+    assert_eq!(t.outcome.failed_side, Some(Side::Broker));
+    assert_eq!(
+        t.outcome.alert.as_deref(),
+        Some("unknown_ca"),
+        "{:?}",
+        t.outcome
+    );
+    assert_eq!(check_ok(&t, "client_chain"), Some(false));
+    // The device's own checks of the broker passed: it is the device that is not trusted.
+    assert_eq!(check_ok(&t, "server_chain"), Some(true));
+    assert!(
+        t.mqtt_packets().next().is_none(),
+        "no MQTT after a failed handshake"
+    );
+    assert!(
+        t.outcome
+            .summary
+            .contains("does not lead to any trusted root"),
+        "{}",
+        t.outcome.summary
+    );
+}
+
+#[test]
+fn a_broker_certificate_for_another_host_is_refused_by_the_device() {
+    let t = run("wrong-host");
+    assert!(!t.outcome.ok);
+    assert_eq!(t.outcome.failed_check.as_deref(), Some("server_name"));
+    assert_eq!(t.outcome.failed_side, Some(Side::Device));
+    assert_eq!(
+        t.outcome.alert.as_deref(),
+        Some("bad_certificate"),
+        "{:?}",
+        t.outcome
+    );
+    assert_eq!(
+        t.tls.as_ref().unwrap().sni.as_deref(),
+        Some("mqtt.other-shop.example")
+    );
+    // The device never sent its certificate: it stopped as soon as the broker's name was wrong.
+    assert!(t.handshake(Side::Device, "Certificate").is_none());
+}
+
+#[test]
+fn the_neighbours_button_cannot_order_on_another_buttons_topic() {
+    let t = run("neighbour");
+    assert!(!t.outcome.ok);
+    let p = policies(&t);
+    assert!(p
+        .iter()
+        .any(|p| p.action == "iot:Connect" && p.decision == "ALLOWED"));
+    let denied = p
+        .iter()
+        .find(|p| p.action == "iot:Publish")
+        .expect("publish decision");
+    assert_eq!(denied.decision, "IMPLICIT_DENY");
+    assert!(denied
+        .resource
+        .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
+    // Disconnected without PUBACK, like AWS IoT on MQTT 3.1.1.
+    let names: Vec<String> = t.mqtt_packets().map(|(_, p)| p.packet.clone()).collect();
+    assert!(names.contains(&"PUBLISH".to_string()));
+    assert!(!names.contains(&"PUBACK".to_string()), "{names:?}");
+}
+
+#[test]
+fn an_inactive_certificate_is_refused_after_a_successful_handshake() {
+    let t = run("inactive-cert");
+    assert!(!t.outcome.ok);
+    assert_eq!(check_ok(&t, "certificate_verify"), Some(true));
+    assert_eq!(check_ok(&t, "server_finished"), Some(true));
+    assert!(
+        policies(&t).is_empty(),
+        "no policy is evaluated for an inactive certificate"
+    );
+    assert_eq!(check_ok(&t, "registry"), Some(false));
+    assert_eq!(t.outcome.failed_check.as_deref(), Some("registry"));
+    assert!(
+        t.outcome.summary.contains("INACTIVE"),
+        "{}",
+        t.outcome.summary
+    );
+    assert!(t.mqtt_packets().all(|(_, p)| p.packet != "CONNACK"));
+}
+
+#[test]
+fn json_trace_round_trips_and_carries_the_format() {
+    let t = run("pizza-button");
+    let json = iotls::render::json(&t);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["format"], FORMAT);
+    assert_eq!(v["tls"]["version"], "TLSv1.2");
+    let ev = &v["events"][1];
+    for k in ["seq", "phase", "side", "kind"] {
+        assert!(ev.get(k).is_some(), "event lacks {k}: {ev}");
+    }
+    let back: Trace = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, t);
+}
+
+#[test]
+fn unknown_lesson_names_the_lessons() {
+    let e = lessons::scenario("pizza-buton").unwrap_err().to_string();
+    assert!(e.contains("unknown lesson \"pizza-buton\""), "{e}");
+    assert!(e.contains("pizza-button"), "{e}");
+}

@@ -9,7 +9,6 @@ use iotls::trace::{unhex, Side, Trace};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -25,17 +24,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on port {port} after 10 s");
 }
 
 fn pki(dir: &Path) {
@@ -75,7 +63,20 @@ fn iotls_device_against_openssl_s_server() {
         .spawn()
         .expect("start openssl s_server");
     let mut server = Kill(server);
-    wait_for_port(port);
+    // Wait for s_server's "ACCEPT" (a probe connection would use up its one -naccept).
+    let mut out_lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in out_lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("ACCEPT") {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with("ACCEPT")),
+        "s_server did not start: {seen:?}"
+    );
     let t: Trace = connect::run(&ConnectOptions {
         addr: format!("127.0.0.1:{port}"),
         cert: dir.join("button.pem"),
@@ -107,14 +108,10 @@ fn iotls_device_against_openssl_s_server() {
     // openssl's view: it verified our device certificate.
     drop(server.0.stdin.take());
     let _ = server.0.wait();
-    let mut out = String::new();
-    server
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out: String = out_lines
+        .map_while(Result::ok)
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut err = String::new();
     server
         .0
@@ -160,8 +157,11 @@ fn openssl_s_client_against_the_iotls_broker() {
             "-servername",
             "localhost",
         ])
+        // s_client's -cert sends only the leaf: the issuing CA goes in -cert_chain.
         .arg("-cert")
         .arg(dir.join("button.pem"))
+        .arg("-cert_chain")
+        .arg(dir.join("issuing-ca.pem"))
         .arg("-key")
         .arg(dir.join("button.key"))
         .arg("-CAfile")

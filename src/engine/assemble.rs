@@ -198,13 +198,16 @@ fn outcome(events: &[Event], report: Option<&DeviceReport>) -> Outcome {
         _ => None,
     });
     let ok = report
-        .map(|r| r.handshake_ok && r.connected)
+        .map(|r| r.handshake_ok && (r.connected || !r.mqtt))
         .unwrap_or(true);
     let actions = report.map(|r| r.completed).unwrap_or(0);
     Outcome {
         ok,
         phase: Phase::Close,
-        summary: if ok {
+        summary: if ok && report.is_some_and(|r| !r.mqtt) {
+            "Both sides authenticated each other over TLS 1.2 (handshake only, no MQTT)."
+                .to_string()
+        } else if ok {
             format!(
                 "Both sides authenticated each other over TLS 1.2 and {actions} MQTT action(s) were authorized and carried out."
             )

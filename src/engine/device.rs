@@ -25,6 +25,8 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeviceReport {
     pub handshake_ok: bool,
+    /// Whether the device was asked to speak MQTT after the handshake.
+    pub mqtt: bool,
     pub connected: bool,
     /// Actions that completed (acknowledged), by index.
     pub completed: usize,
@@ -79,7 +81,10 @@ pub async fn run(
             spec.server_name
         ))
     })?;
-    let mut report = DeviceReport::default();
+    let mut report = DeviceReport {
+        mqtt,
+        ..DeviceReport::default()
+    };
     let tcp = match tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return Err(EngineError::Setup(format!("cannot connect to {addr}: {e}"))),

@@ -251,7 +251,7 @@ fn client_hello(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()>
         "compression_methods",
         o,
         l,
-        format!("{} methods", methods.len()),
+        format!("{} method(s)", methods.len()),
         0,
     );
     for (i, m) in methods.iter().enumerate() {

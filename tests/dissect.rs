@@ -775,3 +775,35 @@ fn garbage_after_a_real_client_hello_is_undecodable() {
     );
     assert!(d.summary().is_none());
 }
+
+#[test]
+fn an_altered_handshake_byte_makes_both_finished_checks_fail() {
+    let s = session(
+        provider::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        provider::kx_group::X25519,
+    );
+    let mut chunks = s.chunks.clone();
+    // The broker's first flight: record header (5), ServerHello header (4), version (2),
+    // random (32), session_id length (1) — then the first session_id byte. Changing it leaves
+    // the keys alone (they depend on the randoms) but changes the transcript.
+    assert_eq!(chunks[1].0, Side::Broker);
+    assert_eq!(chunks[1].1[5], 2, "ServerHello");
+    chunks[1].1[5 + 4 + 2 + 32 + 1] ^= 0xff;
+    let (out, _) = dissect(&chunks, s.keys.clone(), usize::MAX);
+    let checks: Vec<_> = out
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Check {
+                check, ok, reason, ..
+            } => Some((check.as_str(), *ok, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(checks.len(), 2);
+    for (check, ok, reason) in &checks {
+        assert!(!ok, "{check}");
+        assert!(reason.starts_with("Mismatch"), "{reason}");
+    }
+    // Decryption still works: the keys did not change.
+    assert_eq!(plaintext(&out, Side::Device), s.device_wrote);
+}

@@ -1,1 +1,32 @@
-//! The terminal UI: renders a trace; never talks to sockets.
+//! The terminal UI: a guided tour of one recorded session. It renders a [`Trace`]; it never talks
+//! to sockets (a re-run asks the caller for a new trace).
+//!
+//! The shape follows ratatui's templates and gitui: terminal events become [`Action`]s
+//! ([`action_for_key`], [`action_for_mouse`]), actions update [`AppState`]
+//! ([`AppState::update`]), and the view is a pure function of (trace, state) ([`render`],
+//! [`render_buffer`]) — which is what the snapshot tests and the frame-time benchmark call.
+//!
+//! Modules: `steps` (the tour's steps over a trace), `narrate` (plain-language narration, reusable
+//! by non-terminal renderers), `app` (state + update), `keys` (event → action), `view` (drawing),
+//! `terminal` (event loop, terminal set-up and restore), `theme` (colours, NO_COLOR).
+//!
+//! [`Trace`]: crate::trace::Trace
+
+mod app;
+mod keys;
+pub mod narrate;
+pub mod steps;
+mod terminal;
+mod theme;
+pub mod view;
+
+#[cfg(test)]
+pub(crate) mod sample;
+#[cfg(test)]
+mod tests;
+
+pub use app::{field_count, Action, AppState, Pane};
+pub use keys::{action_for_key, action_for_mouse, bindings, Binding};
+pub use terminal::{restore, run};
+pub use theme::{Styles, Theme, UiOptions};
+pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};

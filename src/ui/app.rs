@@ -1,0 +1,232 @@
+//! UI state and its update function: `update(state, action)` is the only way state changes.
+//! Nothing here draws or reads the terminal.
+
+use super::steps::{self, Step};
+use super::theme::UiOptions;
+use crate::trace::Trace;
+
+/// The panes that take the focus (Tab cycles them in this order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    /// The sequence diagram (left).
+    Diagram,
+    /// The decoded fields and hex of the current step (right).
+    Detail,
+    /// The certificates and their chains (right).
+    Certificates,
+    /// Every check and policy decision so far (right).
+    Decisions,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [
+        Pane::Diagram,
+        Pane::Detail,
+        Pane::Certificates,
+        Pane::Decisions,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Diagram => "Device ↔ Broker",
+            Pane::Detail => "Detail",
+            Pane::Certificates => "Certificates",
+            Pane::Decisions => "Decisions",
+        }
+    }
+}
+
+/// Everything a key press or a mouse event can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Next,
+    Prev,
+    First,
+    Last,
+    /// Jump to step n (from 0), e.g. a click in the diagram.
+    GoTo(usize),
+    FieldUp,
+    FieldDown,
+    /// Select field n of the current step (a click on a field or a byte).
+    SelectField(usize),
+    CertUp,
+    CertDown,
+    ScrollUp,
+    ScrollDown,
+    CyclePane,
+    CyclePaneBack,
+    /// Focus a pane (a click on it).
+    Focus(Pane),
+    ToggleHex,
+    ShowCerts,
+    ShowPolicy,
+    Rerun,
+    Help,
+    Quit,
+}
+
+/// The state of the UI. The view is a pure function of (trace, state).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppState {
+    /// The tour's steps over the current trace.
+    pub steps: Vec<Step>,
+    /// Current step, from 0.
+    pub step: usize,
+    /// Selected field of the current step, from 0.
+    pub field: usize,
+    /// Pane with the focus.
+    pub focus: Pane,
+    /// What the right-hand pane shows (never `Diagram`).
+    pub right: Pane,
+    /// Hex view enlarged to fill the detail pane.
+    pub hex_expanded: bool,
+    /// Selected certificate, an index into the certificate pane's order.
+    pub cert: usize,
+    /// Scroll of the decisions pane, in lines.
+    pub decisions_scroll: u16,
+    pub help: bool,
+    /// Set by `Quit`; the event loop exits.
+    pub quit: bool,
+    /// Set by `Rerun`; the event loop runs a new session and calls [`AppState::reload`].
+    pub rerun_requested: bool,
+    /// How many sessions have run in this UI (1 for the first).
+    pub run: u32,
+    /// A one-line message for the footer (e.g. a failed re-run).
+    pub status: Option<String>,
+    /// Theme and colour choice.
+    pub opts: UiOptions,
+}
+
+impl AppState {
+    pub fn new(trace: &Trace) -> AppState {
+        AppState {
+            steps: steps::steps(trace),
+            step: 0,
+            field: 0,
+            focus: Pane::Diagram,
+            right: Pane::Detail,
+            hex_expanded: false,
+            cert: 0,
+            decisions_scroll: 0,
+            help: false,
+            quit: false,
+            rerun_requested: false,
+            run: 1,
+            status: None,
+            opts: UiOptions::default(),
+        }
+    }
+
+    /// Adopt a new trace (after a re-run), keeping the place in the tour where possible.
+    pub fn reload(&mut self, trace: &Trace) {
+        self.steps = steps::steps(trace);
+        self.step = self.step.min(self.steps.len().saturating_sub(1));
+        self.field = self
+            .field
+            .min(field_count(trace, self.current()).saturating_sub(1));
+        self.run += 1;
+        self.rerun_requested = false;
+        self.status = Some(format!(
+            "session #{} — fresh keys, fresh randoms, a new real handshake",
+            self.run
+        ));
+    }
+
+    /// The current step, if the trace has any.
+    pub fn current(&self) -> Option<&Step> {
+        self.steps.get(self.step)
+    }
+
+    pub fn update(&mut self, trace: &Trace, action: Action) {
+        if self.help && !matches!(action, Action::Quit) {
+            // Any key closes the help overlay; it does nothing else.
+            self.help = false;
+            return;
+        }
+        self.status = None;
+        let last = self.steps.len().saturating_sub(1);
+        match action {
+            Action::Next => self.go(trace, (self.step + 1).min(last)),
+            Action::Prev => self.go(trace, self.step.saturating_sub(1)),
+            Action::First => self.go(trace, 0),
+            Action::Last => self.go(trace, last),
+            Action::GoTo(n) => self.go(trace, n.min(last)),
+            Action::FieldUp => self.field = self.field.saturating_sub(1),
+            Action::FieldDown => {
+                let n = field_count(trace, self.current());
+                self.field = (self.field + 1).min(n.saturating_sub(1));
+            }
+            Action::SelectField(i) => {
+                let n = field_count(trace, self.current());
+                self.field = i.min(n.saturating_sub(1));
+                self.focus = Pane::Detail;
+                self.right = Pane::Detail;
+            }
+            Action::CertUp => self.cert = self.cert.saturating_sub(1),
+            Action::CertDown => {
+                let n = super::view::certs::order(trace).len();
+                self.cert = (self.cert + 1).min(n.saturating_sub(1));
+            }
+            Action::ScrollUp => self.decisions_scroll = self.decisions_scroll.saturating_sub(1),
+            Action::ScrollDown => self.decisions_scroll = self.decisions_scroll.saturating_add(1),
+            Action::CyclePane => {
+                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus(Pane::ALL[(i + 1) % Pane::ALL.len()]);
+            }
+            Action::CyclePaneBack => {
+                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus(Pane::ALL[(i + Pane::ALL.len() - 1) % Pane::ALL.len()]);
+            }
+            Action::Focus(p) => self.focus(p),
+            Action::ToggleHex => {
+                self.hex_expanded = !(self.hex_expanded && self.right == Pane::Detail);
+                self.right = Pane::Detail;
+            }
+            Action::ShowCerts => {
+                if self.right == Pane::Certificates {
+                    self.right = Pane::Detail;
+                    self.focus = Pane::Diagram;
+                } else {
+                    self.focus(Pane::Certificates);
+                }
+            }
+            Action::ShowPolicy => {
+                if self.right == Pane::Decisions {
+                    self.right = Pane::Detail;
+                    self.focus = Pane::Diagram;
+                } else {
+                    self.focus(Pane::Decisions);
+                    self.decisions_scroll = 0;
+                }
+            }
+            Action::Rerun => self.rerun_requested = true,
+            Action::Help => self.help = true,
+            Action::Quit => self.quit = true,
+        }
+    }
+
+    fn focus(&mut self, pane: Pane) {
+        self.focus = pane;
+        if pane != Pane::Diagram {
+            self.right = pane;
+        }
+    }
+
+    fn go(&mut self, trace: &Trace, n: usize) {
+        if n != self.step {
+            self.step = n;
+            self.field = 0;
+            self.decisions_scroll = 0;
+            // Follow the certificate the step is about.
+            if let Some(i) = super::view::certs::cert_for_step(trace, self.current()) {
+                self.cert = i;
+            }
+        }
+    }
+}
+
+/// How many selectable rows the detail pane has for a step.
+pub fn field_count(trace: &Trace, step: Option<&Step>) -> usize {
+    step.map(|s| super::view::detail::rows(trace, s).len())
+        .unwrap_or(0)
+}

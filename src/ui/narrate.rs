@@ -1,0 +1,945 @@
+//! Narration: what each step means, in plain words built from this run's values.
+//!
+//! Everything here returns plain `String`s with no terminal styling, so a plain-text or markdown
+//! renderer can reuse it. One function per kind of step; [`step`] picks the right one.
+//!
+//! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
+//! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
+
+use crate::trace::{CertInfo, Event, EventKind, Fact, Field, MqttPacket, PolicyEvent, Side, Trace};
+
+/// The narration of one step: event `event` of the trace, and for application data the MQTT
+/// packet `packet` within it.
+pub fn step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+    let Some(e) = trace.events.get(event) else {
+        return "This trace has no events: the session did not start.".to_string();
+    };
+    match &e.kind {
+        EventKind::Tcp {
+            device_addr,
+            broker_addr,
+        } => tcp(device_addr, broker_addr),
+        EventKind::Handshake {
+            msg,
+            fields,
+            encrypted,
+            ..
+        } => match msg.as_str() {
+            "ClientHello" => client_hello(trace, fields),
+            "ServerHello" => server_hello(trace, fields),
+            "Certificate" => certificate(trace, e, fields),
+            "ServerKeyExchange" => server_key_exchange(trace, event, fields),
+            "CertificateRequest" => certificate_request(fields),
+            "ServerHelloDone" => server_hello_done(),
+            "ClientKeyExchange" => client_key_exchange(trace, fields),
+            "CertificateVerify" => certificate_verify(trace, event),
+            "Finished" => finished(trace, event, e.side, *encrypted),
+            other => unknown_handshake(other, e.side),
+        },
+        EventKind::ChangeCipherSpec { .. } => change_cipher_spec(trace, e.side),
+        EventKind::Alert {
+            level, description, ..
+        } => alert(e.side, level, description),
+        EventKind::AppData {
+            ciphertext,
+            plaintext,
+            mqtt,
+            ..
+        } => match packet.and_then(|p| mqtt.get(p)) {
+            Some(p) => mqtt_packet(e.side, p, ciphertext.len() / 2),
+            None => app_data(e.side, ciphertext.len() / 2, plaintext.is_some()),
+        },
+        EventKind::Undecodable { hex, reason } => undecodable(e.side, hex.len() / 2, reason),
+        EventKind::Check {
+            check,
+            ok,
+            reason,
+            facts,
+            ..
+        } => self::check(trace, e.side, check, *ok, reason, facts),
+        EventKind::Secret {
+            client_random,
+            secret: s,
+            ..
+        } => secret(client_random, s),
+        EventKind::Policy(p) => policy(p),
+        EventKind::Closed { by, reason } => closed(*by, reason),
+        EventKind::Error { stage, message } => error(stage, message),
+    }
+}
+
+fn tcp(device: &str, broker: &str) -> String {
+    format!(
+        "The pizza button opens a TCP connection from {device} to the broker at {broker}. Nothing is protected \
+         yet: every TLS message that follows travels in the clear over this byte stream until both sides switch \
+         on encryption."
+    )
+}
+
+fn client_hello(trace: &Trace, fields: &[Field]) -> String {
+    let suites = fields
+        .iter()
+        .filter(|f| f.depth > 0 && f.value.starts_with("TLS_"))
+        .count();
+    let offer = if suites > 0 {
+        format!("{suites} cipher suites")
+    } else {
+        "its cipher suites".to_string()
+    };
+    let sni = sni(trace, fields);
+    let name = match &sni {
+        Some(s) => format!(" and asks for the broker by name ({s}, the SNI)"),
+        None => String::new(),
+    };
+    let random = find_field(fields, &["random"])
+        .map(|f| short(&f.value))
+        .unwrap_or_default();
+    let random = if random.is_empty() {
+        String::new()
+    } else {
+        format!(" ({random})")
+    };
+    format!(
+        "The device says hello. It offers TLS 1.2 with {offer}{name}. It also sends 32 fresh random bytes{random}; \
+         they are mixed into the keys, so no two sessions ever share keys. Everything here is in the clear."
+    )
+}
+
+fn server_hello(trace: &Trace, fields: &[Field]) -> String {
+    let suite = trace
+        .tls
+        .as_ref()
+        .map(|t| t.cipher_suite.clone())
+        .or_else(|| find_field(fields, &["cipher_suite", "cipher suite"]).map(|f| f.value.clone()))
+        .unwrap_or_else(|| "a cipher suite".to_string());
+    let ems = match &trace.tls {
+        Some(t) if t.extended_master_secret => {
+            " Both sides agree on the extended master secret, which ties the keys to this whole handshake."
+        }
+        _ => "",
+    };
+    format!(
+        "The broker answers: of the suites offered it picks {suite} — {}. It adds its own 32 random bytes.{ems}",
+        explain_suite(&suite)
+    )
+}
+
+/// `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` in words.
+pub fn explain_suite(suite: &str) -> String {
+    let name = suite.split_whitespace().next().unwrap_or(suite);
+    let (kx_auth, rest) = name
+        .trim_start_matches("TLS_")
+        .split_once("_WITH_")
+        .unwrap_or((name, ""));
+    let kx = if kx_auth.starts_with("ECDHE") {
+        "fresh elliptic-curve Diffie-Hellman keys for every session (ECDHE)"
+    } else if kx_auth.starts_with("DHE") {
+        "fresh Diffie-Hellman keys for every session (DHE)"
+    } else {
+        "a key exchange"
+    };
+    let auth = if kx_auth.ends_with("ECDSA") {
+        "the broker signs with an ECDSA key"
+    } else if kx_auth.ends_with("RSA") {
+        "the broker signs with an RSA key"
+    } else {
+        "the broker signs with its certificate's key"
+    };
+    let cipher = if rest.starts_with("AES_128_GCM") {
+        "records encrypted with AES-128-GCM"
+    } else if rest.starts_with("AES_256_GCM") {
+        "records encrypted with AES-256-GCM"
+    } else if rest.starts_with("CHACHA20_POLY1305") {
+        "records encrypted with ChaCha20-Poly1305"
+    } else {
+        "symmetric record encryption"
+    };
+    let prf = if rest.ends_with("SHA384") {
+        "SHA-384"
+    } else {
+        "SHA-256"
+    };
+    format!("{kx}, {auth}, {cipher}, {prf} to derive keys")
+}
+
+fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
+    let chain = chain_of(trace, e.side);
+    let certs_on_wire = fields
+        .iter()
+        .filter(|f| f.depth == 1 && f.name.to_lowercase().starts_with("certificate"))
+        .count();
+    if chain.is_empty() && certs_on_wire == 0 && e.side == Side::Device {
+        return "The device sends an EMPTY certificate list: it has no certificate to offer. The broker requires \
+                one, so it cannot know who this is."
+            .to_string();
+    }
+    let names: Vec<String> = chain.iter().map(|c| cn(&c.subject).to_string()).collect();
+    let list = match names.as_slice() {
+        [] => "its certificate chain".to_string(),
+        [one] => format!("its certificate, {one}"),
+        [leaf, rest @ ..] => format!("its certificate, {leaf}, then {}", rest.join(", then ")),
+    };
+    match e.side {
+        Side::Broker => {
+            let sni = sni(trace, &[])
+                .map(|s| format!(" and that it names {s}"))
+                .unwrap_or_default();
+            format!(
+                "The broker sends {list}. A certificate binds a public key to a name and is signed by a CA. It is \
+                 public — anyone could replay it — so on its own it proves nothing. The device checks that the \
+                 chain leads to a root it already holds{sni}; proof that the broker owns the key comes with the \
+                 ServerKeyExchange signature."
+            )
+        }
+        Side::Device => {
+            let leaf = chain.first();
+            let serial = leaf
+                .and_then(|c| rdn(&c.subject, "serialNumber"))
+                .map(|s| format!(" (serial {s})"))
+                .unwrap_or_default();
+            let issuer = leaf
+                .map(|c| format!(", issued by {}", cn(&c.issuer)))
+                .unwrap_or_default();
+            format!(
+                "The device answers the broker's request with {list}{serial}{issuer}. This certificate is the \
+                 button's identity — like a user name. It is public; the proof that the device holds its private \
+                 key comes two messages later, in CertificateVerify."
+            )
+        }
+    }
+}
+
+fn server_key_exchange(trace: &Trace, event: usize, fields: &[Field]) -> String {
+    let group = kx_group(trace, fields);
+    let key_len = find_field(fields, &["public", "point", "key"])
+        .map(|f| format!(" ({} bytes)", f.len))
+        .unwrap_or_default();
+    let leaf = chain_of(trace, Side::Broker)
+        .first()
+        .map(|c| cn(&c.subject).to_string())
+        .unwrap_or_else(|| "the broker".into());
+    let verdict = match check_near(trace, event, "server_kx_signature") {
+        Some((true, _)) => " The device checked the signature with the public key in the broker's certificate: ✔ valid — the broker holds that key.".to_string(),
+        Some((false, reason)) => format!(" The device checked the signature: ✘ {reason}."),
+        None => String::new(),
+    };
+    format!(
+        "The broker sends its half of the key exchange: a fresh {group} public key{key_len}, signed together with \
+         both randoms by the private key of {leaf}'s certificate.{verdict} Nothing is encrypted with the \
+         certificate's key: this is ECDHE, and the fresh keys give forward secrecy."
+    )
+}
+
+fn certificate_request(fields: &[Field]) -> String {
+    let cas: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.depth > 0 && f.value.contains("CN="))
+        .map(|f| cn(&f.value))
+        .collect();
+    let cas = if cas.is_empty() {
+        String::new()
+    } else {
+        format!(" It names the CAs it trusts: {}.", cas.join(", "))
+    };
+    format!(
+        "The broker asks the device for a certificate — this is what makes the TLS mutual. It lists the \
+         certificate types and signature algorithms it accepts.{cas} Without this message, the device would stay \
+         anonymous."
+    )
+}
+
+fn server_hello_done() -> String {
+    "The broker has sent its whole flight: hello, certificate chain, key share and certificate request. Its \
+     turn is over; the device now checks what it received and answers."
+        .to_string()
+}
+
+fn client_key_exchange(trace: &Trace, fields: &[Field]) -> String {
+    let group = kx_group(trace, fields);
+    format!(
+        "The device sends its half of the key exchange: its own fresh {group} public key. Each side combines its \
+         private ephemeral key with the other's public key and gets the same shared secret, which never crossed \
+         the wire. With both randoms it becomes the 48-byte master secret, and from that the record keys."
+    )
+}
+
+fn certificate_verify(trace: &Trace, event: usize) -> String {
+    let facts = check_facts_near(trace, event, "certificate_verify");
+    let len = fact(facts, "signed_len")
+        .and_then(|v| v.parse::<usize>().ok())
+        .or_else(|| Some(transcript_len(trace, event)).filter(|n| *n > 0));
+    let bytes = len
+        .map(|n| format!(" of the {} bytes of handshake so far", group(n)))
+        .unwrap_or_default();
+    let hash = fact(facts, "hash_algorithm")
+        .map(|h| h.to_uppercase().replace("SHA", "SHA-"))
+        .unwrap_or_else(|| "SHA-256".into());
+    let who = chain_of(trace, Side::Device)
+        .first()
+        .map(|c| cn(&c.subject).to_string());
+    let signer = fact(facts, "signer")
+        .map(str::to_string)
+        .or(who)
+        .unwrap_or_else(|| "the device".into());
+    let verdict = match check_near(trace, event, "certificate_verify") {
+        Some((true, _)) => format!(": ✔ valid — this connection really is {signer}."),
+        Some((false, reason)) => format!(": ✘ {reason}."),
+        None => ".".to_string(),
+    };
+    format!(
+        "The device signed the {hash} hash{bytes} (ClientHello … ClientKeyExchange) with its private key; the \
+         broker checked it with the public key in the device's certificate{verdict} Only the holder of the \
+         private key can make this signature, and it covers this session's randoms, so it cannot be replayed."
+    )
+}
+
+fn finished(trace: &Trace, event: usize, side: Side, encrypted: bool) -> String {
+    let (check, checker) = match side {
+        Side::Device => ("client_finished", "broker"),
+        Side::Broker => ("server_finished", "device"),
+    };
+    let verdict = match check_near(trace, event, check) {
+        Some((true, _)) => format!(" The {checker} computed the same value: ✔ match."),
+        Some((false, reason)) => format!(" The {checker} computed something else: ✘ {reason}."),
+        None => String::new(),
+    };
+    let enc = if encrypted {
+        "its first encrypted message"
+    } else {
+        "its Finished message"
+    };
+    let end = match side {
+        Side::Device => "Any change to an earlier message by an attacker would be caught here.",
+        Side::Broker => "The handshake is complete: both sides saw the same conversation and hold the same keys.",
+    };
+    format!(
+        "The {} sends {enc}: verify_data, 12 bytes computed from the master secret and the hash of every handshake \
+         message it has seen.{verdict} {end}",
+        side.name()
+    )
+}
+
+fn unknown_handshake(msg: &str, side: Side) -> String {
+    format!("The {} sends a handshake message iotls does not explain: {msg}. Its bytes are shown as they were.", side.name())
+}
+
+fn change_cipher_spec(trace: &Trace, side: Side) -> String {
+    let cipher = trace
+        .tls
+        .as_ref()
+        .map(|t| {
+            t.cipher_suite
+                .split("_WITH_")
+                .nth(1)
+                .unwrap_or(&t.cipher_suite)
+                .to_string()
+        })
+        .unwrap_or_else(|| "the negotiated cipher".into());
+    format!(
+        "The {} switches on encryption: every record it sends from now on is encrypted and authenticated \
+         ({cipher}) with keys derived from the master secret. This one-byte message is the last thing it sends in \
+         the clear.",
+        side.name()
+    )
+}
+
+fn alert(side: Side, level: &str, description: &str) -> String {
+    let end = if level == "fatal" {
+        " A fatal alert ends the connection at once."
+    } else if description == "close_notify" {
+        " It is the polite way to end a TLS session: no more data will follow."
+    } else {
+        ""
+    };
+    format!(
+        "The {} sends a {level} alert, {description}: {}.{end}",
+        side.name(),
+        alert_meaning(description)
+    )
+}
+
+/// What a TLS alert means, in words.
+pub fn alert_meaning(description: &str) -> &'static str {
+    match description {
+        "close_notify" => "I am done sending",
+        "unknown_ca" => "your certificate chain does not lead to a CA I trust",
+        "bad_certificate" => "your certificate is unacceptable",
+        "certificate_expired" => "a certificate has expired or is not yet valid",
+        "certificate_revoked" => "a certificate has been revoked",
+        "certificate_unknown" => "your certificate could not be accepted",
+        "certificate_required" => "I needed a certificate and you sent none",
+        "unsupported_certificate" => "your certificate is of a type I cannot use",
+        "decrypt_error" => "a signature or Finished value did not verify",
+        "handshake_failure" => "we could not agree on security parameters",
+        "access_denied" => "your certificate is valid, but you are not allowed in",
+        "decode_error" => "a message could not be parsed",
+        "illegal_parameter" => "a field had a value that is not allowed",
+        "bad_record_mac" => "a record failed its integrity check",
+        "protocol_version" => "I do not speak that TLS version",
+        "insufficient_security" => "your offer is too weak for me",
+        "internal_error" => "something went wrong on my side",
+        _ => "an error the peer reported",
+    }
+}
+
+fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
+    let wire = format!(
+        " On the wire it is a {}-byte encrypted record; iotls shows the plaintext because it holds the session keys.",
+        group(record_len)
+    );
+    match p.packet.as_str() {
+        "CONNECT" => {
+            let id = p
+                .client_id
+                .as_deref()
+                .map(|c| format!(" with client id {c}"))
+                .unwrap_or_default();
+            format!(
+                "Inside the tunnel the device now speaks MQTT: CONNECT{id}. The broker already knows which \
+                 certificate authenticated this connection; the client id is just a claim it will check against \
+                 policy.{wire}"
+            )
+        }
+        "CONNACK" => {
+            let code = p.code.as_deref().unwrap_or("accepted");
+            format!("The broker answers the CONNECT: CONNACK, {code}.{wire}")
+        }
+        "PUBLISH" => {
+            let topic = p.topic.as_deref().unwrap_or("?");
+            let payload = p
+                .payload
+                .as_deref()
+                .map(|s| format!(" {s:?}"))
+                .unwrap_or_default();
+            let qos = p.qos.map(|q| format!(" at QoS {q}")).unwrap_or_default();
+            match side {
+                Side::Device => format!(
+                    "The button is pressed: the device publishes{payload} to the topic {topic}{qos}. Whether it may \
+                     publish there is the broker's policy decision.{wire}"
+                ),
+                Side::Broker => format!("The broker delivers{payload} on {topic}{qos}.{wire}"),
+            }
+        }
+        "PUBACK" => {
+            let id = p.pkid.map(|i| format!(" #{i}")).unwrap_or_default();
+            format!(
+                "The {} acknowledges PUBLISH{id}: the message was received.{wire}",
+                side.name()
+            )
+        }
+        "SUBSCRIBE" => {
+            let topic = p
+                .topic
+                .as_deref()
+                .map(|t| format!(" to {t}"))
+                .unwrap_or_default();
+            format!("The {} subscribes{topic}.{wire}", side.name())
+        }
+        "SUBACK" => format!(
+            "The broker answers the SUBSCRIBE: {}.{wire}",
+            p.code.as_deref().unwrap_or("SUBACK")
+        ),
+        "PINGREQ" | "PINGRESP" => format!(
+            "The {} sends {}, a keep-alive.{wire}",
+            side.name(),
+            p.packet
+        ),
+        "DISCONNECT" => format!(
+            "The {} ends the MQTT session cleanly with DISCONNECT.{wire}",
+            side.name()
+        ),
+        other => format!("The {} sends the MQTT packet {other}.{wire}", side.name()),
+    }
+}
+
+fn app_data(side: Side, len: usize, decrypted: bool) -> String {
+    if decrypted {
+        format!(
+            "The {} sends {} bytes of encrypted application data.",
+            side.name(),
+            group(len)
+        )
+    } else {
+        format!(
+            "The {} sends {} bytes of encrypted application data that iotls could not decrypt.",
+            side.name(),
+            group(len)
+        )
+    }
+}
+
+fn undecodable(side: Side, len: usize, reason: &str) -> String {
+    format!(
+        "The {} sent {} bytes that are not TLS: {reason}.",
+        side.name(),
+        group(len)
+    )
+}
+
+/// What a check verifies, for people.
+pub fn check_title(check: &str) -> &str {
+    match check {
+        "server_chain" => "the broker's certificate chain",
+        "server_name" => "the name in the broker's certificate",
+        "server_kx_signature" => "the ServerKeyExchange signature",
+        "client_chain" => "the device's certificate chain",
+        "certificate_verify" => "the CertificateVerify signature",
+        "client_finished" => "the device's Finished",
+        "server_finished" => "the broker's Finished",
+        "registry" => "the certificate's status in the registry",
+        other => other,
+    }
+}
+
+fn check(trace: &Trace, side: Side, check: &str, ok: bool, reason: &str, facts: &[Fact]) -> String {
+    let what = check_title(check);
+    let lead = if ok {
+        format!("The {} checked {what}: ✔ {reason}.", side.name())
+    } else {
+        format!("The {} checked {what}: ✘ {reason}.", side.name())
+    };
+    let why = match (check, ok) {
+        ("server_chain", true) => {
+            let anchor = fact(facts, "trust anchor").map(|a| format!(" Trust anchor: {a}.")).unwrap_or_default();
+            format!(
+                "{anchor} So the device knows the certificate is genuine; whether the broker holds its key is \
+                 checked next."
+            )
+        }
+        ("server_name", true) => " The device reached the broker it asked for, not another server with a valid certificate.".into(),
+        ("client_chain", true) => {
+            " The broker now knows this certificate is one it (or a CA it registered) issued — the device's identity.".into()
+        }
+        ("registry", true) => " The certificate is registered and active.".into(),
+        (_, true) => String::new(),
+        (_, false) => {
+            let help = failure_help(trace, check, reason);
+            format!(" {} Fix: {}", help.cause, help.fix)
+        }
+    };
+    format!("{lead}{why}")
+}
+
+fn secret(client_random: &str, secret: &str) -> String {
+    format!(
+        "rustls exported this session's master secret ({}, {} bytes) under client_random {} — the key-log line \
+         Wireshark reads. It was derived on both sides, never sent. iotls uses it only to decrypt the records for \
+         you; because the key exchange was ECDHE, leaking a certificate's private key later would not reveal it \
+         (forward secrecy).",
+        short(secret),
+        secret.len() / 2,
+        short(client_random)
+    )
+}
+
+fn policy(p: &PolicyEvent) -> String {
+    let verdict = match p.decision.as_str() {
+        "ALLOWED" => "✔ allowed".to_string(),
+        "EXPLICIT_DENY" => "✘ denied by an explicit Deny (a Deny beats any Allow)".to_string(),
+        "IMPLICIT_DENY" => {
+            "✘ denied: no statement allows it (anything not allowed is denied)".to_string()
+        }
+        other => other.to_string(),
+    };
+    let first = p.lines.first().map(|l| format!(" {l}")).unwrap_or_default();
+    let enforced = if p.enforcement.is_empty() {
+        String::new()
+    } else {
+        format!(" The broker {}.", p.enforcement)
+    };
+    format!(
+        "The broker asks its policy engine: may this certificate do {} on {}? {verdict}.{first}{enforced}",
+        p.action, p.resource
+    )
+}
+
+fn closed(by: Option<Side>, reason: &str) -> String {
+    match by {
+        Some(s) => format!("The {} closed the connection: {reason}.", s.name()),
+        None => format!("The connection ended: {reason}."),
+    }
+}
+
+fn error(stage: &str, message: &str) -> String {
+    format!("Something outside the TLS checks went wrong during {stage}: {message}.")
+}
+
+/// Why a check failed and how to fix it, in plain words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureHelp {
+    pub cause: String,
+    pub fix: String,
+    /// The alert that went out because of it, if the trace shows one.
+    pub alert: Option<String>,
+}
+
+/// The plain-language cause and fix of a failed check (or policy decision, `check` = the action).
+pub fn failure_help(trace: &Trace, check: &str, reason: &str) -> FailureHelp {
+    let r = reason.to_lowercase();
+    let alert = alert_after(trace, check);
+    let (cause, fix): (&str, &str) = if r.contains("expired") || r.contains("not yet valid") {
+        (
+            "A certificate in the chain is outside its validity period.",
+            "Re-issue or renew the certificate, and check the clock of the side that rejected it.",
+        )
+    } else if check == "server_name"
+        || r.contains("not valid for name")
+        || r.contains("notvalidforname")
+    {
+        (
+            "The certificate is genuine, but not for the name the device asked for.",
+            "Connect with a name listed in the certificate's SAN, or re-issue the certificate with that name.",
+        )
+    } else if check == "server_chain" {
+        if r.contains("usage") || r.contains("eku") {
+            (
+                "The broker's certificate is not meant for TLS servers (its extended key usage lacks serverAuth).",
+                "Issue the broker a certificate with extendedKeyUsage serverAuth.",
+            )
+        } else {
+            (
+                "The broker's chain does not lead to a root the device holds, so the device cannot tell it from an impostor.",
+                "Put the broker CA's root certificate on the device, or have the broker present a chain to the root the device ships with.",
+            )
+        }
+    } else if check == "client_chain" {
+        if r.contains("no certificate") || r.contains("empty") || r.contains("required") {
+            (
+                "The device sent no certificate, so the broker cannot know who it is.",
+                "Give the device its own certificate and private key.",
+            )
+        } else if r.contains("usage") || r.contains("eku") {
+            (
+                "The device's certificate is not meant for TLS clients (its extended key usage lacks clientAuth).",
+                "Re-issue the device certificate with extendedKeyUsage clientAuth.",
+            )
+        } else {
+            (
+                "The device's certificate was issued by a CA the broker does not trust.",
+                "Register the device's CA with the broker (bring your own CA), or issue the device certificate from the broker's CA.",
+            )
+        }
+    } else if check == "server_kx_signature" || check == "certificate_verify" {
+        (
+            "The signature does not verify with the public key in the sender's certificate: it does not hold the matching private key, or the bytes were changed.",
+            "Configure the private key that belongs to the certificate (never someone else's certificate).",
+        )
+    } else if check.ends_with("finished") {
+        (
+            "The two sides did not compute the same keys over the same conversation: a message was altered, or the keys differ.",
+            "Look for something between the two that rewrites traffic.",
+        )
+    } else if check == "registry" {
+        (
+            "The certificate is valid, but the broker's registry does not list it as active (unknown, inactive or revoked).",
+            "Register and activate the certificate with the broker.",
+        )
+    } else if check.starts_with("iot:") {
+        if r.contains("explicit") {
+            (
+                "A policy attached to this certificate explicitly denies it; a Deny beats any Allow.",
+                "Stay within your own resources (least privilege is working as intended), or change the policy.",
+            )
+        } else {
+            (
+                "No policy attached to this certificate allows it, and anything not allowed is denied.",
+                "Use your own topic (least privilege is working as intended), or attach a policy that allows it.",
+            )
+        }
+    } else {
+        (
+            "The check failed for the reason shown.",
+            "Read the reason above; correct the configuration it names.",
+        )
+    };
+    FailureHelp {
+        cause: cause.to_string(),
+        fix: fix.to_string(),
+        alert,
+    }
+}
+
+/// The alert sent after a failed check, from the trace (or from the outcome).
+fn alert_after(trace: &Trace, check: &str) -> Option<String> {
+    let at = trace
+        .events
+        .iter()
+        .position(|e| matches!(&e.kind, EventKind::Check { check: c, ok: false, .. } if c == check))
+        .or_else(|| {
+            trace.events.iter().position(|e| matches!(&e.kind, EventKind::Policy(p) if p.action == check && p.decision != "ALLOWED"))
+        });
+    if let Some(at) = at {
+        let found = trace.events[at..].iter().find_map(|e| match &e.kind {
+            EventKind::Alert {
+                level, description, ..
+            } if level == "fatal" || description != "close_notify" => Some(format!(
+                "{description} ({level}, sent by the {})",
+                e.side.name()
+            )),
+            _ => None,
+        });
+        if found.is_some() {
+            return found;
+        }
+    }
+    if trace.outcome.failed_check.as_deref() == Some(check) {
+        return trace.outcome.alert.clone();
+    }
+    None
+}
+
+/// What a field of a message means. `msg` is the handshake message or MQTT packet name.
+pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
+    let f = field.to_lowercase();
+    let has = |k: &str| f.contains(k);
+    Some(if has("server_name") || has("sni") {
+        "The name of the server the device wants (SNI); the broker's certificate must carry it."
+    } else if has("extended_master_secret") {
+        "Asks that the master secret hash the whole handshake, binding the keys to this conversation (RFC 7627)."
+    } else if has("supported_groups") || has("elliptic_curves") {
+        "The curves the device can use for the ECDHE key exchange, in order of preference."
+    } else if has("ec_point_formats") {
+        "How elliptic-curve points are encoded (uncompressed)."
+    } else if has("signature_algorithms") || has("signature algorithms") {
+        "The signature schemes this side can verify: which hash and key type a peer may sign with."
+    } else if has("renegotiation") {
+        "Protects against the old renegotiation attack; empty on a first handshake."
+    } else if has("session_ticket") {
+        "Offers session resumption by ticket (unused here: every run is a full handshake)."
+    } else if has("status_request") {
+        "Asks for a stapled OCSP response proving the certificate is not revoked."
+    } else if has("alpn") || has("application_layer") {
+        "The application protocols offered inside TLS (ALPN)."
+    } else if has("extension") {
+        "A TLS extension: an optional capability or request added to the hello."
+    } else if has("random") {
+        "32 bytes chosen at random for this session; both randoms are mixed into the keys, so keys never repeat."
+    } else if has("session_id") || has("session id") {
+        "An id to resume an earlier session; rustls sends one but resumption is off, so it is not used."
+    } else if has("cipher_suite") || has("cipher suite") {
+        if msg == "ServerHello" {
+            "The one suite the broker chose: key exchange, authentication, encryption and hash for this session."
+        } else {
+            "A combination of key exchange, authentication, encryption and hash that this side can use."
+        }
+    } else if has("compression") {
+        "Compression method; always null — TLS compression leaked secrets (CRIME) and is gone."
+    } else if has("version") {
+        "Protocol version: 3,3 on the wire means TLS 1.2."
+    } else if has("verify_data") {
+        "12 bytes from the master secret and the hash of all handshake messages: proof both sides saw the same talk."
+    } else if has("certificate_types") || has("certificate types") {
+        "The kinds of client key the broker accepts (ECDSA, RSA)."
+    } else if has("authorities") || has("distinguished") || has("ca_names") || has("ca names") {
+        "The CAs the broker trusts: a hint for which client certificate to send."
+    } else if has("certificates length") || has("certificate_list") || has("certificates") {
+        "The length of the certificate list that follows."
+    } else if has("certificate") {
+        "One DER-encoded X.509 certificate: a public key bound to a name, signed by its issuer."
+    } else if has("curve") || has("group") {
+        "The elliptic curve for ECDHE."
+    } else if has("public") || has("point") || has("pubkey") {
+        "This side's fresh ECDHE public key, used once: the private half never leaves the machine."
+    } else if has("scheme") || has("algorithm") {
+        "Which signature scheme (key type + hash) produced the signature."
+    } else if has("signature") {
+        "The signature itself: only the holder of the certificate's private key can produce it."
+    } else if has("handshake type") || f == "type" || has("msg_type") || has("message type") {
+        "Which handshake message this is (one byte)."
+    } else if has("length") {
+        "How many bytes follow."
+    } else if has("header") {
+        "The handshake header: message type (1 byte) and length (3 bytes)."
+    } else if has("client_id") || has("client id") {
+        "The MQTT client id; policies usually require it to match the thing name in the certificate."
+    } else if has("keep_alive") || has("keep alive") {
+        "Seconds the broker waits without traffic before it drops the connection."
+    } else if has("clean") {
+        "Start a fresh MQTT session, forgetting earlier subscriptions."
+    } else if has("protocol") {
+        "The MQTT protocol name and level (MQTT 3.1.1)."
+    } else if has("topic") {
+        "Where the message goes; policies grant or deny per topic."
+    } else if has("payload") {
+        "The message itself: here, the pizza order."
+    } else if has("qos") {
+        "Quality of service: 0 at most once, 1 at least once (acknowledged)."
+    } else if has("pkid") || has("packet id") || has("packet_id") || has("packet identifier") {
+        "Matches an acknowledgement to the packet it acknowledges."
+    } else if has("return") || has("code") || has("reason") {
+        "The broker's answer code: 0 means accepted."
+    } else if has("flags") {
+        "Bit flags of the packet."
+    } else {
+        return None;
+    })
+}
+
+// ---- helpers over the trace -------------------------------------------------------------------
+
+/// The common name in a subject such as `O=Pizza Shop, CN=broker.pizza.example`, or the whole
+/// subject.
+pub fn cn(subject: &str) -> &str {
+    rdn(subject, "CN").unwrap_or(subject)
+}
+
+/// One attribute of a distinguished name written `A=x, B=y`.
+pub fn rdn<'s>(subject: &'s str, key: &str) -> Option<&'s str> {
+    subject
+        .split(", ")
+        .find_map(|part| part.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// The certificates one side presented, leaf first (from `trace.certificates` roles).
+pub fn chain_of(trace: &Trace, side: Side) -> Vec<&CertInfo> {
+    let prefix = format!("{} chain[", side.name());
+    let mut v: Vec<(usize, &CertInfo)> = trace
+        .certificates
+        .iter()
+        .filter_map(|c| {
+            let rest = c.role.strip_prefix(&prefix)?;
+            let idx = rest.split(']').next()?.parse().ok()?;
+            Some((idx, c))
+        })
+        .collect();
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, c)| c).collect()
+}
+
+fn sni(trace: &Trace, fields: &[Field]) -> Option<String> {
+    trace.tls.as_ref().and_then(|t| t.sni.clone()).or_else(|| {
+        find_field(fields, &["server_name"])
+            .map(|f| f.value.clone())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+fn kx_group(trace: &Trace, fields: &[Field]) -> String {
+    trace
+        .tls
+        .as_ref()
+        .and_then(|t| t.kx_group.clone())
+        .or_else(|| find_field(fields, &["curve", "group"]).map(|f| f.value.clone()))
+        .unwrap_or_else(|| "ECDHE".to_string())
+}
+
+/// The first field whose name contains one of `keys` (case-insensitive).
+pub fn find_field<'f>(fields: &'f [Field], keys: &[&str]) -> Option<&'f Field> {
+    keys.iter()
+        .find_map(|k| fields.iter().find(|f| f.name.to_lowercase().contains(k)))
+}
+
+/// The verdict of check `name` recorded closest after event `at` (or anywhere, if none after).
+pub fn check_near<'t>(trace: &'t Trace, at: usize, name: &str) -> Option<(bool, &'t str)> {
+    let is = |e: &'t Event| match &e.kind {
+        EventKind::Check {
+            check, ok, reason, ..
+        } if check == name => Some((*ok, reason.as_str())),
+        _ => None,
+    };
+    trace
+        .events
+        .iter()
+        .skip(at)
+        .find_map(is)
+        .or_else(|| trace.events.iter().find_map(is))
+}
+
+fn check_facts_near<'t>(trace: &'t Trace, at: usize, name: &str) -> &'t [Fact] {
+    let is = |e: &'t Event| match &e.kind {
+        EventKind::Check { check, facts, .. } if check == name => Some(facts.as_slice()),
+        _ => None,
+    };
+    trace
+        .events
+        .iter()
+        .skip(at)
+        .find_map(is)
+        .or_else(|| trace.events.iter().find_map(is))
+        .unwrap_or(&[])
+}
+
+fn fact<'f>(facts: &'f [Fact], name: &str) -> Option<&'f str> {
+    facts
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.value.as_str())
+}
+
+/// Bytes of plaintext handshake messages before event `at`.
+fn transcript_len(trace: &Trace, at: usize) -> usize {
+    trace.events[..at.min(trace.events.len())]
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Handshake {
+                hex,
+                encrypted: false,
+                ..
+            } => hex.len() / 2,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The start of a long hex value: `5f1e9a0c…`.
+pub fn short(hex: &str) -> String {
+    if hex.chars().count() <= 16 {
+        hex.to_string()
+    } else {
+        let head: String = hex.chars().take(12).collect();
+        format!("{head}…")
+    }
+}
+
+/// `3412` → `3 412`.
+pub fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped() {
+        assert_eq!(group(7), "7");
+        assert_eq!(group(3412), "3 412");
+        assert_eq!(group(1234567), "1 234 567");
+    }
+
+    #[test]
+    fn names_are_found() {
+        assert_eq!(
+            cn("O=Pizza Shop, CN=broker.pizza.example"),
+            "broker.pizza.example"
+        );
+        assert_eq!(rdn("CN=a, serialNumber=G03", "serialNumber"), Some("G03"));
+        assert_eq!(cn("no cn here"), "no cn here");
+    }
+
+    #[test]
+    fn suites_are_explained() {
+        let s = explain_suite("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+        assert!(
+            s.contains("ECDHE")
+                && s.contains("ECDSA")
+                && s.contains("AES-128-GCM")
+                && s.contains("SHA-256"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn empty_trace_is_narrated() {
+        let t = crate::ui::sample::empty();
+        assert!(step(&t, 0, None).contains("no events"));
+    }
+}

@@ -1,0 +1,207 @@
+//! The tour's steps: a flat list over the trace. One step per event, except that an
+//! application-data record yields one step per MQTT packet it carries (so CONNECT and PUBLISH
+//! each get their own arrow even when they share a record).
+
+use crate::trace::{Event, EventKind, MqttPacket, Phase, Side, Trace};
+
+/// One step of the tour: an event, and for application data the MQTT packet within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Index into `trace.events`.
+    pub event: usize,
+    /// Index into the event's `mqtt` packets, for application data that carried packets.
+    pub packet: Option<usize>,
+}
+
+/// Every step of a trace, in order.
+pub fn steps(trace: &Trace) -> Vec<Step> {
+    let mut out = Vec::with_capacity(trace.events.len() + 4);
+    for (i, e) in trace.events.iter().enumerate() {
+        match &e.kind {
+            EventKind::AppData { mqtt, .. } if !mqtt.is_empty() => {
+                out.extend((0..mqtt.len()).map(|p| Step {
+                    event: i,
+                    packet: Some(p),
+                }));
+            }
+            _ => out.push(Step {
+                event: i,
+                packet: None,
+            }),
+        }
+    }
+    out
+}
+
+impl Step {
+    pub fn event<'t>(&self, trace: &'t Trace) -> Option<&'t Event> {
+        trace.events.get(self.event)
+    }
+
+    pub fn packet<'t>(&self, trace: &'t Trace) -> Option<&'t MqttPacket> {
+        match (&self.event(trace)?.kind, self.packet) {
+            (EventKind::AppData { mqtt, .. }, Some(p)) => mqtt.get(p),
+            _ => None,
+        }
+    }
+
+    pub fn phase(&self, trace: &Trace) -> Phase {
+        self.event(trace).map(|e| e.phase).unwrap_or(Phase::Close)
+    }
+}
+
+/// How a step is drawn in the sequence diagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Bytes on the wire from `from` to its peer. `encrypted` draws a double line.
+    Arrow {
+        from: Side,
+        label: String,
+        encrypted: bool,
+    },
+    /// Something one side did or decided, written on its side of the diagram.
+    Note {
+        side: Side,
+        label: String,
+        ok: Option<bool>,
+    },
+    /// Something that belongs to both sides (TCP set-up, the end of the connection).
+    Span { label: String, ok: Option<bool> },
+}
+
+/// The diagram shape of a step, with a short label.
+pub fn shape(trace: &Trace, step: &Step) -> Shape {
+    let Some(e) = step.event(trace) else {
+        return Shape::Span {
+            label: "(no event)".into(),
+            ok: None,
+        };
+    };
+    match &e.kind {
+        EventKind::Tcp { .. } => Shape::Span {
+            label: "TCP connection".into(),
+            ok: None,
+        },
+        EventKind::Handshake {
+            msg,
+            encrypted,
+            fields,
+            ..
+        } => {
+            let label = if msg == "Certificate" {
+                let n = fields
+                    .iter()
+                    .filter(|f| f.depth == 1 && f.name.to_lowercase().starts_with("certificate"))
+                    .count();
+                if n > 0 {
+                    format!("Certificate ×{n}")
+                } else {
+                    msg.clone()
+                }
+            } else {
+                msg.clone()
+            };
+            Shape::Arrow {
+                from: e.side,
+                label,
+                encrypted: *encrypted,
+            }
+        }
+        EventKind::ChangeCipherSpec { .. } => Shape::Arrow {
+            from: e.side,
+            label: "ChangeCipherSpec".into(),
+            encrypted: false,
+        },
+        EventKind::Alert {
+            description,
+            encrypted,
+            ..
+        } => Shape::Arrow {
+            from: e.side,
+            label: format!("Alert {description}"),
+            encrypted: *encrypted,
+        },
+        EventKind::AppData { ciphertext, .. } => {
+            let label = match step.packet(trace) {
+                Some(p) => mqtt_label(p),
+                None => format!("AppData {} B", ciphertext.len() / 2),
+            };
+            Shape::Arrow {
+                from: e.side,
+                label,
+                encrypted: true,
+            }
+        }
+        EventKind::Undecodable { hex, .. } => Shape::Arrow {
+            from: e.side,
+            label: format!("?? {} bytes", hex.len() / 2),
+            encrypted: false,
+        },
+        EventKind::Check { check, ok, .. } => Shape::Note {
+            side: e.side,
+            label: check_label(check).to_string(),
+            ok: Some(*ok),
+        },
+        EventKind::Secret { .. } => Shape::Note {
+            side: e.side,
+            label: "master secret".into(),
+            ok: None,
+        },
+        EventKind::Policy(p) => Shape::Note {
+            side: e.side,
+            label: format!("{} {}", p.action, decision_word(&p.decision)),
+            ok: Some(p.decision == "ALLOWED"),
+        },
+        EventKind::Closed { .. } => Shape::Span {
+            label: "connection closed".into(),
+            ok: None,
+        },
+        EventKind::Error { stage, .. } => Shape::Span {
+            label: format!("error: {stage}"),
+            ok: Some(false),
+        },
+    }
+}
+
+fn mqtt_label(p: &MqttPacket) -> String {
+    match (&p.topic, p.packet.as_str()) {
+        (Some(_), "PUBLISH") => "MQTT PUBLISH".to_string(),
+        _ => format!("MQTT {}", p.packet),
+    }
+}
+
+/// Short diagram name of a check.
+pub fn check_label(check: &str) -> &str {
+    match check {
+        "server_chain" => "broker chain",
+        "server_name" => "broker name",
+        "server_kx_signature" => "SKE signature",
+        "client_chain" => "device chain",
+        "certificate_verify" => "CertVerify sig",
+        "client_finished" => "device Finished",
+        "server_finished" => "broker Finished",
+        "registry" => "registry",
+        other => other,
+    }
+}
+
+/// `ALLOWED` → `allowed`, `EXPLICIT_DENY` → `denied`, `IMPLICIT_DENY` → `denied`.
+pub fn decision_word(decision: &str) -> &'static str {
+    match decision {
+        "ALLOWED" => "allowed",
+        "EXPLICIT_DENY" => "denied",
+        "IMPLICIT_DENY" => "denied",
+        _ => "?",
+    }
+}
+
+/// Whether a step is a failed verdict (failed check, denied policy, fatal alert, error).
+pub fn is_failure(trace: &Trace, step: &Step) -> bool {
+    match step.event(trace).map(|e| &e.kind) {
+        Some(EventKind::Check { ok, .. }) => !ok,
+        Some(EventKind::Policy(p)) => p.decision != "ALLOWED",
+        Some(EventKind::Alert { level, .. }) => level == "fatal",
+        Some(EventKind::Error { .. }) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,285 @@
+//! Title bar, narration, footer, the right pane's tabs, the help overlay and the "terminal too
+//! small" message.
+
+use super::{fit, wrap, MIN_HEIGHT, MIN_WIDTH};
+use crate::trace::Trace;
+use crate::ui::app::{AppState, Pane};
+use crate::ui::keys;
+use crate::ui::narrate;
+use crate::ui::steps;
+use crate::ui::theme::Styles;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Widget};
+
+/// The title bar: where we are in the tour, and how the session ended.
+pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styles: &Styles) {
+    let n = state.steps.len();
+    let failing = state.current().is_some_and(|s| steps::is_failure(trace, s));
+    let style = if failing {
+        styles.title_fail
+    } else {
+        styles.title
+    };
+    buf.set_style(area, style);
+    let (phase, what) = match state.current() {
+        Some(s) => (s.phase(trace).title(), step_name(trace, s)),
+        None => ("no events", String::new()),
+    };
+    let left = if n == 0 {
+        " iotls — no steps — the session recorded nothing".to_string()
+    } else {
+        format!(" iotls — step {}/{n} — {phase}: {what}", state.step + 1)
+    };
+    let outcome = if trace.outcome.ok {
+        "✔ session ok".to_string()
+    } else {
+        match &trace.outcome.failed_check {
+            Some(c) => format!("✘ failed: {c}"),
+            None => "✘ session failed".to_string(),
+        }
+    };
+    let run = if state.run > 1 {
+        format!(" · run #{}", state.run)
+    } else {
+        String::new()
+    };
+    let right = format!("{}{run} · {outcome} ", trace.scenario);
+    let w = area.width as usize;
+    let right_w = right.chars().count();
+    if left.chars().count() + right_w + 2 <= w {
+        buf.set_string(area.x, area.y, &left, style);
+        buf.set_string(area.right() - right_w as u16, area.y, &right, style);
+    } else {
+        buf.set_string(area.x, area.y, fit(&left, w), style);
+    }
+}
+
+/// A short name for a step: the message, packet or check.
+pub fn step_name(trace: &Trace, step: &steps::Step) -> String {
+    match steps::shape(trace, step) {
+        steps::Shape::Arrow { label, from, .. } => {
+            format!("{label} ({} → {})", from.name(), from.peer().name())
+        }
+        steps::Shape::Note { label, ok, side } => {
+            let mark = match ok {
+                Some(true) => " ✔",
+                Some(false) => " ✘",
+                None => "",
+            };
+            format!("{label}{mark} ({})", side.name())
+        }
+        steps::Shape::Span { label, .. } => label,
+    }
+}
+
+/// The narration of the current step.
+pub fn narration(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styles: &Styles) {
+    let failing = state.current().is_some_and(|s| steps::is_failure(trace, s));
+    let border = if failing { styles.fail } else { styles.border };
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(border)
+        .title(Span::styled(
+            " What is happening ",
+            if failing { styles.fail } else { styles.phase },
+        ));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let text = match state.current() {
+        Some(s) => narrate::step(trace, s.event, s.packet),
+        None => narrate::step(trace, 0, None),
+    };
+    let width = inner.width.saturating_sub(2) as usize;
+    let lines = wrap(&text, width);
+    let n = lines.len();
+    for (k, l) in lines.into_iter().take(inner.height as usize).enumerate() {
+        let l = if k + 1 == inner.height as usize && n > inner.height as usize {
+            fit(&format!("{l} …"), width)
+        } else {
+            l
+        };
+        buf.set_string(inner.x + 1, inner.y + k as u16, l, styles.base);
+    }
+}
+
+/// The footer: the keys valid in the focused pane (or a status message first).
+pub fn footer(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
+    let w = area.width as usize;
+    let mut spans: Vec<Span> = Vec::new();
+    let mut used = 0usize;
+    if let Some(status) = &state.status {
+        let s = fit(&format!(" {status} "), w / 2);
+        used += s.chars().count();
+        spans.push(Span::styled(s, styles.warn));
+    }
+    let hints: Vec<(&str, &str)> = keys::bindings(state.focus)
+        .filter(|b| !b.label.is_empty())
+        .map(|b| (b.label, b.desc))
+        .collect();
+    let cost = |(l, d): &(&str, &str)| l.chars().count() + d.chars().count() + 1;
+    let is_essential = |(l, _): &(&str, &str)| *l == "?" || *l == "q";
+    // Two spaces between hints when everything fits, else one; "? help" and "q quit" always stay.
+    let all: usize = hints.iter().map(cost).sum();
+    let gap = if used + all + 2 * hints.len() <= w {
+        2
+    } else {
+        1
+    };
+    let essential: usize = hints
+        .iter()
+        .filter(|h| is_essential(h))
+        .map(|h| cost(h) + gap)
+        .sum();
+    let mut budget = w.saturating_sub(used + essential);
+    for h in &hints {
+        if !is_essential(h) {
+            if cost(h) + gap > budget {
+                continue;
+            }
+            budget -= cost(h) + gap;
+        }
+        spans.push(Span::raw(" ".repeat(gap)));
+        spans.push(Span::styled(h.0.to_string(), styles.key));
+        spans.push(Span::styled(format!(" {}", h.1), styles.key_desc));
+    }
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+/// The tabs of the right pane: (pane, first column, last column + 1) on the block's top border.
+pub fn tabs(area: Rect) -> Vec<(Pane, u16, u16)> {
+    let mut x = area.x + 2;
+    let mut out = Vec::new();
+    for p in [Pane::Detail, Pane::Certificates, Pane::Decisions] {
+        let w = p.title().chars().count() as u16 + 2;
+        if x + w >= area.right() {
+            break;
+        }
+        out.push((p, x, x + w));
+        x += w + 1;
+    }
+    out
+}
+
+/// The tab under column `x` of the right pane's top border.
+pub fn tab_at(area: Rect, x: u16) -> Option<Pane> {
+    tabs(area)
+        .into_iter()
+        .find(|(_, a, b)| x >= *a && x < *b)
+        .map(|(p, _, _)| p)
+}
+
+/// The right pane's border with its tabs; the shown tab is highlighted.
+pub fn tabbed_block(buf: &mut Buffer, area: Rect, state: &AppState, focus: bool, styles: &Styles) {
+    Block::bordered()
+        .border_style(if focus {
+            styles.border_focus
+        } else {
+            styles.border
+        })
+        .render(area, buf);
+    for (p, x, end) in tabs(area) {
+        let st = if p == state.right {
+            styles.tab_active
+        } else {
+            styles.tab
+        };
+        buf.set_stringn(
+            x,
+            area.y,
+            format!(" {} ", p.title()),
+            (end - x) as usize,
+            st,
+        );
+        if end < area.right() - 1 {
+            buf.set_string(end, area.y, "│", styles.border);
+        }
+    }
+    if state.right == Pane::Detail && state.hex_expanded {
+        let label = " hex ";
+        let x = area.right().saturating_sub(label.len() as u16 + 2);
+        buf.set_string(x, area.y, label, styles.tab_active);
+    }
+}
+
+/// The help overlay: every key, and how to read the diagram.
+pub fn help(buf: &mut Buffer, area: Rect, styles: &Styles) {
+    let w = area.width.saturating_sub(4).min(64);
+    let h = area.height.saturating_sub(2).min(22);
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    Clear.render(r, buf);
+    let block = Block::bordered()
+        .border_style(styles.border_focus)
+        .title(Span::styled(" Help — any key closes ", styles.tab_active));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    buf.set_style(inner, styles.base);
+    let keys: &[(&str, &str)] = &[
+        ("→ l space", "next step"),
+        ("← h", "previous step"),
+        ("Home / End", "first / last step"),
+        (
+            "↑ ↓",
+            "select a field (certificate, or scroll, in those panes)",
+        ),
+        ("Tab", "next pane: diagram, detail, certificates, decisions"),
+        ("x", "enlarge / shrink the hex view"),
+        ("c", "certificates and chains"),
+        ("p", "decisions and policy explanations"),
+        ("r", "run the session again: new keys, a fresh handshake"),
+        ("mouse", "click a step, a field or a byte; scroll"),
+        ("q Esc Ctrl-C", "quit"),
+    ];
+    let mut lines: Vec<Line> = keys
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<14}"), styles.key),
+                Span::styled(d.to_string(), styles.key_desc),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    let legend: &[(&str, &str)] = &[
+        ("├─ name ──▶┤", "message in the clear"),
+        ("╞═ name ══▶╡", "encrypted record"),
+        ("│ ✔ check  │", "a verdict on that side (✘ failed)"),
+        ("│ ◆ note   │", "something that side did"),
+    ];
+    lines.extend(legend.iter().map(|(k, d)| {
+        Line::from(vec![
+            Span::styled(format!(" {k:<14}"), styles.dim),
+            Span::raw(d.to_string()),
+        ])
+    }));
+    for (k, l) in lines.iter().take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + k as u16, l, inner.width);
+    }
+}
+
+/// Shown instead of the UI when the terminal is smaller than the layout needs.
+pub fn too_small(buf: &mut Buffer, area: Rect, styles: &Styles) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let text = format!(
+        "Terminal too small: {}×{}. iotls needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Enlarge the window, or press q to quit.",
+        area.width, area.height
+    );
+    let lines = wrap(&text, area.width as usize);
+    let top = area.y + area.height.saturating_sub(lines.len() as u16) / 2;
+    for (k, l) in lines.iter().enumerate() {
+        let y = top + k as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        let x = area.x + (area.width.saturating_sub(l.chars().count() as u16)) / 2;
+        buf.set_stringn(x, y, l, area.width as usize, styles.warn);
+    }
+}

@@ -13,7 +13,7 @@ use super::{evaluate, lint, resource_arn, Action, CertVars, Policy, RequestConte
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Evaluate one request offline, like AWS IoT's TestAuthorization.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Run the Device Defender audit checks on one policy document.
     Lint {
         /// The policy document (JSON).

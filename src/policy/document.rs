@@ -535,7 +535,7 @@ fn check_resource(s: &str) -> Result<(), String> {
     }
     let res = parts[5];
     let ty = res.split('/').next().unwrap_or("");
-    if !(RESOURCE_TYPES.contains(&ty) && res.contains('/')) && !wild(ty) {
+    if !(wild(ty) || RESOURCE_TYPES.contains(&ty) && res.contains('/')) {
         return bad(
             "the resource must be <type>/<name> with type client, topic, topicfilter or thing",
         );

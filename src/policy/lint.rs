@@ -71,7 +71,7 @@ fn mqtt_wildcards_in_deny(s: &Statement, out: &mut Vec<Finding>) {
             continue;
         };
         if name.contains('+') || name.contains('#') {
-            let suggestion = name.replace('#', "*").replace('+', "*");
+            let suggestion = name.replace(['#', '+'], "*");
             out.push(Finding {
                 check: MISCONFIG,
                 reason: "POLICY_CONTAINS_MQTT_WILDCARDS_IN_DENY_STATEMENT",

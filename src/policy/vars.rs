@@ -394,17 +394,6 @@ pub(crate) enum Value {
 }
 
 impl Var {
-    /// True for keys whose value is a list (`.List`, `iot:ConnectAttributes`, `AvailableKeys`).
-    pub fn multi(&self) -> bool {
-        matches!(
-            self,
-            Var::Dn { sel: Sel::List, .. }
-                | Var::Alt { sel: Sel::List, .. }
-                | Var::ConnectAttributes
-                | Var::AvailableKeys
-        )
-    }
-
     /// Where the value comes from, for people.
     pub fn source(&self) -> &'static str {
         match self {

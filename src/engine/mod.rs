@@ -65,7 +65,34 @@ pub fn run(scenario: &Scenario) -> Result<Trace, EngineError> {
 
 /// [`run`] inside an existing current-thread runtime.
 pub async fn run_async(scenario: &Scenario) -> Result<Trace, EngineError> {
-    let started = unix_now();
+    Ok(record_async(scenario).await?.assemble())
+}
+
+/// A session recorded but not yet decoded: the raw observations in causal order.
+pub struct Recording {
+    scenario: String,
+    started_unix: u64,
+    raws: Vec<observe::Raw>,
+    anchors: Vec<(String, Vec<u8>)>,
+    report: DeviceReport,
+}
+
+impl Recording {
+    /// Decode the bytes and build the trace.
+    pub fn assemble(self) -> Trace {
+        assemble(
+            &self.scenario,
+            self.started_unix,
+            self.raws,
+            &self.anchors,
+            Some(&self.report),
+        )
+    }
+}
+
+/// Run the session and record it, without decoding (the part that happens at session speed).
+pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError> {
+    let started_unix = unix_now();
     let broker = Broker::bind(
         scenario.broker.clone(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -80,14 +107,13 @@ pub async fn run_async(scenario: &Scenario) -> Result<Trace, EngineError> {
     // The broker finishes on its own once the device is gone; don't wait forever for it.
     let _ = tokio::time::timeout(broker::IDLE_TIMEOUT, serving).await;
     let report = device?;
-    let anchors = anchors(scenario);
-    Ok(assemble(
-        &scenario.name,
-        started,
-        rec.take(),
-        &anchors,
-        Some(&report),
-    ))
+    Ok(Recording {
+        scenario: scenario.name.clone(),
+        started_unix,
+        raws: rec.take(),
+        anchors: anchors(scenario),
+        report,
+    })
 }
 
 /// The trust anchors of a scenario, with the role to describe them under.

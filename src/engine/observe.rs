@@ -4,7 +4,7 @@
 //! Everything goes into one [`Recorder`] in the order it happens. Sessions run on a current-thread
 //! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
 
-use crate::pki::{describe, subject_cn};
+use crate::pki::{describe_brief, subject_cn};
 use crate::trace::{hex, EventKind, Fact, Phase, Side};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -189,6 +189,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         }
         r
     }
+    /// rustls writes a whole flight as one vectored write; passing it on as one keeps the tap
+    /// transparent (separate small writes would meet Nagle's algorithm and delayed ACKs).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            let mut left = n;
+            for b in bufs {
+                if left == 0 {
+                    break;
+                }
+                let take = left.min(b.len());
+                self.rec.bytes(self.me, &b[..take]);
+                left -= take;
+            }
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
@@ -267,7 +293,7 @@ fn chain_facts(
     let mut all: Vec<&[u8]> = vec![end_entity.as_ref()];
     all.extend(intermediates.iter().map(|c| c.as_ref()));
     for (i, der) in all.iter().enumerate() {
-        let info = describe(der, "", 0);
+        let info = describe_brief(der);
         facts.push(Fact::new(
             format!("chain[{i}]"),
             format!(
@@ -288,15 +314,18 @@ fn chain_facts(
     }
     // Which configured root is the issuer of the last certificate sent?
     if let Some(last) = all.last() {
-        let last = describe(last, "", 0);
-        let anchor = roots
-            .iter()
-            .map(|r| describe(r, "", 0))
-            .find(|r| r.subject == last.issuer);
+        let last = describe_brief(last);
+        let anchor = roots.iter().find_map(|r| {
+            let d = describe_brief(r);
+            (d.subject == last.issuer).then(|| {
+                let sha = hex(ring::digest::digest(&ring::digest::SHA256, r).as_ref());
+                (d.subject, sha)
+            })
+        });
         facts.push(Fact::new(
             "trust anchor",
             match anchor {
-                Some(a) => format!("{} (sha256 {})", a.subject, &a.sha256[..16]),
+                Some((subject, sha)) => format!("{subject} (sha256 {})", &sha[..16]),
                 None => format!(
                     "none of the {} trusted root(s) is named {}",
                     roots.len(),
@@ -362,7 +391,7 @@ impl ServerCertVerifier for ObservedServerVerifier {
         );
         let facts = chain_facts(end_entity, intermediates, &self.roots);
         let name = server_name.to_str().to_string();
-        let san = describe(end_entity, "", 0).san.join(", ");
+        let san = describe_brief(end_entity).san.join(", ");
         // webpki checks the chain first, the name second: a name error means the chain was good.
         let name_err = matches!(
             &r,

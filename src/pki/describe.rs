@@ -7,12 +7,24 @@ use x509_parser::prelude::*;
 /// days left). A certificate that does not parse is described as such, never a panic.
 pub fn describe(der: &[u8], role: &str, now_unix: i64) -> CertInfo {
     let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
-    let base = CertInfo {
-        sha256,
-        role: role.to_string(),
-        der: hex(der),
-        ..CertInfo::default()
-    };
+    describe_fields(
+        der,
+        CertInfo {
+            sha256,
+            role: role.to_string(),
+            der: hex(der),
+            ..CertInfo::default()
+        },
+        now_unix,
+    )
+}
+
+/// [`describe`] without the fingerprint and the DER (cheaper: for verdict facts during a handshake).
+pub fn describe_brief(der: &[u8]) -> CertInfo {
+    describe_fields(der, CertInfo::default(), 0)
+}
+
+fn describe_fields(der: &[u8], base: CertInfo, now_unix: i64) -> CertInfo {
     let cert = match X509Certificate::from_der(der) {
         Ok((_, c)) => c,
         Err(e) => {

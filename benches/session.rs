@@ -1,0 +1,207 @@
+//! One whole recorded session (iotls's engine: tap, verifier wrappers, key log, policy events,
+//! dissection and decryption into a trace) against the same session with plain rustls and no
+//! observation, in the same run. Prints medians and the ratio (target ≤ 1.10).
+//!
+//! Run: `cargo bench --bench session` (or `-- 300` for 300 sessions of each kind).
+
+use bytes::BytesMut;
+use iotls::engine::authz::{Connection, MqttAction};
+use iotls::engine::mqtt_io::{read_packet, write_packet};
+use iotls::engine::{self, Scenario};
+use iotls::pki::DefaultPki;
+use mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet, PubAck, Publish};
+use mqttbytes::QoS;
+use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::ServerName;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+const T: Duration = Duration::from_secs(5);
+
+/// The same session with plain rustls: same PKI, same configs (built per session, as the engine
+/// does), same MQTT exchange and the same policy decisions — nothing recorded, nothing decoded.
+async fn plain_session(s: &Scenario) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(s.broker.client_roots[0].clone()).unwrap();
+    let cv = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .unwrap();
+    let mut scfg = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_client_cert_verifier(cv)
+        .with_single_cert(
+            s.broker.identity.chain.clone(),
+            s.broker.identity.key.clone_key(),
+        )
+        .unwrap();
+    scfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    let mut droots = RootCertStore::empty();
+    droots.add(s.device.trust[0].clone()).unwrap();
+    let sv = WebPkiServerVerifier::builder_with_provider(Arc::new(droots), provider.clone())
+        .build()
+        .unwrap();
+    let mut ccfg = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(sv)
+        .with_client_auth_cert(
+            s.device.identity.chain.clone(),
+            s.device.identity.key.clone_key(),
+        )
+        .unwrap();
+    ccfg.resumption = Resumption::disabled();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let authz = s.broker.authorizer.clone();
+    let broker = tokio::spawn(async move {
+        let (tcp, peer) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(scfg))
+            .accept(tcp)
+            .await
+            .unwrap();
+        let cert = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+        assert!(authz.admit(&cert).allowed);
+        let mut conn = Connection {
+            cert_der: cert,
+            client_id: String::new(),
+            source_ip: peer.ip(),
+        };
+        let mut buf = BytesMut::new();
+        loop {
+            match read_packet(&mut tls, &mut buf, T).await {
+                Ok(Packet::Connect(c)) => {
+                    conn.client_id = c.client_id.clone();
+                    assert!(
+                        authz
+                            .authorize(&conn, MqttAction::Connect, &c.client_id)
+                            .allowed
+                    );
+                    write_packet(
+                        &mut tls,
+                        &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+                    )
+                    .await
+                    .unwrap();
+                }
+                Ok(Packet::Publish(p)) => {
+                    assert!(
+                        authz
+                            .authorize(&conn, MqttAction::Publish, &p.topic)
+                            .allowed
+                    );
+                    write_packet(&mut tls, &Packet::PubAck(PubAck::new(p.pkid)))
+                        .await
+                        .unwrap();
+                }
+                _ => break,
+            }
+        }
+        let _ = tls.shutdown().await;
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(s.device.server_name.clone()).unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(ccfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut buf = BytesMut::new();
+    write_packet(
+        &mut tls,
+        &Packet::Connect(Connect::new(s.device.client_id.clone())),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        read_packet(&mut tls, &mut buf, T).await,
+        Ok(Packet::ConnAck(_))
+    ));
+    let engine::DeviceAction::Publish { topic, payload, .. } = &s.device.actions[0] else {
+        unreachable!()
+    };
+    let mut p = Publish::new(topic.clone(), QoS::AtLeastOnce, payload.clone());
+    p.pkid = 1;
+    write_packet(&mut tls, &Packet::Publish(p)).await.unwrap();
+    assert!(matches!(
+        read_packet(&mut tls, &mut buf, T).await,
+        Ok(Packet::PubAck(_))
+    ));
+    write_packet(&mut tls, &Packet::Disconnect).await.unwrap();
+    let _ = tls.shutdown().await;
+    broker.await.unwrap();
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let pki = DefaultPki::generate().unwrap();
+    let scenario = Scenario::from_pki(&pki);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Warm up both paths.
+    for _ in 0..10 {
+        rt.block_on(plain_session(&scenario));
+        assert!(
+            rt.block_on(engine::run_async(&scenario))
+                .unwrap()
+                .outcome
+                .ok
+        );
+    }
+    let (mut plain, mut recorded, mut decoded) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut events = 0;
+    // Interleave so both see the same machine conditions.
+    for _ in 0..n {
+        let t = Instant::now();
+        rt.block_on(plain_session(&scenario));
+        plain.push(t.elapsed());
+        let t = Instant::now();
+        let recording = rt.block_on(engine::record_async(&scenario)).unwrap();
+        recorded.push(t.elapsed());
+        let trace = recording.assemble();
+        decoded.push(t.elapsed());
+        assert!(trace.outcome.ok);
+        events = trace.events.len();
+    }
+    let (p, r, d) = (
+        median(&mut plain),
+        median(&mut recorded),
+        median(&mut decoded),
+    );
+    let us = |x: Duration| x.as_secs_f64() * 1e6;
+    println!("sessions per kind:                   {n}");
+    println!("plain rustls session, median:        {:>8.1} µs", us(p));
+    println!("observed + recorded session, median: {:>8.1} µs", us(r));
+    println!(
+        "… + decoded into a trace, median:    {:>8.1} µs  ({events} events)",
+        us(d)
+    );
+    println!(
+        "ratio recorded / plain:              {:>8.3}  (target ≤ 1.10, aim 1.05)",
+        us(r) / us(p)
+    );
+    println!(
+        "ratio recorded and decoded / plain:  {:>8.3}",
+        us(d) / us(p)
+    );
+}

@@ -151,8 +151,12 @@ impl AppState {
             Action::First => self.go(trace, 0),
             Action::Last => self.go(trace, last),
             Action::GoTo(n) => self.go(trace, n.min(last)),
-            Action::FieldUp => self.field = self.field.saturating_sub(1),
+            Action::FieldUp => {
+                self.field = self.field.saturating_sub(1);
+                self.right = Pane::Detail;
+            }
             Action::FieldDown => {
+                self.right = Pane::Detail;
                 let n = field_count(trace, self.current());
                 self.field = (self.field + 1).min(n.saturating_sub(1));
             }

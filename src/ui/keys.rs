@@ -99,19 +99,19 @@ const SCROLL: &[Binding] = &[
 ];
 
 const GLOBAL: &[Binding] = &[
+    b(&[KeyCode::Tab], "Tab", "pane", Action::CyclePane),
+    b(&[KeyCode::BackTab], "", "", Action::CyclePaneBack),
+    b(&[KeyCode::Char('c')], "c", "certs", Action::ShowCerts),
+    b(&[KeyCode::Char('p')], "p", "policy", Action::ShowPolicy),
+    b(&[KeyCode::Char('x')], "x", "hex", Action::ToggleHex),
+    b(&[KeyCode::Char('r')], "r", "re-run", Action::Rerun),
     b(
         &[KeyCode::Home, KeyCode::Char('g')],
         "Home/End",
-        "first/last",
+        "ends",
         Action::First,
     ),
     b(&[KeyCode::End, KeyCode::Char('G')], "", "", Action::Last),
-    b(&[KeyCode::Tab], "Tab", "pane", Action::CyclePane),
-    b(&[KeyCode::BackTab], "", "", Action::CyclePaneBack),
-    b(&[KeyCode::Char('x')], "x", "hex", Action::ToggleHex),
-    b(&[KeyCode::Char('c')], "c", "certs", Action::ShowCerts),
-    b(&[KeyCode::Char('p')], "p", "policy", Action::ShowPolicy),
-    b(&[KeyCode::Char('r')], "r", "re-run", Action::Rerun),
     b(&[KeyCode::Char('?')], "?", "help", Action::Help),
     b(
         &[KeyCode::Char('q'), KeyCode::Esc],

@@ -409,7 +409,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let payload = p
                 .payload
                 .as_deref()
-                .map(|s| format!(" {s:?}"))
+                .map(|s| format!(" “{}”", fit_chars(s, 60)))
                 .unwrap_or_default();
             let qos = p.qos.map(|q| format!(" at QoS {q}")).unwrap_or_default();
             match side {
@@ -534,23 +534,65 @@ fn secret(client_random: &str, secret: &str) -> String {
 
 fn policy(p: &PolicyEvent) -> String {
     let verdict = match p.decision.as_str() {
-        "ALLOWED" => "✔ allowed".to_string(),
-        "EXPLICIT_DENY" => "✘ denied by an explicit Deny (a Deny beats any Allow)".to_string(),
+        "ALLOWED" => "✔ ALLOWED.".to_string(),
+        "EXPLICIT_DENY" => {
+            "✘ EXPLICIT_DENY: a Deny statement matches, and a Deny beats any Allow.".to_string()
+        }
         "IMPLICIT_DENY" => {
-            "✘ denied: no statement allows it (anything not allowed is denied)".to_string()
+            "✘ IMPLICIT_DENY: no statement allows it, and anything not allowed is denied."
+                .to_string()
         }
         other => other.to_string(),
     };
-    let first = p.lines.first().map(|l| format!(" {l}")).unwrap_or_default();
+    // The engine's explanation: the first line restates the request; the next says which
+    // statement decided; lines starting with `${` show how policy variables were filled in.
+    let why = p
+        .lines
+        .iter()
+        .skip(1)
+        .map(|l| l.trim())
+        .find(|l| {
+            !l.is_empty()
+                && !l.starts_with("${")
+                && !l.starts_with("Resource")
+                && !l.starts_with("Condition")
+        })
+        .filter(|l| !p.decision.contains("DENY") || !l.starts_with("No statement"))
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
+    let vars: Vec<&str> = p
+        .lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("${"))
+        .collect();
+    let vars = if vars.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Variables filled in from this connection: {}.",
+            vars.join("; ")
+        )
+    };
     let enforced = if p.enforcement.is_empty() {
         String::new()
     } else {
-        format!(" The broker {}.", p.enforcement)
+        format!(" Result: {}.", p.enforcement)
     };
     format!(
-        "The broker asks its policy engine: may this certificate do {} on {}? {verdict}.{first}{enforced}",
-        p.action, p.resource
+        "The broker asks its policy engine whether this certificate may do {} on {}: {verdict}{why}{vars}{enforced}",
+        p.action,
+        short_arn(&p.resource)
     )
+}
+
+/// `arn:aws:iot:us-east-1:123456789012:topic/x` → `topic/x`.
+pub fn short_arn(resource: &str) -> &str {
+    if resource.starts_with("arn:") {
+        resource.splitn(6, ':').nth(5).unwrap_or(resource)
+    } else {
+        resource
+    }
 }
 
 fn closed(by: Option<Side>, reason: &str) -> String {
@@ -692,13 +734,21 @@ fn alert_after(trace: &Trace, check: &str) -> Option<String> {
 pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
     let f = field.to_lowercase();
     let has = |k: &str| f.contains(k);
-    Some(if has("server_name") || has("sni") {
+    let mqtt = msg.chars().all(|c| c.is_ascii_uppercase()) && !msg.is_empty();
+    if mqtt {
+        if let Some(m) = mqtt_field_meaning(&f) {
+            return Some(m);
+        }
+    }
+    Some(if has("server_name") || has("sni") || has("host_name") {
         "The name of the server the device wants (SNI); the broker's certificate must carry it."
     } else if has("extended_master_secret") {
         "Asks that the master secret hash the whole handshake, binding the keys to this conversation (RFC 7627)."
     } else if has("supported_groups") || has("elliptic_curves") {
         "The curves the device can use for the ECDHE key exchange, in order of preference."
-    } else if has("ec_point_formats") {
+    } else if has("supported_versions") {
+        "The TLS versions the device accepts; here only TLS 1.2."
+    } else if has("ec_point_formats") || f == "format" {
         "How elliptic-curve points are encoded (uncompressed)."
     } else if has("signature_algorithms") || has("signature algorithms") {
         "The signature schemes this side can verify: which hash and key type a peer may sign with."
@@ -706,7 +756,7 @@ pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
         "Protects against the old renegotiation attack; empty on a first handshake."
     } else if has("session_ticket") {
         "Offers session resumption by ticket (unused here: every run is a full handshake)."
-    } else if has("status_request") {
+    } else if has("status_request") || has("status_type") {
         "Asks for a stapled OCSP response proving the certificate is not revoked."
     } else if has("alpn") || has("application_layer") {
         "The application protocols offered inside TLS (ALPN)."
@@ -728,7 +778,9 @@ pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
         "Protocol version: 3,3 on the wire means TLS 1.2."
     } else if has("verify_data") {
         "12 bytes from the master secret and the hash of all handshake messages: proof both sides saw the same talk."
-    } else if has("certificate_types") || has("certificate types") {
+    } else if has("ecdhe parameters") {
+        "The broker's key-exchange parameters: the curve and its fresh public key. The signature below covers them."
+    } else if has("certificate_type") || has("certificate type") {
         "The kinds of client key the broker accepts (ECDSA, RSA)."
     } else if has("authorities") || has("distinguished") || has("ca_names") || has("ca names") {
         "The CAs the broker trusts: a hint for which client certificate to send."
@@ -777,6 +829,23 @@ pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
 
 // ---- helpers over the trace -------------------------------------------------------------------
 
+fn mqtt_field_meaning(f: &str) -> Option<&'static str> {
+    let has = |k: &str| f.contains(k);
+    Some(if has("fixed header") {
+        "MQTT fixed header: the packet type (high 4 bits) and its flags (low 4 bits)."
+    } else if has("remaining length") {
+        "How many bytes of this packet follow, in MQTT's variable-length encoding."
+    } else if has("connect flags") {
+        "Which optional parts follow (user name, password, will) and whether to start a clean session."
+    } else if has("acknowledge flags") {
+        "Whether the broker kept an earlier session for this client."
+    } else if has("protocol name") || has("protocol level") {
+        "The protocol name and level: MQTT 3.1.1."
+    } else {
+        return None;
+    })
+}
+
 /// The common name in a subject such as `O=Pizza Shop, CN=broker.pizza.example`, or the whole
 /// subject.
 pub fn cn(subject: &str) -> &str {
@@ -793,12 +862,15 @@ pub fn rdn<'s>(subject: &'s str, key: &str) -> Option<&'s str> {
 /// The certificates one side presented, leaf first (from `trace.certificates` roles).
 pub fn chain_of(trace: &Trace, side: Side) -> Vec<&CertInfo> {
     let prefix = format!("{} chain[", side.name());
+    // A certificate can have several roles: `broker chain[1], device trust anchor[0]`.
     let mut v: Vec<(usize, &CertInfo)> = trace
         .certificates
         .iter()
         .filter_map(|c| {
-            let rest = c.role.strip_prefix(&prefix)?;
-            let idx = rest.split(']').next()?.parse().ok()?;
+            let idx = c.role.split(", ").find_map(|r| {
+                let rest = r.strip_prefix(&prefix)?;
+                rest.split(']').next()?.parse().ok()
+            })?;
             Some((idx, c))
         })
         .collect();
@@ -888,6 +960,16 @@ pub fn short(hex: &str) -> String {
     } else {
         let head: String = hex.chars().take(12).collect();
         format!("{head}…")
+    }
+}
+
+fn fit_chars(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
     }
 }
 

@@ -17,36 +17,73 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
 
-/// Certificates grouped into chains.
+/// A chain as the pane draws it: the certificates a side presented, continued through every
+/// known certificate whose subject is the previous one's issuer, up to a self-signed one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
     pub title: String,
     /// The check that judges this chain, e.g. `server_chain`.
     pub check: Option<&'static str>,
     /// Indices into `trace.certificates`, leaf first.
-    pub chain: Vec<usize>,
-    /// The trust anchor the chain leads to, if one with the right subject is known.
-    pub anchor: Option<usize>,
-    /// The issuer name the chain's last certificate points to.
-    pub wanted_issuer: Option<String>,
+    pub path: Vec<usize>,
+    /// Whether the path ends at a trust anchor (a self-signed certificate or one configured as an
+    /// anchor).
+    pub anchored: bool,
+    /// When no certificate is named like the last one's issuer: that issuer.
+    pub missing_issuer: Option<String>,
 }
 
-fn chain_indices(trace: &Trace, side: Side) -> Vec<usize> {
+/// Whether one of a certificate's roles (`broker chain[1], device trust anchor[0]`) starts with
+/// `prefix`; returns the index in brackets when it has one.
+fn role_index(role: &str, prefix: &str) -> Option<usize> {
+    role.split(", ").find_map(|r| {
+        let rest = r.strip_prefix(prefix)?;
+        rest.split(']').next()?.parse().ok()
+    })
+}
+
+fn is_anchor(c: &CertInfo) -> bool {
+    c.role.contains("anchor") || c.self_signed
+}
+
+/// Indices of the certificates a side presented, leaf first.
+pub fn chain_indices(trace: &Trace, side: Side) -> Vec<usize> {
     let prefix = format!("{} chain[", side.name());
     let mut v: Vec<(usize, usize)> = trace
         .certificates
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| {
-            let rest = c.role.strip_prefix(&prefix)?;
-            Some((rest.split(']').next()?.parse().ok()?, i))
-        })
+        .filter_map(|(i, c)| Some((role_index(&c.role, &prefix)?, i)))
         .collect();
     v.sort();
     v.into_iter().map(|(_, i)| i).collect()
 }
 
-/// The chains of a trace: the broker's, the device's, then any other certificates.
+fn walk(trace: &Trace, leaf: usize) -> (Vec<usize>, bool, Option<String>) {
+    let certs = &trace.certificates;
+    let mut path = vec![leaf];
+    loop {
+        let c = &certs[*path.last().unwrap_or(&leaf)];
+        if c.self_signed {
+            return (path, true, None);
+        }
+        let next = certs
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !path.contains(i) && n.subject == c.issuer)
+            .max_by_key(|(_, n)| is_anchor(n))
+            .map(|(i, _)| i);
+        match next {
+            Some(n) => path.push(n),
+            None => {
+                let anchored = is_anchor(c) && path.len() > 1;
+                return (path, anchored, (!anchored).then(|| c.issuer.clone()));
+            }
+        }
+    }
+}
+
+/// The chains of a trace: the broker's, the device's, then any certificates on neither path.
 pub fn groups(trace: &Trace) -> Vec<Group> {
     let mut used = vec![false; trace.certificates.len()];
     let mut out = Vec::new();
@@ -62,38 +99,23 @@ pub fn groups(trace: &Trace) -> Vec<Group> {
             "client_chain",
         ),
     ] {
-        let chain = chain_indices(trace, side);
-        if chain.is_empty() {
+        let Some(&leaf) = chain_indices(trace, side).first() else {
             continue;
-        }
-        for &i in &chain {
+        };
+        let (path, anchored, missing_issuer) = walk(trace, leaf);
+        for &i in &path {
             used[i] = true;
         }
-        let last = &trace.certificates[*chain.last().unwrap_or(&0)];
-        let (anchor, wanted) = if last.self_signed {
-            (None, None)
-        } else {
-            let candidates = |want_anchor: bool| {
-                trace.certificates.iter().enumerate().find(|(i, c)| {
-                    !chain.contains(i)
-                        && c.subject == last.issuer
-                        && (!want_anchor || c.role.contains("anchor") || c.role.contains("root"))
-                })
-            };
-            let a = candidates(true)
-                .or_else(|| candidates(false))
-                .map(|(i, _)| i);
-            (a, Some(last.issuer.clone()))
-        };
-        if let Some(a) = anchor {
-            used[a] = true;
+        // Certificates the side sent that are not on the path (sent but unused) still count.
+        for i in chain_indices(trace, side) {
+            used[i] = true;
         }
         out.push(Group {
             title: title.to_string(),
             check: Some(check),
-            chain,
-            anchor,
-            wanted_issuer: wanted,
+            path,
+            anchored,
+            missing_issuer,
         });
     }
     let rest: Vec<usize> = (0..trace.certificates.len())
@@ -103,9 +125,9 @@ pub fn groups(trace: &Trace) -> Vec<Group> {
         out.push(Group {
             title: "Other certificates".into(),
             check: None,
-            chain: rest,
-            anchor: None,
-            wanted_issuer: None,
+            path: rest,
+            anchored: false,
+            missing_issuer: None,
         });
     }
     out
@@ -113,10 +135,15 @@ pub fn groups(trace: &Trace) -> Vec<Group> {
 
 /// Certificates in the order the pane lists them (selection moves along this).
 pub fn order(trace: &Trace) -> Vec<usize> {
-    groups(trace)
-        .into_iter()
-        .flat_map(|g| g.chain.into_iter().chain(g.anchor))
-        .collect()
+    let mut seen = Vec::new();
+    for g in groups(trace) {
+        for i in g.path {
+            if !seen.contains(&i) {
+                seen.push(i);
+            }
+        }
+    }
+    seen
 }
 
 /// The certificate a step is about (a Certificate message, a chain check), as a position in
@@ -226,43 +253,34 @@ fn group_lines(
         ));
         Line::from(spans)
     };
-    let link_ok = |depth_is_anchor: bool| match ok {
-        Some(false) if g.anchor.is_none() && depth_is_anchor => Some(false),
-        Some(false) if g.anchor.is_none() => None,
+    // A link's mark: the chain verdict. When the chain failed for want of an anchor, the links
+    // that exist were not the problem: they stay unmarked and the missing anchor gets the ✘.
+    let link = match ok {
+        Some(false) if g.missing_issuer.is_some() => None,
         other => other,
     };
-    for (d, &idx) in g.chain.iter().enumerate() {
+    let last = g.path.len().saturating_sub(1);
+    for (d, &idx) in g.path.iter().enumerate() {
+        let c = &trace.certificates[idx];
         let tag = if d == 0 && g.check.is_some() {
             "leaf"
-        } else if trace.certificates[idx].self_signed {
+        } else if d == last && g.anchored && c.role.contains("anchor") {
+            "⚓ trust anchor"
+        } else if c.self_signed {
             "⚓ root"
         } else {
             "CA"
         };
-        let link = if d == 0 {
-            None
-        } else {
-            Some(mark(link_ok(false), styles))
-        };
-        out.push(name_line(idx, d, link, tag));
+        let mark = (d > 0).then(|| mark(link, styles));
+        out.push(name_line(idx, d, mark, tag));
     }
-    let depth = g.chain.len();
-    match (g.anchor, &g.wanted_issuer) {
-        (Some(a), _) => out.push(name_line(
-            a,
-            depth,
-            Some(mark(link_ok(true), styles)),
-            "⚓ anchor",
-        )),
-        (None, Some(wanted)) => {
-            let indent = format!(" {}└", " ".repeat(depth * 2 - 1));
-            let known = match ok {
-                Some(false) => "✘",
-                _ => "?",
-            };
+    if let Some(wanted) = &g.missing_issuer {
+        if g.check.is_some() {
+            let indent = format!(" {}└", " ".repeat(g.path.len() * 2 - 1));
+            let known = if ok == Some(false) { "✘" } else { "?" };
             let text = fit(
                 &format!(
-                    "{indent}{known} no trust anchor named {}",
+                    "{indent}{known} no trusted certificate named {}",
                     narrate::cn(wanted)
                 ),
                 w,
@@ -276,10 +294,9 @@ fn group_lines(
                 },
             ));
         }
-        _ => {}
     }
     if let Some((ok, reason)) = v {
-        let text = fit(&format!("  rustls: {reason}"), w);
+        let text = fit(&format!("  → {reason}"), w);
         out.push(Line::styled(
             text,
             if ok { styles.dim } else { styles.fail },
@@ -391,7 +408,7 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
     } else {
         let gi = groups
             .iter()
-            .position(|g| sel.is_some_and(|s| g.chain.contains(&s) || g.anchor == Some(s)))
+            .position(|g| sel.is_some_and(|s| g.path.contains(&s)))
             .unwrap_or(0);
         let mut v = all.into_iter().nth(gi).unwrap_or_default();
         if groups.len() > 1 {

@@ -325,97 +325,104 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
     out
 }
 
-/// Geometry of the detail pane, shared with the mouse mapping.
+/// Geometry of the detail pane, shared with the mouse mapping. From the top: heading, field
+/// list, note (what the selected field means, or its full value), hex caption and hex rows,
+/// failure help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DetailGeometry {
     pub inner: Rect,
-    /// The field list and its first visible row.
     pub list: Rect,
     pub list_offset: usize,
-    /// The hex rows (without the caption) and the first visible hex row.
+    pub note: Rect,
+    /// The hex rows (the caption is the row above) and the first visible hex row.
     pub hex: Rect,
     pub hex_offset: usize,
     pub bytes_per_row: usize,
+    pub help: Rect,
 }
 
 pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
     let inner = Block::bordered().inner(area);
     let empty = Rect { height: 0, ..inner };
-    let Some(step) = state.current() else {
-        return DetailGeometry {
-            inner,
-            list: empty,
-            list_offset: 0,
-            hex: empty,
-            hex_offset: 0,
-            bytes_per_row: 8,
-        };
+    let bpr = bytes_per_row(inner.width);
+    let mut g = DetailGeometry {
+        inner,
+        list: empty,
+        list_offset: 0,
+        note: empty,
+        hex: empty,
+        hex_offset: 0,
+        bytes_per_row: bpr,
+        help: empty,
     };
-    let head_h = heading_height(trace, step, inner.width);
+    let Some(step) = state.current() else {
+        return g;
+    };
+    let head_h =
+        heading_lines(trace, step, inner.width, &Styles::new(Default::default())).len() as u16;
     let body = Rect {
-        y: inner.y + head_h,
+        y: inner.y + head_h.min(inner.height),
         height: inner.height.saturating_sub(head_h),
         ..inner
     };
     let rows = rows(trace, step);
     let data = bytes(trace, step);
-    let bpr = bytes_per_row(inner.width);
-    let failed = steps::is_failure(trace, step)
-        && !matches!(
-            step.event(trace).map(|e| &e.kind),
-            Some(EventKind::Alert { .. })
-        );
-    let help_h: u16 = if failed {
-        help_lines(trace, step, inner.width).len() as u16
-    } else {
-        0
-    };
-    let meaning_h: u16 = if data.is_some() && !state.hex_expanded {
-        2
-    } else {
-        0
-    };
-    let (list_h, hex_h) = match &data {
-        None => (body.height.saturating_sub(help_h), 0),
+    // A failure's alert, cause and fix come first; the facts get what is left.
+    let help_h =
+        (help_lines(trace, step, inner.width).len() as u16).min(body.height.saturating_sub(2));
+    let avail = body.height.saturating_sub(help_h);
+    let (list_h, note_h, hex_h) = match &data {
         Some(d) => {
-            let hex_rows = d.len().div_ceil(bpr) as u16;
+            let hex_total = d.len().div_ceil(bpr) as u16;
             if state.hex_expanded {
-                (0, body.height.saturating_sub(1))
+                (0, 0, avail.saturating_sub(1).min(hex_total))
             } else {
-                let avail = body.height.saturating_sub(meaning_h + 1);
-                // Give the hex at least 40% of the room, the list what it needs of the rest.
-                let want_list =
-                    (rows.len() as u16).min(avail.saturating_sub(hex_rows.min(avail * 2 / 5)));
-                let hex_h = avail.saturating_sub(want_list).min(hex_rows.max(1));
-                (avail - hex_h, hex_h)
+                let room = avail.saturating_sub(2 + 1);
+                let hex_min = hex_total.min((room * 2 / 5).max(3)).min(room);
+                let list_h = (rows.len() as u16).min(room - hex_min);
+                (list_h, 2.min(avail), (room - list_h).min(hex_total))
             }
         }
+        None => {
+            let note_h = (note_lines(trace, step, &rows, state.field, inner.width, false).len()
+                as u16)
+                .min(avail / 2);
+            let list_h = (rows.len() as u16).min(avail - note_h);
+            (list_h, note_h, 0)
+        }
     };
-    let list = Rect {
+    let mut y = body.y;
+    g.list = Rect {
+        y,
         height: list_h,
         ..body
     };
-    let hex_y = body.y + list_h + meaning_h + 1;
-    let hex = Rect {
-        y: hex_y.min(body.bottom()),
-        height: hex_h.min(body.bottom().saturating_sub(hex_y)),
+    y += list_h;
+    g.note = Rect {
+        y,
+        height: note_h,
         ..body
     };
-    let list_offset = scroll_offset(state.field, list_h as usize, rows.len());
-    let hex_offset = match (&data, rows.get(state.field).and_then(|r| r.range)) {
-        (Some(d), Some((off, _))) => {
-            scroll_offset(off / bpr, hex.height as usize, d.len().div_ceil(bpr))
-        }
-        _ => 0,
-    };
-    DetailGeometry {
-        inner,
-        list,
-        list_offset,
-        hex,
-        hex_offset,
-        bytes_per_row: bpr,
+    y += note_h;
+    if data.is_some() && avail > list_h + note_h {
+        y += 1; // caption
+        g.hex = Rect {
+            y,
+            height: hex_h,
+            ..body
+        };
+        y += hex_h;
     }
+    g.help = Rect {
+        y: y.min(inner.bottom()),
+        height: help_h.min(inner.bottom().saturating_sub(y)),
+        ..body
+    };
+    g.list_offset = scroll_offset(state.field, list_h as usize, rows.len());
+    if let (Some(d), Some((off, _))) = (&data, rows.get(state.field).and_then(|r| r.range)) {
+        g.hex_offset = scroll_offset(off / bpr, g.hex.height as usize, d.len().div_ceil(bpr));
+    }
+    g
 }
 
 fn bytes_per_row(width: u16) -> usize {
@@ -429,32 +436,33 @@ fn bytes_per_row(width: u16) -> usize {
     }
 }
 
-fn heading_height(trace: &Trace, step: &Step, width: u16) -> u16 {
-    let lines = heading_lines_wrapped(trace, step, width, &Styles::new(Default::default()));
-    lines.len() as u16
-}
-
-fn heading_lines_wrapped(
-    trace: &Trace,
-    step: &Step,
-    width: u16,
-    styles: &Styles,
-) -> Vec<Line<'static>> {
+/// The heading, fitted to the width: a long first line loses the end of its dim part; a long
+/// single-span line (a check's reason) wraps over at most three lines.
+fn heading_lines(trace: &Trace, step: &Step, width: u16, styles: &Styles) -> Vec<Line<'static>> {
+    let w = width as usize;
     let mut out = Vec::new();
     for line in heading(trace, step, styles) {
-        if line.width() <= width as usize || line.spans.len() > 1 {
+        if line.width() <= w {
             out.push(line);
+        } else if line.spans.len() > 1 {
+            let first = line.spans[0].clone();
+            let rest: String = line.spans[1..].iter().map(|s| s.content.as_ref()).collect();
+            let rest_style = line.spans[1].style;
+            let room = w.saturating_sub(first.width());
+            out.push(Line::from(vec![
+                first,
+                Span::styled(fit(&rest, room), rest_style),
+            ]));
         } else {
-            // A long reason: wrap it, at most 3 lines.
             let style = line
                 .style
                 .patch(line.spans.first().map(|s| s.style).unwrap_or_default());
             let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
-            let wrapped = wrap(&text, width as usize);
+            let wrapped = wrap(&text, w);
             let n = wrapped.len();
             for (i, l) in wrapped.into_iter().take(3).enumerate() {
                 let l = if i == 2 && n > 3 {
-                    fit(&format!("{l} …"), width as usize)
+                    fit(&format!("{l} …"), w)
                 } else {
                     l
                 };
@@ -465,10 +473,48 @@ fn heading_lines_wrapped(
     out
 }
 
+/// The note under the list: with bytes, what the selected field means; without, the selected
+/// row's full value (long hex values shortened) and its meaning.
+fn note_lines(
+    trace: &Trace,
+    step: &Step,
+    rows: &[DetailRow],
+    field: usize,
+    width: u16,
+    has_bytes: bool,
+) -> Vec<String> {
+    let Some(r) = rows.get(field) else {
+        return Vec::new();
+    };
+    let meaning = narrate::field_meaning(&context_name(trace, step), &r.name);
+    let w = width as usize;
+    if has_bytes {
+        let text = match meaning {
+            Some(m) => format!("{}: {m}", r.name.trim()),
+            None => r.name.trim().to_string(),
+        };
+        return wrap(&text, w).into_iter().take(2).collect();
+    }
+    let value = if r.value.len() > 200 && r.value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("{}… ({} bytes)", &r.value[..128], r.value.len() / 2)
+    } else {
+        r.value.clone()
+    };
+    let mut text = format!("{} = {value}", r.name.trim());
+    if let Some(m) = meaning {
+        text.push_str(&format!("\n{m}"));
+    }
+    wrap(&text, w).into_iter().take(6).collect()
+}
+
+/// Failure help: the alert sent, the cause and the fix (text, is the alert line).
 fn help_lines(trace: &Trace, step: &Step, width: u16) -> Vec<(String, bool)> {
     let Some(e) = step.event(trace) else {
         return Vec::new();
     };
+    if !steps::is_failure(trace, step) {
+        return Vec::new();
+    }
     let (check, reason) = match &e.kind {
         EventKind::Check { check, reason, .. } => (check.clone(), reason.clone()),
         EventKind::Policy(p) => (
@@ -482,11 +528,8 @@ fn help_lines(trace: &Trace, step: &Step, width: u16) -> Vec<(String, bool)> {
     let w = width as usize;
     let mut out = vec![("─".repeat(w), false)];
     if let Some(a) = &help.alert {
-        out.extend(
-            wrap(&format!("Alert sent: {a} — {}", alert_gloss(a)), w)
-                .into_iter()
-                .map(|l| (l, true)),
-        );
+        let text = format!("Alert sent: {a} — {}", alert_gloss(a));
+        out.extend(wrap(&text, w).into_iter().map(|l| (l, true)));
     }
     out.extend(
         wrap(&format!("Cause: {}", help.cause), w)
@@ -517,130 +560,104 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         buf.set_string(inner.x, inner.y, "(no events recorded)", styles.dim);
         return;
     };
-    let mut y = inner.y;
-    for line in heading_lines_wrapped(trace, step, inner.width, styles) {
-        if y >= inner.bottom() {
-            break;
+    for (k, line) in heading_lines(trace, step, inner.width, styles)
+        .iter()
+        .enumerate()
+    {
+        if inner.y + (k as u16) < inner.bottom() {
+            buf.set_line(inner.x, inner.y + k as u16, line, inner.width);
         }
-        buf.set_line(inner.x, y, &line, inner.width);
-        y += 1;
     }
     let rows = rows(trace, step);
-    let ctx = context_name(trace, step);
     // Field list.
     let name_w = rows
         .iter()
         .map(|r| r.name.chars().count() + 2 * r.depth as usize)
         .max()
         .unwrap_or(0)
-        .min(inner.width as usize / 3)
+        .min(inner.width as usize * 2 / 5)
         .max(6);
-    for (k, (i, r)) in rows
+    let value_w = (inner.width as usize).saturating_sub(name_w + 3);
+    for (i, r) in rows
         .iter()
         .enumerate()
         .skip(g.list_offset)
         .take(g.list.height as usize)
-        .enumerate()
     {
-        let _ = k;
-        let ly = g.list.y + (i - g.list_offset) as u16;
+        let y = g.list.y + (i - g.list_offset) as u16;
         let selected = i == state.field;
-        let indent = "  ".repeat(r.depth as usize);
+        let indent = "  ".repeat(r.depth.min(4) as usize);
         let name = fit(&format!("{indent}{}", r.name), name_w);
-        let value_w = (inner.width as usize).saturating_sub(name_w + 3);
-        let value = fit(&r.value, value_w);
-        let marker = if selected { "▸" } else { " " };
         let row_style = if selected {
             styles.selected
         } else {
             Style::new()
         };
-        let line = Line::from(vec![
-            Span::styled(marker.to_string(), row_style),
-            Span::styled(format!("{name:<name_w$} "), row_style.patch(styles.label)),
-            Span::styled(format!(" {value}"), row_style.patch(styles.value)),
-        ]);
         if selected {
             buf.set_style(
                 Rect {
                     x: inner.x,
-                    y: ly,
+                    y,
                     width: inner.width,
                     height: 1,
                 },
                 styles.selected,
             );
         }
-        buf.set_line(inner.x, ly, &line, inner.width);
+        let line = Line::from(vec![
+            Span::styled(if selected { "▸" } else { " " }, row_style),
+            Span::styled(format!("{name:<name_w$} "), row_style.patch(styles.label)),
+            Span::styled(
+                format!(" {}", fit(&r.value, value_w)),
+                row_style.patch(styles.value),
+            ),
+        ]);
+        buf.set_line(inner.x, y, &line, inner.width);
     }
-    if rows.len() > g.list.height as usize && g.list.height > 0 {
-        let shown = format!(" {}/{} ", state.field + 1, rows.len());
-        let x = inner.right().saturating_sub(shown.chars().count() as u16);
-        buf.set_string(x, g.list.bottom().saturating_sub(1), shown, styles.dim);
+    // Which field of how many, on the bottom border.
+    if !rows.is_empty() {
+        let text = format!(" field {}/{} ", state.field + 1, rows.len());
+        let x = inner
+            .right()
+            .saturating_sub(text.chars().count() as u16 + 1);
+        buf.set_string(x, inner.bottom(), text, styles.dim);
     }
-    // Failure help (checks and policy decisions that failed).
-    let failed = steps::is_failure(trace, step)
-        && !matches!(
-            step.event(trace).map(|e| &e.kind),
-            Some(EventKind::Alert { .. })
-        );
-    if failed {
-        let lines = help_lines(trace, step, inner.width);
-        let mut hy = g.list.bottom();
-        for (text, is_alert) in lines {
-            if hy >= inner.bottom() {
-                break;
-            }
-            buf.set_string(
-                inner.x,
-                hy,
-                fit(&text, inner.width as usize),
-                if is_alert { styles.fail } else { styles.warn },
-            );
-            hy += 1;
-        }
+    let data = bytes(trace, step);
+    for (k, l) in note_lines(trace, step, &rows, state.field, inner.width, data.is_some())
+        .into_iter()
+        .take(g.note.height as usize)
+        .enumerate()
+    {
+        buf.set_string(inner.x, g.note.y + k as u16, l, styles.warn);
     }
-    // Meaning of the selected field and the hex view.
-    let Some(data) = bytes(trace, step) else {
-        return;
-    };
-    let selected = rows.get(state.field);
-    if !state.hex_expanded {
-        let meaning = selected
-            .and_then(|r| narrate::field_meaning(&ctx, &r.name))
-            .unwrap_or("");
-        let text = match selected {
-            Some(r) if !meaning.is_empty() => format!("{}: {meaning}", r.name),
-            Some(r) => r.name.clone(),
-            None => String::new(),
-        };
-        for (k, l) in wrap(&text, inner.width as usize)
-            .into_iter()
-            .take(2)
-            .enumerate()
-        {
-            let my = g.list.bottom() + k as u16;
-            if my < inner.bottom() {
-                buf.set_string(inner.x, my, l, styles.warn);
-            }
-        }
-    }
-    let caption_y = g.hex.y.saturating_sub(1);
-    if caption_y >= inner.y && caption_y < inner.bottom() {
-        let sel = selected
-            .and_then(|r| {
-                r.range
-                    .map(|(o, l)| format!("{} = bytes {o}…{} ", r.name, o + l.max(1) - 1))
-            })
-            .unwrap_or_default();
-        let cap = format!("── hex ({} bytes) {sel}", data.len());
-        let pad = (inner.width as usize).saturating_sub(cap.chars().count());
+    for (k, (text, is_alert)) in help_lines(trace, step, inner.width)
+        .into_iter()
+        .take(g.help.height as usize)
+        .enumerate()
+    {
         buf.set_string(
             inner.x,
-            caption_y,
-            fit(&format!("{cap}{}", "─".repeat(pad)), inner.width as usize),
-            styles.dim,
+            g.help.y + k as u16,
+            fit(&text, inner.width as usize),
+            if is_alert { styles.fail } else { styles.warn },
         );
+    }
+    let Some(data) = data else { return };
+    if g.hex.y > inner.y
+        && g.hex.y - 1 < inner.bottom()
+        && (g.hex.height > 0 || g.hex.y <= inner.bottom())
+    {
+        let sel = rows
+            .get(state.field)
+            .and_then(|r| {
+                r.range
+                    .map(|(o, l)| format!("{}: bytes {o}–{} ", r.name.trim(), o + l.max(1) - 1))
+            })
+            .unwrap_or_default();
+        let cap = format!("── hex, {} bytes ── {sel}", data.len());
+        let pad = (inner.width as usize).saturating_sub(cap.chars().count());
+        let cap = fit(&format!("{cap}{}", "─".repeat(pad)), inner.width as usize);
+        buf.set_string(inner.x, g.hex.y - 1, cap, styles.dim);
     }
     hex_view(buf, &g, &data, &rows, state.field, styles);
 }

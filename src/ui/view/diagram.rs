@@ -44,10 +44,19 @@ pub fn block<'a>(state: &AppState, styles: &Styles) -> Block<'a> {
         } else {
             styles.border
         })
-        .title(Span::styled(
-            " Device ↔ Broker ",
-            if focus { styles.tab_active } else { styles.tab },
-        ))
+        .title(Line::from(vec![
+            Span::raw(" "),
+            Span::styled("Device", styles.device),
+            Span::raw(" "),
+        ]))
+        .title_top(
+            Line::from(vec![
+                Span::raw(" "),
+                Span::styled("Broker", styles.broker),
+                Span::raw(" "),
+            ])
+            .right_aligned(),
+        )
 }
 
 /// Geometry shared with the mouse mapping: the inner area, the first visible row and the rows.

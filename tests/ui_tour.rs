@@ -1,0 +1,415 @@
+//! The terminal UI on REAL sessions: each lesson runs through `engine::run` (a real mutual-TLS 1.2
+//! + MQTT session on 127.0.0.1), and its trace is rendered on ratatui's test buffer.
+//!
+//! Snapshots mask what changes every run: the hex view's bytes (the whole hex area), and every
+//! number or hex string (randoms, keys, signatures, ports, serials, dates, lengths that depend
+//! on signature sizes). Runs of spaces and of box-drawing fill are collapsed, because masked
+//! values of different widths shift what follows them.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use iotls::trace::{EventKind, Phase, Trace};
+use iotls::ui::{
+    self, action_for_key, action_for_mouse, render_buffer, Action, AppState, Pane, Styles,
+    UiOptions,
+};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+fn real(lesson: &str) -> Trace {
+    let scenario = iotls::engine::lessons::scenario(lesson).expect("lesson scenario");
+    iotls::engine::run(&scenario).expect("a real session")
+}
+
+fn draw(trace: &Trace, state: &AppState, w: u16, h: u16) -> Buffer {
+    let area = Rect::new(0, 0, w, h);
+    let mut buf = Buffer::empty(area);
+    render_buffer(&mut buf, area, trace, state);
+    buf
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn row(buf: &Buffer, y: u16) -> String {
+    (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect()
+}
+
+/// The screen with what changes per run masked (see the module docs).
+fn masked(trace: &Trace, state: &AppState, w: u16, h: u16) -> String {
+    let mut buf = draw(trace, state, w, h);
+    if let Some(a) = ui::areas(Rect::new(0, 0, w, h)) {
+        if state.right == Pane::Detail {
+            let g = ui::view::detail::geometry(a.right, trace, state);
+            for y in g.hex.top()..g.hex.bottom() {
+                for x in g.hex.left()..g.hex.right() {
+                    buf[(x, y)].set_symbol("░");
+                }
+            }
+        }
+    }
+    text(&buf).lines().map(mask_line).collect::<Vec<_>>().join("\n")
+}
+
+fn mask_line(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let volatile = |c: char| c.is_ascii_hexdigit() || ":.…+–-".contains(c);
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if volatile(c) && (i == 0 || !word(chars[i - 1])) {
+            let mut j = i;
+            while j < chars.len() && volatile(chars[j]) {
+                j += 1;
+            }
+            let run = &chars[i..j];
+            let ends_word = j < chars.len() && word(chars[j]);
+            if run.iter().any(|c| c.is_ascii_digit()) && !ends_word {
+                out.push('#');
+                i = j;
+                continue;
+            }
+            // Not a value: copy the whole run (it may be part of a word such as "cafe").
+            out.extend(run);
+            i = j;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    // "2 300" and "Nov # # #" are one value each.
+    let mut s = out;
+    for month in ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"] {
+        s = s.replace(&format!("{month} #"), "#");
+    }
+    while s.contains("# #") {
+        s = s.replace("# #", "#");
+    }
+    // Collapse runs that masking made uneven.
+    for (run, one) in [("   ", "  "), ("───", "──"), ("═══", "══"), ("╌╌╌", "╌╌"), ("░░", "░")] {
+        while s.contains(run) {
+            s = s.replace(run, one);
+        }
+    }
+    s.trim_end().to_string()
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// The first step of each phase.
+fn phase_starts(trace: &Trace, state: &AppState) -> Vec<(Phase, usize)> {
+    let mut out: Vec<(Phase, usize)> = Vec::new();
+    for (i, s) in state.steps.iter().enumerate() {
+        let p = s.phase(trace);
+        if !out.iter().any(|(q, _)| *q == p) {
+            out.push((p, i));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn phase_slug(p: Phase) -> String {
+    format!("{p:?}").to_lowercase()
+}
+
+#[test]
+fn each_phase_screen_at_80x24_and_120x35() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let starts = phase_starts(&trace, &state);
+    assert_eq!(starts.len(), Phase::ALL.len(), "a full session shows every phase: {starts:?}");
+    for (k, (phase, step)) in starts.iter().enumerate() {
+        state.update(&trace, Action::GoTo(*step));
+        for (w, h) in [(80, 24), (120, 35)] {
+            let name = format!("pizza_{w}x{h}_{k:02}_{}", phase_slug(*phase));
+            insta::assert_snapshot!(name, masked(&trace, &state, w, h));
+        }
+    }
+}
+
+#[test]
+fn certificate_and_decision_panes() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    state.update(&trace, Action::Last);
+    state.update(&trace, Action::ShowCerts);
+    for (w, h) in [(80, 24), (120, 35)] {
+        insta::assert_snapshot!(format!("pizza_{w}x{h}_certificates"), masked(&trace, &state, w, h));
+    }
+    state.update(&trace, Action::ShowPolicy);
+    for (w, h) in [(80, 24), (120, 35)] {
+        insta::assert_snapshot!(format!("pizza_{w}x{h}_decisions"), masked(&trace, &state, w, h));
+    }
+    let s = text(&draw(&trace, &state, 120, 35));
+    assert!(s.contains("iot:Publish ALLOWED"), "{s}");
+}
+
+/// A failed check is red at the step where it happened, with the reason, the alert sent, the
+/// cause and the fix.
+#[test]
+fn failures_are_red_and_explained() {
+    for (lesson, check, alert) in [
+        ("untrusted-device", "client_chain", Some("unknown_ca")),
+        ("wrong-host", "server_name", Some("bad_certificate")),
+        ("inactive-cert", "registry", None),
+        ("neighbour", "iot:Publish", None),
+    ] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        let at = state
+            .steps
+            .iter()
+            .position(|s| match &s.event(&trace).unwrap().kind {
+                EventKind::Check { check: c, ok, .. } => c == check && !ok,
+                EventKind::Policy(p) => p.action == check && p.decision != "ALLOWED",
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("{lesson}: no failed {check}"));
+        state.update(&trace, Action::GoTo(at));
+        let styles = Styles::new(UiOptions::default());
+        for (w, h) in [(80, 24), (120, 35)] {
+            let buf = draw(&trace, &state, w, h);
+            let s = text(&buf);
+            assert!(s.contains('✘'), "{lesson}: {s}");
+            assert!(s.contains("Cause:") && s.contains("Fix:"), "{lesson} {w}x{h}: {s}");
+            if let Some(a) = alert {
+                assert!(s.contains(&format!("Alert sent: {a}")), "{lesson} {w}x{h}: {s}");
+            }
+            // The title bar turns red at a failed step.
+            assert_eq!(buf[(1, 0)].bg, styles.title_fail.bg.unwrap(), "{lesson}");
+            insta::assert_snapshot!(format!("{lesson}_{w}x{h}_failure"), masked(&trace, &state, w, h));
+        }
+        // Earlier steps of the diagram show the failure in red once it is passed.
+        state.update(&trace, Action::Last);
+        let buf = draw(&trace, &state, 120, 35);
+        let red = (0..buf.area.height)
+            .flat_map(|y| (0..46).map(move |x| (x, y)))
+            .any(|(x, y)| buf[(x, y)].fg == styles.fail.fg.unwrap() && buf[(x, y)].symbol() == "✘");
+        assert!(red, "{lesson}: the failed check is red in the diagram");
+    }
+}
+
+/// Walk the whole tour forward with → / l / space and back with ← / h, checking what each step
+/// shows: the title's position, the highlighted diagram row, the detail heading and narration
+/// that uses this run's values.
+#[test]
+fn walk_the_whole_tour_forward_and_back() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let n = state.steps.len();
+    assert!(n > 25, "a full session has many steps: {n}");
+    let styles = Styles::new(UiOptions::default());
+    let tls = trace.tls.clone().expect("negotiated");
+    let check_step = |state: &AppState, i: usize| {
+        assert_eq!(state.step, i);
+        let buf = draw(&trace, state, 120, 35);
+        let title = row(&buf, 0);
+        assert!(title.contains(&format!("step {}/{n}", i + 1)), "{title}");
+        // Exactly one highlighted row in the diagram, and it names this step.
+        let highlighted: Vec<u16> = (1..29).filter(|&y| buf[(3, y)].bg == styles.current.bg.unwrap()).collect();
+        assert_eq!(highlighted.len(), 1, "step {i}: {highlighted:?}\n{}", text(&buf));
+        let label = ui::view::chrome::step_name(&trace, &state.steps[i]);
+        let short = label.split(" (").next().unwrap().replace(" ✔", "").replace(" ✘", "");
+        assert!(row(&buf, highlighted[0]).contains(short.as_str()), "step {i}: {short:?} in {:?}", row(&buf, highlighted[0]));
+        // Narration from this run's values.
+        let step = &state.steps[i];
+        let e = step.event(&trace).unwrap();
+        let story = ui::narrate::step(&trace, step.event, step.packet);
+        assert!(!story.is_empty());
+        let s = text(&buf);
+        assert!(s.contains(&story.chars().take(30).collect::<String>()), "narration shown for step {i}");
+        match &e.kind {
+            EventKind::Handshake { msg, .. } => {
+                assert!(s.contains(msg.as_str()));
+                match msg.as_str() {
+                    "ClientHello" => assert!(story.contains(tls.sni.as_deref().unwrap()), "{story}"),
+                    "ServerHello" => assert!(story.contains(&tls.cipher_suite), "{story}"),
+                    "Certificate" if e.side == iotls::trace::Side::Broker => {
+                        assert!(story.contains("broker.pizza.example"), "{story}")
+                    }
+                    "Certificate" => assert!(story.contains("pizza-button-1"), "{story}"),
+                    "ServerKeyExchange" | "ClientKeyExchange" => {
+                        assert!(story.contains(tls.kx_group.as_deref().unwrap()), "{story}")
+                    }
+                    "CertificateVerify" => {
+                        assert!(story.contains("✔ valid") && story.contains("pizza-button-1"), "{story}")
+                    }
+                    "Finished" => assert!(story.contains("✔ match"), "{story}"),
+                    _ => {}
+                }
+            }
+            EventKind::AppData { .. } => {
+                if let Some(p) = step.packet(&trace) {
+                    assert!(s.contains(&format!("MQTT {}", p.packet)), "{s}");
+                    if let Some(t) = &p.topic {
+                        assert!(story.contains(t.as_str()), "{story}");
+                    }
+                }
+            }
+            EventKind::Check { check, ok, .. } => {
+                assert!(*ok, "pizza-button passes every check");
+                assert!(s.contains(&format!("✔ {check}")), "{s}");
+            }
+            EventKind::Policy(p) => assert!(story.contains(&p.action) && story.contains("ALLOWED"), "{story}"),
+            _ => {}
+        }
+    };
+    check_step(&state, 0);
+    let forward = [KeyCode::Right, KeyCode::Char('l'), KeyCode::Char(' ')];
+    for i in 1..n {
+        let a = action_for_key(key(forward[i % 3]), &state).expect("a step key");
+        state.update(&trace, a);
+        check_step(&state, i);
+    }
+    // At the end, → stays on the last step.
+    state.update(&trace, action_for_key(key(KeyCode::Right), &state).unwrap());
+    assert_eq!(state.step, n - 1);
+    let back = [KeyCode::Left, KeyCode::Char('h')];
+    for i in (0..n - 1).rev() {
+        let a = action_for_key(key(back[i % 2]), &state).expect("a back key");
+        state.update(&trace, a);
+        check_step(&state, i);
+    }
+    state.update(&trace, action_for_key(key(KeyCode::End), &state).unwrap());
+    assert_eq!(state.step, n - 1);
+    state.update(&trace, action_for_key(key(KeyCode::Home), &state).unwrap());
+    assert_eq!(state.step, 0);
+}
+
+/// Every key the footer shows does something in that pane; q, Esc and Ctrl-C quit; ↑/↓ select
+/// a field and move the hex highlight.
+#[test]
+fn keys_and_footer_agree() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    for pane in Pane::ALL {
+        state.update(&trace, Action::Focus(pane));
+        for b in ui::bindings(pane) {
+            for code in b.keys {
+                assert_eq!(action_for_key(key(*code), &state), Some(b.action), "{code:?} in {pane:?}");
+            }
+        }
+        let footer = row(&draw(&trace, &state, 120, 35), 34);
+        assert!(footer.contains("next") && footer.contains("quit"), "{footer}");
+    }
+    for quit in [key(KeyCode::Char('q')), key(KeyCode::Esc), KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)] {
+        assert_eq!(action_for_key(quit, &state), Some(Action::Quit));
+    }
+    // ↑/↓ on the ClientHello select its fields.
+    state.update(&trace, Action::Focus(Pane::Diagram));
+    let ch = state.steps.iter().position(|s| s.event == 1).unwrap();
+    state.update(&trace, Action::GoTo(ch));
+    state.update(&trace, action_for_key(key(KeyCode::Down), &state).unwrap());
+    state.update(&trace, action_for_key(key(KeyCode::Down), &state).unwrap());
+    assert_eq!(state.field, 2);
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("▸client_version"), "{s}");
+    assert!(s.contains("client_version: bytes 4–5"), "{s}");
+    // Help overlay: ? opens, any key closes.
+    state.update(&trace, action_for_key(key(KeyCode::Char('?')), &state).unwrap());
+    assert!(text(&draw(&trace, &state, 80, 24)).contains("Help"));
+    state.update(&trace, action_for_key(key(KeyCode::Right), &state).unwrap());
+    assert!(!state.help);
+    assert_eq!(state.step, ch, "the key that closes help does nothing else");
+}
+
+#[test]
+fn mouse_clicks_steps_and_fields() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let screen = Rect::new(0, 0, 120, 35);
+    let buf = draw(&trace, &state, 120, 35);
+    // Click the diagram row that names ServerHello.
+    let y = (1..29).find(|&y| row(&buf, y).contains("ServerHello ")).expect("ServerHello row");
+    let click = |x, y| MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: x, row: y, modifiers: KeyModifiers::NONE };
+    let a = action_for_mouse(click(10, y), &trace, &state, screen).expect("a click on a step");
+    state.update(&trace, a);
+    assert!(ui::view::chrome::step_name(&trace, &state.steps[state.step]).starts_with("ServerHello"));
+    // Click a byte of the hex view: the field holding it is selected.
+    let a = ui::areas(screen).unwrap();
+    let g = ui::view::detail::geometry(a.right, &trace, &state);
+    let act = action_for_mouse(click(g.hex.x + 6 + 3 * 6, g.hex.y), &trace, &state, screen);
+    state.update(&trace, act.expect("a click on a byte"));
+    let rows = ui::view::detail::rows(&trace, &state.steps[state.step]);
+    let (off, len) = rows[state.field].range.unwrap();
+    assert!((off..off + len).contains(&(g.hex_offset * g.bytes_per_row + 6)), "{:?}", rows[state.field]);
+    // Scrolling over the diagram steps.
+    let before = state.step;
+    let scroll = MouseEvent { kind: MouseEventKind::ScrollDown, column: 5, row: 5, modifiers: KeyModifiers::NONE };
+    state.update(&trace, action_for_mouse(scroll, &trace, &state, screen).unwrap());
+    assert_eq!(state.step, before + 1);
+}
+
+#[test]
+fn no_color_means_no_colour() {
+    let trace = real("untrusted-device");
+    let mut state = AppState::new(&trace);
+    state.opts = UiOptions { no_color: true, ..UiOptions::default() };
+    for step in 0..state.steps.len() {
+        state.update(&trace, Action::GoTo(step));
+        let buf = draw(&trace, &state, 80, 24);
+        for cell in buf.content() {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "a coloured cell at step {step}");
+        }
+    }
+}
+
+#[test]
+fn projector_theme_renders() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    state.opts = UiOptions { theme: ui::Theme::Projector, no_color: false };
+    state.update(&trace, Action::GoTo(4));
+    let buf = draw(&trace, &state, 120, 35);
+    assert_eq!(buf[(1, 0)].bg, Color::White);
+}
+
+/// No size, step or pane panics, down to 0×0; below the minimum a message says so.
+#[test]
+fn any_size_any_step() {
+    for lesson in ["pizza-button", "wrong-host"] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        for step in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(step));
+            for pane in [Pane::Detail, Pane::Certificates, Pane::Decisions] {
+                state.update(&trace, Action::Focus(pane));
+                for (w, h) in [(0, 0), (1, 1), (20, 5), (59, 15), (60, 16), (61, 17), (100, 30), (250, 80)] {
+                    let _ = draw(&trace, &state, w, h);
+                }
+            }
+        }
+        let s = text(&draw(&trace, &state, 20, 5));
+        assert!(s.contains("too"), "{s}");
+    }
+}
+
+/// `r`: a re-run gives a new trace (new randoms), and the tour stays where it was.
+#[test]
+fn rerun_keeps_the_place() {
+    let first = real("pizza-button");
+    let mut state = AppState::new(&first);
+    state.update(&first, Action::GoTo(5));
+    state.update(&first, action_for_key(key(KeyCode::Char('r')), &state).unwrap());
+    assert!(state.rerun_requested);
+    let second = real("pizza-button");
+    assert_ne!(first.events[1], second.events[1], "a fresh ClientHello");
+    state.reload(&second);
+    assert_eq!(state.step, 5);
+    assert!(!state.rerun_requested);
+    assert_eq!(state.run, 2);
+    assert!(text(&draw(&second, &state, 120, 35)).contains("run #2"));
+}

@@ -56,9 +56,9 @@ struct TourArgs {
     /// List the lessons.
     #[arg(long)]
     list: bool,
-    /// Colour theme of the terminal UI: default or projector (high contrast).
-    #[arg(long, default_value = "default")]
-    theme: String,
+    /// Colour theme of the terminal UI.
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
+    theme: iotls::ui::Theme,
 }
 
 #[derive(clap::Args)]
@@ -145,7 +145,7 @@ fn main() -> ExitCode {
             plain: false,
             json: false,
             list: false,
-            theme: "default".into(),
+            theme: iotls::ui::Theme::Default,
         }),
         Some(Command::Tour(a)) => tour(a),
         Some(Command::Connect(a)) => connect(a),
@@ -188,9 +188,16 @@ fn tour(a: TourArgs) -> Result<(), String> {
     } else if a.plain || !std::io::stdout().is_terminal() {
         print!("{}", render::plain::render(&trace));
     } else {
-        // The terminal UI is being built (issue 4); until then a terminal gets the plain tour too.
-        let _ = &a.theme;
-        print!("{}", render::plain::render(&trace));
+        let opts = iotls::ui::UiOptions {
+            theme: a.theme,
+            // https://no-color.org: present and not empty.
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        };
+        let rerun = move || {
+            let s = engine::lessons::scenario(&lesson).map_err(|e| e.to_string())?;
+            engine::run(&s).map_err(|e| e.to_string())
+        };
+        iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
     }
     Ok(())
 }

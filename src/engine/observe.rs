@@ -103,6 +103,8 @@ impl Recorder {
         });
     }
 
+    /// Record a verdict (a `check` event).
+    #[allow(clippy::too_many_arguments)] // each argument is one field of the event
     pub fn check(
         &self,
         phase: Phase,

@@ -56,7 +56,11 @@ fn masked(trace: &Trace, state: &AppState, w: u16, h: u16) -> String {
             }
         }
     }
-    text(&buf).lines().map(mask_line).collect::<Vec<_>>().join("\n")
+    text(&buf)
+        .lines()
+        .map(mask_line)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn mask_line(line: &str) -> String {
@@ -89,14 +93,22 @@ fn mask_line(line: &str) -> String {
     }
     // "2 300" and "Nov # # #" are one value each.
     let mut s = out;
-    for month in ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"] {
+    for month in [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ] {
         s = s.replace(&format!("{month} #"), "#");
     }
     while s.contains("# #") {
         s = s.replace("# #", "#");
     }
     // Collapse runs that masking made uneven.
-    for (run, one) in [("   ", "  "), ("───", "──"), ("═══", "══"), ("╌╌╌", "╌╌"), ("░░", "░")] {
+    for (run, one) in [
+        ("   ", "  "),
+        ("───", "──"),
+        ("═══", "══"),
+        ("╌╌╌", "╌╌"),
+        ("░░", "░"),
+    ] {
         while s.contains(run) {
             s = s.replace(run, one);
         }
@@ -130,7 +142,11 @@ fn each_phase_screen_at_80x24_and_120x35() {
     let trace = real("pizza-button");
     let mut state = AppState::new(&trace);
     let starts = phase_starts(&trace, &state);
-    assert_eq!(starts.len(), Phase::ALL.len(), "a full session shows every phase: {starts:?}");
+    assert_eq!(
+        starts.len(),
+        Phase::ALL.len(),
+        "a full session shows every phase: {starts:?}"
+    );
     for (k, (phase, step)) in starts.iter().enumerate() {
         state.update(&trace, Action::GoTo(*step));
         for (w, h) in [(80, 24), (120, 35)] {
@@ -147,11 +163,17 @@ fn certificate_and_decision_panes() {
     state.update(&trace, Action::Last);
     state.update(&trace, Action::ShowCerts);
     for (w, h) in [(80, 24), (120, 35)] {
-        insta::assert_snapshot!(format!("pizza_{w}x{h}_certificates"), masked(&trace, &state, w, h));
+        insta::assert_snapshot!(
+            format!("pizza_{w}x{h}_certificates"),
+            masked(&trace, &state, w, h)
+        );
     }
     state.update(&trace, Action::ShowPolicy);
     for (w, h) in [(80, 24), (120, 35)] {
-        insta::assert_snapshot!(format!("pizza_{w}x{h}_decisions"), masked(&trace, &state, w, h));
+        insta::assert_snapshot!(
+            format!("pizza_{w}x{h}_decisions"),
+            masked(&trace, &state, w, h)
+        );
     }
     let s = text(&draw(&trace, &state, 120, 35));
     assert!(s.contains("iot:Publish ALLOWED"), "{s}");
@@ -184,13 +206,22 @@ fn failures_are_red_and_explained() {
             let buf = draw(&trace, &state, w, h);
             let s = text(&buf);
             assert!(s.contains('✘'), "{lesson}: {s}");
-            assert!(s.contains("Cause:") && s.contains("Fix:"), "{lesson} {w}x{h}: {s}");
+            assert!(
+                s.contains("Cause:") && s.contains("Fix:"),
+                "{lesson} {w}x{h}: {s}"
+            );
             if let Some(a) = alert {
-                assert!(s.contains(&format!("Alert sent: {a}")), "{lesson} {w}x{h}: {s}");
+                assert!(
+                    s.contains(&format!("Alert sent: {a}")),
+                    "{lesson} {w}x{h}: {s}"
+                );
             }
             // The title bar turns red at a failed step.
             assert_eq!(buf[(1, 0)].bg, styles.title_fail.bg.unwrap(), "{lesson}");
-            insta::assert_snapshot!(format!("{lesson}_{w}x{h}_failure"), masked(&trace, &state, w, h));
+            insta::assert_snapshot!(
+                format!("{lesson}_{w}x{h}_failure"),
+                masked(&trace, &state, w, h)
+            );
         }
         // Earlier steps of the diagram show the failure in red once it is passed.
         state.update(&trace, Action::Last);
@@ -219,23 +250,44 @@ fn walk_the_whole_tour_forward_and_back() {
         let title = row(&buf, 0);
         assert!(title.contains(&format!("step {}/{n}", i + 1)), "{title}");
         // Exactly one highlighted row in the diagram, and it names this step.
-        let highlighted: Vec<u16> = (1..29).filter(|&y| buf[(3, y)].bg == styles.current.bg.unwrap()).collect();
-        assert_eq!(highlighted.len(), 1, "step {i}: {highlighted:?}\n{}", text(&buf));
+        let highlighted: Vec<u16> = (1..29)
+            .filter(|&y| buf[(3, y)].bg == styles.current.bg.unwrap())
+            .collect();
+        assert_eq!(
+            highlighted.len(),
+            1,
+            "step {i}: {highlighted:?}\n{}",
+            text(&buf)
+        );
         let label = ui::view::chrome::step_name(&trace, &state.steps[i]);
-        let short = label.split(" (").next().unwrap().replace(" ✔", "").replace(" ✘", "");
-        assert!(row(&buf, highlighted[0]).contains(short.as_str()), "step {i}: {short:?} in {:?}", row(&buf, highlighted[0]));
+        let short = label
+            .split(" (")
+            .next()
+            .unwrap()
+            .replace(" ✔", "")
+            .replace(" ✘", "");
+        assert!(
+            row(&buf, highlighted[0]).contains(short.as_str()),
+            "step {i}: {short:?} in {:?}",
+            row(&buf, highlighted[0])
+        );
         // Narration from this run's values.
         let step = &state.steps[i];
         let e = step.event(&trace).unwrap();
         let story = ui::narrate::step(&trace, step.event, step.packet);
         assert!(!story.is_empty());
         let s = text(&buf);
-        assert!(s.contains(&story.chars().take(30).collect::<String>()), "narration shown for step {i}");
+        assert!(
+            s.contains(&story.chars().take(30).collect::<String>()),
+            "narration shown for step {i}"
+        );
         match &e.kind {
             EventKind::Handshake { msg, .. } => {
                 assert!(s.contains(msg.as_str()));
                 match msg.as_str() {
-                    "ClientHello" => assert!(story.contains(tls.sni.as_deref().unwrap()), "{story}"),
+                    "ClientHello" => {
+                        assert!(story.contains(tls.sni.as_deref().unwrap()), "{story}")
+                    }
                     "ServerHello" => assert!(story.contains(&tls.cipher_suite), "{story}"),
                     "Certificate" if e.side == iotls::trace::Side::Broker => {
                         assert!(story.contains("broker.pizza.example"), "{story}")
@@ -245,7 +297,10 @@ fn walk_the_whole_tour_forward_and_back() {
                         assert!(story.contains(tls.kx_group.as_deref().unwrap()), "{story}")
                     }
                     "CertificateVerify" => {
-                        assert!(story.contains("✔ valid") && story.contains("pizza-button-1"), "{story}")
+                        assert!(
+                            story.contains("✔ valid") && story.contains("pizza-button-1"),
+                            "{story}"
+                        )
                     }
                     "Finished" => assert!(story.contains("✔ match"), "{story}"),
                     _ => {}
@@ -263,7 +318,10 @@ fn walk_the_whole_tour_forward_and_back() {
                 assert!(*ok, "pizza-button passes every check");
                 assert!(s.contains(&format!("✔ {check}")), "{s}");
             }
-            EventKind::Policy(p) => assert!(story.contains(&p.action) && story.contains("ALLOWED"), "{story}"),
+            EventKind::Policy(p) => assert!(
+                story.contains(&p.action) && story.contains("ALLOWED"),
+                "{story}"
+            ),
             _ => {}
         }
     };
@@ -299,13 +357,24 @@ fn keys_and_footer_agree() {
         state.update(&trace, Action::Focus(pane));
         for b in ui::bindings(pane) {
             for code in b.keys {
-                assert_eq!(action_for_key(key(*code), &state), Some(b.action), "{code:?} in {pane:?}");
+                assert_eq!(
+                    action_for_key(key(*code), &state),
+                    Some(b.action),
+                    "{code:?} in {pane:?}"
+                );
             }
         }
         let footer = row(&draw(&trace, &state, 120, 35), 34);
-        assert!(footer.contains("next") && footer.contains("quit"), "{footer}");
+        assert!(
+            footer.contains("next") && footer.contains("quit"),
+            "{footer}"
+        );
     }
-    for quit in [key(KeyCode::Char('q')), key(KeyCode::Esc), KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)] {
+    for quit in [
+        key(KeyCode::Char('q')),
+        key(KeyCode::Esc),
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    ] {
         assert_eq!(action_for_key(quit, &state), Some(Action::Quit));
     }
     // ↑/↓ on the ClientHello select its fields.
@@ -319,7 +388,10 @@ fn keys_and_footer_agree() {
     assert!(s.contains("▸client_version"), "{s}");
     assert!(s.contains("client_version: bytes 4–5"), "{s}");
     // Help overlay: ? opens, any key closes.
-    state.update(&trace, action_for_key(key(KeyCode::Char('?')), &state).unwrap());
+    state.update(
+        &trace,
+        action_for_key(key(KeyCode::Char('?')), &state).unwrap(),
+    );
     assert!(text(&draw(&trace, &state, 80, 24)).contains("Help"));
     state.update(&trace, action_for_key(key(KeyCode::Right), &state).unwrap());
     assert!(!state.help);
@@ -333,11 +405,20 @@ fn mouse_clicks_steps_and_fields() {
     let screen = Rect::new(0, 0, 120, 35);
     let buf = draw(&trace, &state, 120, 35);
     // Click the diagram row that names ServerHello.
-    let y = (1..29).find(|&y| row(&buf, y).contains("ServerHello ")).expect("ServerHello row");
-    let click = |x, y| MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: x, row: y, modifiers: KeyModifiers::NONE };
+    let y = (1..29)
+        .find(|&y| row(&buf, y).contains("ServerHello "))
+        .expect("ServerHello row");
+    let click = |x, y| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    };
     let a = action_for_mouse(click(10, y), &trace, &state, screen).expect("a click on a step");
     state.update(&trace, a);
-    assert!(ui::view::chrome::step_name(&trace, &state.steps[state.step]).starts_with("ServerHello"));
+    assert!(
+        ui::view::chrome::step_name(&trace, &state.steps[state.step]).starts_with("ServerHello")
+    );
     // Click a byte of the hex view: the field holding it is selected.
     let a = ui::areas(screen).unwrap();
     let g = ui::view::detail::geometry(a.right, &trace, &state);
@@ -345,11 +426,23 @@ fn mouse_clicks_steps_and_fields() {
     state.update(&trace, act.expect("a click on a byte"));
     let rows = ui::view::detail::rows(&trace, &state.steps[state.step]);
     let (off, len) = rows[state.field].range.unwrap();
-    assert!((off..off + len).contains(&(g.hex_offset * g.bytes_per_row + 6)), "{:?}", rows[state.field]);
+    assert!(
+        (off..off + len).contains(&(g.hex_offset * g.bytes_per_row + 6)),
+        "{:?}",
+        rows[state.field]
+    );
     // Scrolling over the diagram steps.
     let before = state.step;
-    let scroll = MouseEvent { kind: MouseEventKind::ScrollDown, column: 5, row: 5, modifiers: KeyModifiers::NONE };
-    state.update(&trace, action_for_mouse(scroll, &trace, &state, screen).unwrap());
+    let scroll = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    };
+    state.update(
+        &trace,
+        action_for_mouse(scroll, &trace, &state, screen).unwrap(),
+    );
     assert_eq!(state.step, before + 1);
 }
 
@@ -357,12 +450,19 @@ fn mouse_clicks_steps_and_fields() {
 fn no_color_means_no_colour() {
     let trace = real("untrusted-device");
     let mut state = AppState::new(&trace);
-    state.opts = UiOptions { no_color: true, ..UiOptions::default() };
+    state.opts = UiOptions {
+        no_color: true,
+        ..UiOptions::default()
+    };
     for step in 0..state.steps.len() {
         state.update(&trace, Action::GoTo(step));
         let buf = draw(&trace, &state, 80, 24);
         for cell in buf.content() {
-            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "a coloured cell at step {step}");
+            assert_eq!(
+                (cell.fg, cell.bg),
+                (Color::Reset, Color::Reset),
+                "a coloured cell at step {step}"
+            );
         }
     }
 }
@@ -371,7 +471,10 @@ fn no_color_means_no_colour() {
 fn projector_theme_renders() {
     let trace = real("pizza-button");
     let mut state = AppState::new(&trace);
-    state.opts = UiOptions { theme: ui::Theme::Projector, no_color: false };
+    state.opts = UiOptions {
+        theme: ui::Theme::Projector,
+        no_color: false,
+    };
     state.update(&trace, Action::GoTo(4));
     let buf = draw(&trace, &state, 120, 35);
     assert_eq!(buf[(1, 0)].bg, Color::White);
@@ -387,7 +490,16 @@ fn any_size_any_step() {
             state.update(&trace, Action::GoTo(step));
             for pane in [Pane::Detail, Pane::Certificates, Pane::Decisions] {
                 state.update(&trace, Action::Focus(pane));
-                for (w, h) in [(0, 0), (1, 1), (20, 5), (59, 15), (60, 16), (61, 17), (100, 30), (250, 80)] {
+                for (w, h) in [
+                    (0, 0),
+                    (1, 1),
+                    (20, 5),
+                    (59, 15),
+                    (60, 16),
+                    (61, 17),
+                    (100, 30),
+                    (250, 80),
+                ] {
                     let _ = draw(&trace, &state, w, h);
                 }
             }
@@ -403,7 +515,10 @@ fn rerun_keeps_the_place() {
     let first = real("pizza-button");
     let mut state = AppState::new(&first);
     state.update(&first, Action::GoTo(5));
-    state.update(&first, action_for_key(key(KeyCode::Char('r')), &state).unwrap());
+    state.update(
+        &first,
+        action_for_key(key(KeyCode::Char('r')), &state).unwrap(),
+    );
     assert!(state.rerun_requested);
     let second = real("pizza-button");
     assert_ne!(first.events[1], second.events[1], "a fresh ClientHello");
@@ -412,4 +527,51 @@ fn rerun_keeps_the_place() {
     assert!(!state.rerun_requested);
     assert_eq!(state.run, 2);
     assert!(text(&draw(&second, &state, 120, 35)).contains("run #2"));
+}
+
+/// For looking at the screens: `LESSON=wrong-host SIZE=80x24 cargo test --test ui_tour show -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints every screen of a real session"]
+fn show() {
+    let lesson = std::env::var("LESSON").unwrap_or("pizza-button".into());
+    let size: Vec<u16> = std::env::var("SIZE")
+        .unwrap_or("80x24".into())
+        .split('x')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let trace = real(&lesson);
+    let mut state = AppState::new(&trace);
+    if let Ok(pane) = std::env::var("PANE") {
+        state.update(
+            &trace,
+            if pane == "c" {
+                Action::ShowCerts
+            } else {
+                Action::ShowPolicy
+            },
+        );
+    }
+    for step in 0..state.steps.len() {
+        state.update(&trace, Action::GoTo(step));
+        println!("{}", text(&draw(&trace, &state, size[0], size[1])));
+    }
+}
+
+/// Narration fits the 80×24 narration area (5 lines of 78 columns) on every step of every lesson.
+#[test]
+fn narration_fits_on_a_small_screen() {
+    let mut long = Vec::new();
+    for (lesson, _) in iotls::engine::lessons::LESSONS {
+        let trace = real(lesson);
+        let state = AppState::new(&trace);
+        for s in &state.steps {
+            let story = ui::narrate::step(&trace, s.event, s.packet);
+            let lines = ui::view::wrap(&story, 78);
+            if lines.len() > 5 {
+                long.push(format!("{lesson}: {} lines: {story}", lines.len()));
+            }
+        }
+    }
+    long.dedup();
+    assert!(long.is_empty(), "{}", long.join("\n"));
 }

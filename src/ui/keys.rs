@@ -72,7 +72,7 @@ const CERTS: &[Binding] = &[
     b(
         &[KeyCode::Up, KeyCode::Char('k')],
         "↑↓",
-        "certificate",
+        "cert",
         Action::CertUp,
     ),
     b(

@@ -11,6 +11,26 @@ use crate::trace::{CertInfo, Event, EventKind, Fact, Field, MqttPacket, PolicyEv
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
 /// packet `packet` within it.
 pub fn step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+    shorten_hex_words(&narrate_step(trace, event, packet))
+}
+
+/// Long hex strings (certificate ids, hashes) are shortened to their first 12 digits.
+fn shorten_hex_words(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            let hex_len = w.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+            if hex_len >= 24 {
+                let rest: String = w.chars().skip(hex_len).collect();
+                format!("{}…{rest}", &w[..12])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
     let Some(e) = trace.events.get(event) else {
         return "This trace has no events: the session did not start.".to_string();
     };
@@ -114,12 +134,12 @@ fn server_hello(trace: &Trace, fields: &[Field]) -> String {
         .unwrap_or_else(|| "a cipher suite".to_string());
     let ems = match &trace.tls {
         Some(t) if t.extended_master_secret => {
-            " Both sides agree on the extended master secret, which ties the keys to this whole handshake."
+            ", and agrees to the extended master secret (keys bound to this whole handshake)"
         }
         _ => "",
     };
     format!(
-        "The broker answers: of the suites offered it picks {suite} — {}. It adds its own 32 random bytes.{ems}",
+        "The broker picks {suite} from the device's offer: {}. It adds its own 32 random bytes{ems}.",
         explain_suite(&suite)
     )
 }
@@ -132,34 +152,34 @@ pub fn explain_suite(suite: &str) -> String {
         .split_once("_WITH_")
         .unwrap_or((name, ""));
     let kx = if kx_auth.starts_with("ECDHE") {
-        "fresh elliptic-curve Diffie-Hellman keys for every session (ECDHE)"
+        "ECDHE, fresh keys every session"
     } else if kx_auth.starts_with("DHE") {
-        "fresh Diffie-Hellman keys for every session (DHE)"
+        "DHE, fresh keys every session"
     } else {
-        "a key exchange"
+        "its key exchange"
     };
     let auth = if kx_auth.ends_with("ECDSA") {
-        "the broker signs with an ECDSA key"
+        "ECDSA, the broker signs"
     } else if kx_auth.ends_with("RSA") {
-        "the broker signs with an RSA key"
+        "RSA, the broker signs"
     } else {
-        "the broker signs with its certificate's key"
+        "the broker signs"
     };
     let cipher = if rest.starts_with("AES_128_GCM") {
-        "records encrypted with AES-128-GCM"
+        "AES-128-GCM encrypts records"
     } else if rest.starts_with("AES_256_GCM") {
-        "records encrypted with AES-256-GCM"
+        "AES-256-GCM encrypts records"
     } else if rest.starts_with("CHACHA20_POLY1305") {
-        "records encrypted with ChaCha20-Poly1305"
+        "ChaCha20-Poly1305 encrypts records"
     } else {
-        "symmetric record encryption"
+        "a cipher encrypts records"
     };
     let prf = if rest.ends_with("SHA384") {
         "SHA-384"
     } else {
         "SHA-256"
     };
-    format!("{kx}, {auth}, {cipher}, {prf} to derive keys")
+    format!("{kx}; {auth}; {cipher}; {prf} derives keys")
 }
 
 fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
@@ -182,13 +202,12 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
     match e.side {
         Side::Broker => {
             let sni = sni(trace, &[])
-                .map(|s| format!(" and that it names {s}"))
+                .map(|s| format!(" and names {s}"))
                 .unwrap_or_default();
             format!(
                 "The broker sends {list}. A certificate binds a public key to a name and is signed by a CA. It is \
-                 public — anyone could replay it — so on its own it proves nothing. The device checks that the \
-                 chain leads to a root it already holds{sni}; proof that the broker owns the key comes with the \
-                 ServerKeyExchange signature."
+                 public, so alone it proves nothing: the device checks that the chain leads to a root it holds{sni}; \
+                 that the broker owns the key is proved by the ServerKeyExchange signature."
             )
         }
         Side::Device => {
@@ -202,7 +221,7 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
                 .unwrap_or_default();
             format!(
                 "The device answers the broker's request with {list}{serial}{issuer}. This certificate is the \
-                 button's identity — like a user name. It is public; the proof that the device holds its private \
+                 button's identity, like a user name. It is public; the proof that the device holds its private \
                  key comes two messages later, in CertificateVerify."
             )
         }
@@ -211,22 +230,19 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
 
 fn server_key_exchange(trace: &Trace, event: usize, fields: &[Field]) -> String {
     let group = kx_group(trace, fields);
-    let key_len = find_field(fields, &["public", "point", "key"])
-        .map(|f| format!(" ({} bytes)", f.len))
-        .unwrap_or_default();
     let leaf = chain_of(trace, Side::Broker)
         .first()
         .map(|c| cn(&c.subject).to_string())
         .unwrap_or_else(|| "the broker".into());
     let verdict = match check_near(trace, event, "server_kx_signature") {
-        Some((true, _)) => " The device checked the signature with the public key in the broker's certificate: ✔ valid — the broker holds that key.".to_string(),
-        Some((false, reason)) => format!(" The device checked the signature: ✘ {reason}."),
+        Some((true, _)) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
+        Some((false, reason)) => format!(" The device checked it: ✘ {reason}."),
         None => String::new(),
     };
     format!(
-        "The broker sends its half of the key exchange: a fresh {group} public key{key_len}, signed together with \
-         both randoms by the private key of {leaf}'s certificate.{verdict} Nothing is encrypted with the \
-         certificate's key: this is ECDHE, and the fresh keys give forward secrecy."
+        "The broker sends a fresh {group} public key, its half of the ECDHE key exchange, signed with both randoms \
+         by the private key of {leaf}'s certificate.{verdict} No RSA key transport: fresh keys each session give \
+         forward secrecy."
     )
 }
 
@@ -493,29 +509,20 @@ pub fn check_title(check: &str) -> &str {
 
 fn check(trace: &Trace, side: Side, check: &str, ok: bool, reason: &str, facts: &[Fact]) -> String {
     let what = check_title(check);
-    let lead = if ok {
-        format!("The {} checked {what}: ✔ {reason}.", side.name())
-    } else {
-        format!("The {} checked {what}: ✘ {reason}.", side.name())
-    };
+    let mark = if ok { "✔" } else { "✘" };
+    let lead = format!("The {} checked {what}: {mark} {reason}.", side.name());
     let why = match (check, ok) {
         ("server_chain", true) => {
-            let anchor = fact(facts, "trust anchor").map(|a| format!(" Trust anchor: {a}.")).unwrap_or_default();
-            format!(
-                "{anchor} So the device knows the certificate is genuine; whether the broker holds its key is \
-                 checked next."
-            )
+            let anchor = fact(facts, "trust anchor")
+                .map(|a| format!(" Trust anchor: {}.", a.split(" (sha256").next().unwrap_or(a)))
+                .unwrap_or_default();
+            format!("{anchor} The certificate is genuine; whether the broker holds its key is checked next.")
         }
-        ("server_name", true) => " The device reached the broker it asked for, not another server with a valid certificate.".into(),
-        ("client_chain", true) => {
-            " The broker now knows this certificate is one it (or a CA it registered) issued — the device's identity.".into()
-        }
+        ("server_name", true) => " The device reached the server it asked for, not just any server with a valid certificate.".into(),
+        ("client_chain", true) => " The broker now knows which certificate — which button — this is.".into(),
         ("registry", true) => " The certificate is registered and active.".into(),
         (_, true) => String::new(),
-        (_, false) => {
-            let help = failure_help(trace, check, reason);
-            format!(" {} Fix: {}", help.cause, help.fix)
-        }
+        (_, false) => format!(" {}", failure_help(trace, check, reason).cause),
     };
     format!("{lead}{why}")
 }
@@ -536,16 +543,15 @@ fn policy(p: &PolicyEvent) -> String {
     let verdict = match p.decision.as_str() {
         "ALLOWED" => "✔ ALLOWED.".to_string(),
         "EXPLICIT_DENY" => {
-            "✘ EXPLICIT_DENY: a Deny statement matches, and a Deny beats any Allow.".to_string()
+            "✘ EXPLICIT_DENY: a Deny matches, and a Deny beats any Allow.".to_string()
         }
         "IMPLICIT_DENY" => {
-            "✘ IMPLICIT_DENY: no statement allows it, and anything not allowed is denied."
-                .to_string()
+            "✘ IMPLICIT_DENY: nothing allows it, and what is not allowed is denied.".to_string()
         }
         other => other.to_string(),
     };
-    // The engine's explanation: the first line restates the request; the next says which
-    // statement decided; lines starting with `${` show how policy variables were filled in.
+    // The engine's explanation: the first line restates the request; then which statement
+    // decided; lines starting with `${` show how policy variables were filled in.
     let why = p
         .lines
         .iter()
@@ -557,7 +563,7 @@ fn policy(p: &PolicyEvent) -> String {
                 && !l.starts_with("Resource")
                 && !l.starts_with("Condition")
         })
-        .filter(|l| !p.decision.contains("DENY") || !l.starts_with("No statement"))
+        .filter(|l| p.decision == "ALLOWED" || !l.starts_with("No statement"))
         .map(|l| format!(" {l}"))
         .unwrap_or_default();
     let vars: Vec<&str> = p
@@ -565,22 +571,20 @@ fn policy(p: &PolicyEvent) -> String {
         .iter()
         .map(|l| l.trim())
         .filter(|l| l.starts_with("${"))
+        .map(|l| l.split(" (from").next().unwrap_or(l))
         .collect();
     let vars = if vars.is_empty() {
         String::new()
     } else {
-        format!(
-            " Variables filled in from this connection: {}.",
-            vars.join("; ")
-        )
+        format!(" Filled in from this connection: {}.", vars.join("; "))
     };
-    let enforced = if p.enforcement.is_empty() {
-        String::new()
-    } else {
-        format!(" Result: {}.", p.enforcement)
+    let enforced = match p.enforcement.split_once(": ") {
+        _ if p.decision == "ALLOWED" || p.enforcement.is_empty() => String::new(),
+        Some((_, what)) => format!(" So {what}."),
+        None => format!(" So: {}.", p.enforcement),
     };
     format!(
-        "The broker asks its policy engine whether this certificate may do {} on {}: {verdict}{why}{vars}{enforced}",
+        "May this certificate do {} on {}? The broker's policy engine says {verdict}{why}{vars}{enforced}",
         p.action,
         short_arn(&p.resource)
     )

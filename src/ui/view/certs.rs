@@ -265,9 +265,9 @@ fn group_lines(
         let tag = if d == 0 && g.check.is_some() {
             "leaf"
         } else if d == last && g.anchored && c.role.contains("anchor") {
-            "⚓ trust anchor"
+            "trust anchor"
         } else if c.self_signed {
-            "⚓ root"
+            "root"
         } else {
             "CA"
         };
@@ -312,14 +312,15 @@ fn group_lines(
 
 /// The fields of one certificate.
 fn cert_lines(c: &CertInfo, w: usize, styles: &Styles) -> Vec<Line<'static>> {
-    let lw = 11;
+    let lw = 9;
     let vw = w.saturating_sub(lw);
-    let row = |label: &str, value: String, st: Style| {
-        Line::from(vec![
-            Span::styled(format!("{label:<lw$}"), styles.label),
-            Span::styled(fit(&value, vw), st),
-        ])
+    let row = |label: &str, spans: Vec<Span<'static>>| {
+        let mut v = vec![Span::styled(format!("{label:<lw$}"), styles.label)];
+        v.extend(spans);
+        Line::from(v)
     };
+    let plain =
+        |label: &str, value: String| row(label, vec![Span::styled(fit(&value, vw), styles.value)]);
     let join = |v: &[String]| {
         if v.is_empty() {
             "—".to_string()
@@ -327,50 +328,73 @@ fn cert_lines(c: &CertInfo, w: usize, styles: &Styles) -> Vec<Line<'static>> {
             v.join(", ")
         }
     };
-    let days = if c.days_left < 0 {
+    let (days, days_style) = if c.days_left < 0 {
         (format!("EXPIRED {} days ago", -c.days_left), styles.fail)
     } else if c.days_left < 30 {
         (format!("{} days left", c.days_left), styles.warn)
     } else {
         (format!("{} days left", c.days_left), styles.ok)
     };
+    let dates = format!(
+        "{} → {} · ",
+        short_date(&c.not_before),
+        short_date(&c.not_after)
+    );
+    let dates_w = dates.chars().count();
+    let mut usage = c.key_usage.clone();
+    if !c.extended_key_usage.is_empty() {
+        usage.push(format!("EKU {}", c.extended_key_usage.join(", ")));
+    }
+    if let Some(b) = &c.basic_constraints {
+        usage.push(b.clone());
+    }
     let mut out = vec![
-        Line::from(vec![
-            Span::styled(
-                fit(narrate::cn(&c.subject), w.saturating_sub(c.role.len() + 3)),
-                styles.emphasis,
-            ),
-            Span::styled(format!("  {}", c.role), styles.dim),
-        ]),
-        row("Subject", c.subject.clone(), styles.value),
-        row("Issuer", c.issuer.clone(), styles.value),
-        row("Serial", c.serial.clone(), styles.value),
-        row("Not before", c.not_before.clone(), styles.value),
-        row("Not after", c.not_after.clone(), styles.value),
-        row("Days left", days.0, days.1),
-        row("Key", c.key.clone(), styles.value),
-        row("SAN", join(&c.san), styles.value),
-        row("Key usage", join(&c.key_usage), styles.value),
-        row("EKU", join(&c.extended_key_usage), styles.value),
+        plain("Subject", c.subject.clone()),
+        plain("Issuer", c.issuer.clone()),
+        plain("Serial", c.serial.clone()),
         row(
-            "Basic",
-            c.basic_constraints.clone().unwrap_or("—".into()),
-            styles.value,
+            "Valid",
+            vec![
+                Span::styled(fit(&dates, vw), styles.value),
+                Span::styled(fit(&days, vw.saturating_sub(dates_w)), days_style),
+            ],
         ),
-        row("Signature", c.signature_algorithm.clone(), styles.value),
+        plain(
+            "Key",
+            format!("{} · signed {}", c.key, c.signature_algorithm),
+        ),
+        plain("SAN", join(&c.san)),
+        plain("Usage", join(&usage)),
     ];
     // The fingerprint in full, over as many lines as it takes.
     let fp = &c.sha256;
     let mut start = 0;
-    let mut first = true;
     while start < fp.len() && vw > 0 {
         let end = (start + vw).min(fp.len());
-        let label = if first { "SHA-256" } else { "" };
-        out.push(row(label, fp[start..end].to_string(), styles.value));
-        first = false;
+        out.push(plain(
+            if start == 0 { "SHA-256" } else { "" },
+            fp[start..end].to_string(),
+        ));
         start = end;
     }
     out
+}
+
+/// `Nov 27 18:13:30 2026 +00:00` → `2026-11-27`; anything else unchanged.
+pub fn short_date(d: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = d.split_whitespace().collect();
+    match parts.as_slice() {
+        [mon, day, _time, year, ..] => {
+            match (MONTHS.iter().position(|m| m == mon), day.parse::<u8>()) {
+                (Some(m), Ok(day)) => format!("{year}-{:02}-{day:02}", m + 1),
+                _ => d.to_string(),
+            }
+        }
+        _ => d.to_string(),
+    }
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styles: &Styles) {
@@ -402,33 +426,28 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
     let details = sel
         .map(|i| cert_lines(&trace.certificates[i], w, styles))
         .unwrap_or_default();
-    // Show every chain when there is room for them and the details; otherwise the selected one.
-    let chains: Vec<Line> = if total + details.len() < inner.height as usize {
+    let h = inner.height as usize;
+    // Every chain when there is room for them and the details; otherwise the selected
+    // certificate's chain, without its verdict line if need be (the decisions pane has it).
+    let gi = groups
+        .iter()
+        .position(|g| sel.is_some_and(|s| g.path.contains(&s)))
+        .unwrap_or(0);
+    let chains: Vec<Line> = if total + 1 + details.len() <= h {
         all.into_iter().flatten().collect()
     } else {
-        let gi = groups
-            .iter()
-            .position(|g| sel.is_some_and(|s| g.path.contains(&s)))
-            .unwrap_or(0);
         let mut v = all.into_iter().nth(gi).unwrap_or_default();
-        if groups.len() > 1 {
-            v.push(Line::styled(
-                fit("  ↑/↓ other certificates and chains", w),
-                styles.dim,
-            ));
+        if v.len() + 1 + details.len() > h && v.len() > 2 {
+            v.pop();
         }
         v
     };
-    let mut y = inner.y;
-    for line in chains
+    let rule = Line::styled("─".repeat(w), styles.border);
+    let lines = chains
         .iter()
-        .chain(std::iter::once(&Line::styled("─".repeat(w), styles.border)))
-        .chain(details.iter())
-    {
-        if y >= inner.bottom() {
-            break;
-        }
+        .chain(std::iter::once(&rule))
+        .chain(details.iter());
+    for (y, line) in (inner.y..inner.bottom()).zip(lines) {
         buf.set_line(inner.x, y, line, inner.width);
-        y += 1;
     }
 }

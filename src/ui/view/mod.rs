@@ -47,7 +47,7 @@ pub fn areas(area: Rect) -> Option<Areas> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
-    let narration_h = if area.height >= 30 {
+    let narration_h = if area.height >= 24 {
         6
     } else if area.height >= 20 {
         5

@@ -575,3 +575,30 @@ fn narration_fits_on_a_small_screen() {
     long.dedup();
     assert!(long.is_empty(), "{}", long.join("\n"));
 }
+
+/// Rough frame time in this (debug or release) build: `cargo test --test ui_tour frame_time -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints timings"]
+fn frame_time() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    state.update(&trace, Action::GoTo(1));
+    for (label, action) in [
+        ("ClientHello detail", None),
+        ("certificates", Some(Action::ShowCerts)),
+        ("decisions", Some(Action::ShowPolicy)),
+    ] {
+        if let Some(a) = action {
+            state.update(&trace, Action::Last);
+            state.update(&trace, a);
+        }
+        let area = Rect::new(0, 0, 120, 35);
+        let mut buf = Buffer::empty(area);
+        let t = std::time::Instant::now();
+        for _ in 0..200 {
+            buf.reset();
+            render_buffer(&mut buf, area, &trace, &state);
+        }
+        println!("{label}: {:?} per frame", t.elapsed() / 200);
+    }
+}

@@ -50,7 +50,17 @@ fn main() {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("screens rendered:                  {steps} steps × 200 frames at 120×35");
-    println!("median frame, all screens:         {:>7.3} ms", ms(median(&mut all)));
-    println!("median frame, busiest screen:      {:>7.3} ms  (step {} of {steps}; target ≤ 2 ms)", ms(worst.0), worst.1 + 1);
-    println!("start-up to first frame, median:   {:>7.1} ms  (target ≤ 200 ms)", ms(median(&mut startup)));
+    println!(
+        "median frame, all screens:         {:>7.3} ms",
+        ms(median(&mut all))
+    );
+    println!(
+        "median frame, busiest screen:      {:>7.3} ms  (step {} of {steps}; target ≤ 2 ms)",
+        ms(worst.0),
+        worst.1 + 1
+    );
+    println!(
+        "start-up to first frame, median:   {:>7.1} ms  (target ≤ 200 ms)",
+        ms(median(&mut startup))
+    );
 }

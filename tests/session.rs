@@ -260,3 +260,112 @@ fn unknown_lesson_names_the_lessons() {
     assert!(e.contains("unknown lesson \"pizza-buton\""), "{e}");
     assert!(e.contains("pizza-button"), "{e}");
 }
+
+#[test]
+fn subscribing_to_everything_without_permission_closes_the_connection() {
+    let mut s = lessons::scenario("pizza-button").unwrap();
+    s.device.actions = vec![engine::DeviceAction::Subscribe { filter: "#".into() }];
+    let t = engine::run(&s).unwrap();
+    assert!(!t.outcome.ok);
+    let p = policies(&t);
+    let sub = p
+        .iter()
+        .find(|p| p.action == "iot:Subscribe")
+        .expect("subscribe decision");
+    assert_eq!(sub.decision, "IMPLICIT_DENY");
+    assert!(sub.resource.ends_with("topicfilter/#"), "{}", sub.resource);
+    let names: Vec<String> = t.mqtt_packets().map(|(_, p)| p.packet.clone()).collect();
+    assert!(names.contains(&"SUBSCRIBE".to_string()));
+    assert!(!names.contains(&"SUBACK".to_string()), "{names:?}");
+}
+
+#[test]
+fn the_neighbours_order_never_reaches_the_shops_subscriber() {
+    use iotls::engine::policy_authz::PolicyAuthorizer;
+    use iotls::engine::{Broker, Recorder};
+    use iotls::pki::DefaultPki;
+    use iotls::policy::{certificate_id, Policy};
+    let pki = DefaultPki::generate().unwrap();
+    // The shop listens with button 1's certificate plus a policy that lets it subscribe and receive.
+    let mut authz = PolicyAuthorizer::pizza_default(&pki);
+    let listen = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Subscribe"],
+        "Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/iotbutton/*"},
+        {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/iotbutton/*"}]}"#;
+    authz
+        .registry
+        .add_policy(Policy::parse("ShopListens", "test", listen).unwrap());
+    assert!(authz
+        .registry
+        .attach_policy(&certificate_id(pki.button.leaf()), "ShopListens"));
+    let mut shop = engine::Scenario::from_pki(&pki);
+    shop.broker.authorizer = std::sync::Arc::new(authz);
+    shop.device.actions = vec![
+        engine::DeviceAction::Subscribe {
+            filter: format!("iotbutton/{BUTTON_SERIAL}"),
+        },
+        engine::DeviceAction::Listen { millis: 800 },
+    ];
+    let mut neighbour = lessons::scenario("neighbour").unwrap();
+    neighbour.device.identity = pki.neighbour.clone();
+    neighbour.device.trust = vec![pki.root.clone()];
+    let control = {
+        // A genuine order from button 1 on its own topic, to prove the subscriber does receive.
+        let mut s = engine::Scenario::from_pki(&pki);
+        s.broker = shop.broker.clone();
+        s
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (shop_report, neighbour_trace, control_report) = rt.block_on(async {
+        let broker = Broker::bind(shop.broker.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = broker.local_addr();
+        for _ in 0..3 {
+            let b = broker.clone();
+            tokio::spawn(async move { b.serve_one(Recorder::new(), false).await });
+        }
+        let shop_rec = Recorder::new();
+        let listening = {
+            let spec = shop.device.clone();
+            tokio::spawn(async move { engine::device::run(&spec, addr, &shop_rec, true).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let nrec = Recorder::new();
+        let nreport = engine::device::run(&neighbour.device, addr, &nrec, true)
+            .await
+            .unwrap();
+        let ntrace = engine::assemble("neighbour", 0, nrec.take(), &[], Some(&nreport));
+        let crec = Recorder::new();
+        let creport = engine::device::run(&control.device, addr, &crec, true)
+            .await
+            .unwrap();
+        (listening.await.unwrap().unwrap(), ntrace, creport)
+    });
+    assert!(
+        control_report.completed == 1,
+        "the genuine order was acknowledged"
+    );
+    assert!(
+        !neighbour_trace
+            .mqtt_packets()
+            .any(|(_, p)| p.packet == "PUBACK"),
+        "the neighbour got no PUBACK"
+    );
+    let payloads: Vec<String> = shop_report
+        .received
+        .iter()
+        .map(|(_, p)| String::from_utf8_lossy(p).to_string())
+        .collect();
+    assert_eq!(
+        payloads.len(),
+        1,
+        "exactly the genuine order reached the shop: {payloads:?}"
+    );
+    assert!(payloads[0].contains(BUTTON_SERIAL));
+    assert!(!payloads
+        .iter()
+        .any(|p| p.contains(iotls::pki::NEIGHBOUR_SERIAL)));
+}

@@ -211,6 +211,23 @@ pub async fn run(
                     )
                     .await?;
                 }
+                DeviceAction::Listen { millis } => {
+                    let until = tokio::time::Instant::now() + Duration::from_millis(*millis);
+                    loop {
+                        let left = until.saturating_duration_since(tokio::time::Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        match read_packet(&mut tls, &mut buf, left).await {
+                            Ok(Packet::Publish(p)) => {
+                                report.received.push((p.topic.clone(), p.payload.to_vec()))
+                            }
+                            Ok(_) => {}
+                            Err(ReadError::Timeout) => break,
+                            Err(e) => return Err(describe_end(e)),
+                        }
+                    }
+                }
                 DeviceAction::Ping => {
                     write_packet(&mut tls, &Packet::PingReq)
                         .await

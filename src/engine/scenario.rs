@@ -20,6 +20,8 @@ pub enum DeviceAction {
     Subscribe { filter: String },
     /// PINGREQ and wait for PINGRESP.
     Ping,
+    /// Stay connected for this long, collecting messages delivered on the subscriptions.
+    Listen { millis: u64 },
 }
 
 /// The device: its identity, what it trusts, whom it asks for, what it does.

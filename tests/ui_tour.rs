@@ -529,34 +529,6 @@ fn rerun_keeps_the_place() {
     assert!(text(&draw(&second, &state, 120, 35)).contains("run #2"));
 }
 
-/// For looking at the screens: `LESSON=wrong-host SIZE=80x24 cargo test --test ui_tour show -- --ignored --nocapture`.
-#[test]
-#[ignore = "prints every screen of a real session"]
-fn show() {
-    let lesson = std::env::var("LESSON").unwrap_or("pizza-button".into());
-    let size: Vec<u16> = std::env::var("SIZE")
-        .unwrap_or("80x24".into())
-        .split('x')
-        .map(|v| v.parse().unwrap())
-        .collect();
-    let trace = real(&lesson);
-    let mut state = AppState::new(&trace);
-    if let Ok(pane) = std::env::var("PANE") {
-        state.update(
-            &trace,
-            if pane == "c" {
-                Action::ShowCerts
-            } else {
-                Action::ShowPolicy
-            },
-        );
-    }
-    for step in 0..state.steps.len() {
-        state.update(&trace, Action::GoTo(step));
-        println!("{}", text(&draw(&trace, &state, size[0], size[1])));
-    }
-}
-
 /// Narration fits the 80×24 narration area (5 lines of 78 columns) on every step of every lesson.
 #[test]
 fn narration_fits_on_a_small_screen() {
@@ -574,31 +546,4 @@ fn narration_fits_on_a_small_screen() {
     }
     long.dedup();
     assert!(long.is_empty(), "{}", long.join("\n"));
-}
-
-/// Rough frame time in this (debug or release) build: `cargo test --test ui_tour frame_time -- --ignored --nocapture`.
-#[test]
-#[ignore = "prints timings"]
-fn frame_time() {
-    let trace = real("pizza-button");
-    let mut state = AppState::new(&trace);
-    state.update(&trace, Action::GoTo(1));
-    for (label, action) in [
-        ("ClientHello detail", None),
-        ("certificates", Some(Action::ShowCerts)),
-        ("decisions", Some(Action::ShowPolicy)),
-    ] {
-        if let Some(a) = action {
-            state.update(&trace, Action::Last);
-            state.update(&trace, a);
-        }
-        let area = Rect::new(0, 0, 120, 35);
-        let mut buf = Buffer::empty(area);
-        let t = std::time::Instant::now();
-        for _ in 0..200 {
-            buf.reset();
-            render_buffer(&mut buf, area, &trace, &state);
-        }
-        println!("{label}: {:?} per frame", t.elapsed() / 200);
-    }
 }

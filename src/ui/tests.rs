@@ -99,19 +99,3 @@ fn failure_is_explained() {
     assert!(s.contains("Cause:") && s.contains("Fix:"), "{s}");
     assert!(s.contains("unknown_ca"), "{s}");
 }
-
-#[test]
-#[ignore = "prints every screen, for looking at"]
-fn show_all() {
-    let trace = sample::pizza();
-    let mut state = AppState::new(&trace);
-    let size: Vec<u16> = std::env::var("SIZE")
-        .unwrap_or("80x24".into())
-        .split('x')
-        .map(|v| v.parse().unwrap())
-        .collect();
-    for step in 0..state.steps.len() {
-        state.update(&trace, Action::GoTo(step));
-        println!("{}", screen(&trace, &state, size[0], size[1]));
-    }
-}

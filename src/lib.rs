@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod mqtt;
+pub mod narrate;
 pub mod pki;
 pub mod policy;
 pub mod render;

@@ -14,7 +14,7 @@
 
 mod app;
 mod keys;
-pub mod narrate;
+pub use crate::narrate;
 pub mod steps;
 mod terminal;
 mod theme;

@@ -1,7 +1,8 @@
 //! Narration: what each step means, in plain words built from this run's values.
 //!
-//! Everything here returns plain `String`s with no terminal styling, so a plain-text or markdown
-//! renderer can reuse it. One function per kind of step; [`step`] picks the right one.
+//! Shared by the terminal UI and the plain-text tour ([`crate::render::plain`]). Everything here
+//! returns plain `String`s with no terminal styling. One function per kind of step; [`step`] picks
+//! the right one.
 //!
 //! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.

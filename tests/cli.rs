@@ -1,0 +1,194 @@
+//! The `iotls` binary as a person uses it: the plain tour, and clear messages for bad input.
+
+use std::process::{Command, Output};
+
+fn iotls(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iotls"))
+        .args(args)
+        .output()
+        .expect("run iotls")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("iotls-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn plain_tour_narrates_every_phase_from_client_hello_to_puback() {
+    let o = iotls(&["tour", "--plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut at = 0;
+    // In the order a learner reads them.
+    for needle in [
+        "== Hello ==",
+        "device → broker ClientHello",
+        "broker → device Certificate",
+        "✔ device checks server_chain",
+        "device → broker CertificateVerify",
+        "✔ broker checks certificate_verify",
+        "MQTT CONNECT",
+        "✔ ALLOWED iot:Publish",
+        "MQTT PUBACK",
+        "OK:",
+    ] {
+        let found = text[at..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing after byte {at}:\n{text}"));
+        at += found + needle.len();
+    }
+    assert!(text.contains("iotbutton/G030JF055364XVRB"), "{text}");
+    assert!(
+        text.contains("signed_len: "),
+        "the transcript length is shown:\n{text}"
+    );
+    assert!(
+        !text.contains("signed_message"),
+        "the signed bytes stay in the JSON, not the narration"
+    );
+}
+
+#[test]
+fn tour_without_a_terminal_prints_the_plain_form() {
+    let o = iotls(&["tour"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("iotls tour — scenario pizza-button"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_failing_lesson_says_which_check_failed_and_the_alert() {
+    let o = iotls(&["tour", "untrusted-device", "--plain"]);
+    assert!(
+        o.status.success(),
+        "showing a failure is a successful tour: {}",
+        stderr(&o)
+    );
+    let text = stdout(&o);
+    assert!(text.contains("✘ broker checks client_chain"), "{text}");
+    assert!(text.contains("Alert fatal unknown_ca"), "{text}");
+    assert!(text.contains("FAILED:"), "{text}");
+}
+
+#[test]
+fn an_unknown_lesson_is_one_clear_line_and_exit_2() {
+    let o = iotls(&["tour", "pizza-buton"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("unknown lesson \"pizza-buton\""), "{err}");
+    assert!(
+        err.contains("pizza-button") && err.contains("iotls tour --list"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn pki_init_writes_keys_with_mode_0600_and_never_prints_them() {
+    let dir = tempdir("pki");
+    let o = iotls(&["pki", "init", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains("PRIVATE KEY"),
+        "paths only, never key material"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in [
+            "broker.key",
+            "button.key",
+            "neighbour.key",
+            "rogue-button.key",
+        ] {
+            let mode = std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{key}");
+        }
+        let mode = std::fs::metadata(dir.join("root.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+    // A second init refuses to overwrite, naming the file.
+    let again = iotls(&["pki", "init", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already exists (use --force to overwrite)"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_is_named() {
+    let dir = tempdir("mismatch");
+    assert!(iotls(&["pki", "init", dir.to_str().unwrap()])
+        .status
+        .success());
+    let cert = dir.join("button.pem");
+    let key = dir.join("broker.key");
+    let o = iotls(&[
+        "connect",
+        "127.0.0.1:9",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--ca",
+        dir.join("root.pem").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("broker.key") && err.contains("does not match the certificate"),
+        "{err}"
+    );
+    assert!(!err.contains("BEGIN"), "no key material in errors: {err}");
+}
+
+#[test]
+fn a_malformed_certificate_file_is_named() {
+    let dir = tempdir("garbage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let o = iotls(&["inspect", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.pem") && err.contains("not valid X.509"),
+        "{err}"
+    );
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "hello\n").unwrap();
+    let o = iotls(&["inspect", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("empty.pem") && stderr(&o).contains("BEGIN CERTIFICATE"),
+        "{}",
+        stderr(&o)
+    );
+}

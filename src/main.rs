@@ -251,10 +251,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
 
 fn inspect(file: &std::path::Path) -> Result<(), String> {
     let certs = iotls::pki::load_certs(file).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = engine::unix_now() as i64;
     for (i, c) in certs.iter().enumerate() {
         let d = iotls::pki::describe(c, &format!("{}[{i}]", file.display()), now);
         println!("certificate {i} of {}", file.display());

@@ -308,21 +308,21 @@ impl Broker {
 
     /// Record the decision; true if the action may go ahead.
     fn enforce(&self, rec: &Recorder, mut v: Verdict) -> bool {
-        let phase = match &mut v.event {
-            EventKind::Policy(p) => {
-                if p.enforcement.is_empty() {
-                    p.enforcement = match (v.allowed, p.action.as_str()) {
-                        (true, _) => "allowed: the broker carries it out",
-                        (false, "iot:Receive") => "denied: the message is dropped for this subscriber (MQTT 3.1.1)",
-                        (false, _) => "denied: the broker closes the connection (MQTT 3.1.1 has no way to say no)",
+        if let EventKind::Policy(p) = &mut v.event {
+            if p.enforcement.is_empty() {
+                p.enforcement = match (v.allowed, p.action.as_str()) {
+                    (true, _) => "allowed: the broker carries it out",
+                    (false, "iot:Receive") => {
+                        "denied: the message is dropped for this subscriber (MQTT 3.1.1)"
                     }
-                    .to_string();
+                    (false, _) => {
+                        "denied: the broker closes the connection (MQTT 3.1.1 has no way to say no)"
+                    }
                 }
-                Phase::Policy
+                .to_string();
             }
-            _ => Phase::Policy,
-        };
-        rec.event(phase, Side::Broker, v.event);
+        }
+        rec.event(Phase::Policy, Side::Broker, v.event);
         v.allowed
     }
 

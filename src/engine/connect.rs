@@ -72,12 +72,7 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
         let started = unix_now();
         let rec = Recorder::new();
         let report = device::run(&spec, addr, &rec, !o.tls_only).await?;
-        let anchors: Vec<(String, Vec<u8>)> = spec
-            .trust
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("device trust anchor[{i}]"), r.to_vec()))
-            .collect();
+        let anchors = super::roles("device trust anchor", &spec.trust);
         Ok(assemble(
             "connect",
             started,

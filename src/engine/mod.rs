@@ -118,17 +118,22 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
 
 /// The trust anchors of a scenario, with the role to describe them under.
 pub fn anchors(scenario: &Scenario) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, r) in scenario.device.trust.iter().enumerate() {
-        v.push((format!("device trust anchor[{i}]"), r.to_vec()));
-    }
-    for (i, r) in scenario.broker.client_roots.iter().enumerate() {
-        v.push((format!("broker trust anchor[{i}]"), r.to_vec()));
-    }
+    let mut v = roles("device trust anchor", &scenario.device.trust);
+    v.extend(roles("broker trust anchor", &scenario.broker.client_roots));
     v
 }
 
-pub(crate) fn unix_now() -> u64 {
+/// Trust anchors named `{what}[i]`, for [`assemble`].
+pub fn roles(what: &str, roots: &[rustls_pki_types::CertificateDer<'_>]) -> Vec<(String, Vec<u8>)> {
+    roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("{what}[{i}]"), r.to_vec()))
+        .collect()
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -83,12 +83,7 @@ pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineE
         .bind
         .parse()
         .map_err(|_| setup(format!("--bind {:?} is not an IP address", o.bind)))?;
-    let anchors: Vec<(String, Vec<u8>)> = spec
-        .client_roots
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (format!("broker trust anchor[{i}]"), r.to_vec()))
-        .collect();
+    let anchors = super::roles("broker trust anchor", &spec.client_roots);
     let rt = super::runtime()?;
     rt.block_on(async {
         let broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;

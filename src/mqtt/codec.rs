@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 
-use crate::trace::{hex, Field, MqttPacket};
+use crate::trace::{hex, Field, Fields, MqttPacket};
 
 /// Largest packet (fixed header included) this decoder buffers. MQTT allows 256 MiB; an IoT
 /// session in this program never comes close, and a bound keeps a hostile peer from making the
@@ -480,20 +480,6 @@ impl<'a> Cur<'a> {
     }
     fn left(&self) -> usize {
         self.b.len().saturating_sub(self.pos)
-    }
-}
-
-struct Fields(Vec<Field>);
-
-impl Fields {
-    fn add(&mut self, name: &str, offset: usize, len: usize, value: impl Into<String>, depth: u8) {
-        self.0.push(Field {
-            name: name.to_string(),
-            offset,
-            len,
-            value: value.into(),
-            depth,
-        });
     }
 }
 

@@ -7,7 +7,7 @@
 use x509_parser::prelude::FromDer;
 
 use super::names;
-use crate::trace::{hex, Field};
+use crate::trace::{hex, Field, Fields};
 
 /// What the dissector needs from a message besides its fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,30 +108,6 @@ pub fn decode(msg: &[u8]) -> Message {
         msg_type,
         fields: f.0,
         facts,
-    }
-}
-
-struct Fields(Vec<Field>);
-
-impl Fields {
-    fn add(&mut self, name: &str, offset: usize, len: usize, value: impl Into<String>, depth: u8) {
-        self.0.push(Field {
-            name: name.to_string(),
-            offset,
-            len,
-            value: value.into(),
-            depth,
-        });
-    }
-    /// Adds a field whose value is filled in later with [`Self::set`]; returns its index.
-    fn open(&mut self, name: &str, offset: usize, len: usize, depth: u8) -> usize {
-        self.add(name, offset, len, String::new(), depth);
-        self.0.len() - 1
-    }
-    fn set(&mut self, i: usize, value: impl Into<String>) {
-        if let Some(f) = self.0.get_mut(i) {
-            f.value = value.into();
-        }
     }
 }
 

@@ -174,6 +174,41 @@ pub struct Field {
     pub depth: u8,
 }
 
+/// The field list of a message, built as a decoder walks its bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields(pub Vec<Field>);
+
+impl Fields {
+    pub fn add(
+        &mut self,
+        name: &str,
+        offset: usize,
+        len: usize,
+        value: impl Into<String>,
+        depth: u8,
+    ) {
+        self.0.push(Field {
+            name: name.to_string(),
+            offset,
+            len,
+            value: value.into(),
+            depth,
+        });
+    }
+
+    /// Adds a field whose value is filled in later with [`Self::set`]; returns its index.
+    pub fn open(&mut self, name: &str, offset: usize, len: usize, depth: u8) -> usize {
+        self.add(name, offset, len, String::new(), depth);
+        self.0.len() - 1
+    }
+
+    pub fn set(&mut self, i: usize, value: impl Into<String>) {
+        if let Some(f) = self.0.get_mut(i) {
+            f.value = value.into();
+        }
+    }
+}
+
 /// What happened.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -6,11 +6,9 @@
 
 use bytes::BytesMut;
 use iotls::engine::authz::{Connection, MqttAction};
-use iotls::engine::mqtt_io::{read_packet, write_packet};
+use iotls::engine::mqtt_io::{read_msg, write_msg, Msg, Version::V4};
 use iotls::engine::{self, Scenario};
 use iotls::pki::DefaultPki;
-use mqttbytes::v4::{ConnAck, Connect, ConnectReturnCode, Packet, PubAck, Publish};
-use mqttbytes::QoS;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -73,31 +71,27 @@ async fn plain_session(s: &Scenario) {
             cert_der: cert,
             client_id: String::new(),
             source_ip: peer.ip(),
+            connect_attrs: Vec::new(),
+            last_will_topic: None,
         };
         let mut buf = BytesMut::new();
+        let mut version = None;
         loop {
-            match read_packet(&mut tls, &mut buf, T).await {
-                Ok(Packet::Connect(c)) => {
-                    conn.client_id = c.client_id.clone();
+            match read_msg(&mut tls, &mut buf, &mut version, T).await {
+                Ok(Msg::Connect { client_id, .. }) => {
+                    conn.client_id = client_id.clone();
                     assert!(
                         authz
-                            .authorize(&conn, MqttAction::Connect, &c.client_id)
+                            .authorize(&conn, MqttAction::Connect, &client_id)
                             .allowed
                     );
-                    write_packet(
-                        &mut tls,
-                        &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
-                    )
-                    .await
-                    .unwrap();
+                    write_msg(&mut tls, V4, &Msg::ConnAck { code: 0 })
+                        .await
+                        .unwrap();
                 }
-                Ok(Packet::Publish(p)) => {
-                    assert!(
-                        authz
-                            .authorize(&conn, MqttAction::Publish, &p.topic)
-                            .allowed
-                    );
-                    write_packet(&mut tls, &Packet::PubAck(PubAck::new(p.pkid)))
+                Ok(Msg::Publish { topic, pkid, .. }) => {
+                    assert!(authz.authorize(&conn, MqttAction::Publish, &topic).allowed);
+                    write_msg(&mut tls, V4, &Msg::PubAck { pkid, code: 0 })
                         .await
                         .unwrap();
                 }
@@ -113,27 +107,34 @@ async fn plain_session(s: &Scenario) {
         .await
         .unwrap();
     let mut buf = BytesMut::new();
-    write_packet(
-        &mut tls,
-        &Packet::Connect(Connect::new(s.device.client_id.clone())),
-    )
-    .await
-    .unwrap();
+    let connect = Msg::Connect {
+        client_id: s.device.client_id.clone(),
+        clean_session: true,
+        will_topic: None,
+    };
+    write_msg(&mut tls, V4, &connect).await.unwrap();
     assert!(matches!(
-        read_packet(&mut tls, &mut buf, T).await,
-        Ok(Packet::ConnAck(_))
+        read_msg(&mut tls, &mut buf, &mut Some(V4), T).await,
+        Ok(Msg::ConnAck { code: 0 })
     ));
     let engine::DeviceAction::Publish { topic, payload, .. } = &s.device.actions[0] else {
         unreachable!()
     };
-    let mut p = Publish::new(topic.clone(), QoS::AtLeastOnce, payload.clone());
-    p.pkid = 1;
-    write_packet(&mut tls, &Packet::Publish(p)).await.unwrap();
+    let publish = Msg::Publish {
+        topic: topic.clone(),
+        payload: payload.clone(),
+        qos: 1,
+        retain: false,
+        pkid: 1,
+    };
+    write_msg(&mut tls, V4, &publish).await.unwrap();
     assert!(matches!(
-        read_packet(&mut tls, &mut buf, T).await,
-        Ok(Packet::PubAck(_))
+        read_msg(&mut tls, &mut buf, &mut Some(V4), T).await,
+        Ok(Msg::PubAck { .. })
     ));
-    write_packet(&mut tls, &Packet::Disconnect).await.unwrap();
+    write_msg(&mut tls, V4, &Msg::Disconnect { code: 0 })
+        .await
+        .unwrap();
     let _ = tls.shutdown().await;
     broker.await.unwrap();
 }

@@ -56,6 +56,9 @@ struct TourArgs {
     /// List the lessons.
     #[arg(long)]
     list: bool,
+    /// The device speaks MQTT 5 instead of MQTT 3.1.1 (see how a refusal looks in each).
+    #[arg(long)]
+    mqtt5: bool,
     /// Colour theme of the terminal UI.
     #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
     theme: iotls::ui::Theme,
@@ -89,6 +92,9 @@ struct ConnectArgs {
     /// Stop after the TLS handshake (for peers that do not speak MQTT, e.g. openssl s_server).
     #[arg(long)]
     tls_only: bool,
+    /// Speak MQTT 5 (refusals then come back as reason code 0x87 instead of a closed connection).
+    #[arg(long)]
+    mqtt5: bool,
     /// Print the trace as JSON instead of narrating it.
     #[arg(long)]
     json: bool,
@@ -145,6 +151,7 @@ fn main() -> ExitCode {
             plain: false,
             json: false,
             list: false,
+            mqtt5: false,
             theme: iotls::ui::Theme::Default,
         }),
         Some(Command::Tour(a)) => tour(a),
@@ -181,7 +188,8 @@ fn tour(a: TourArgs) -> Result<(), String> {
         return Ok(());
     }
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
-    let scenario = engine::lessons::scenario(&lesson).map_err(|e| e.to_string())?;
+    let mqtt5 = a.mqtt5;
+    let scenario = lesson_scenario(&lesson, mqtt5)?;
     let trace = engine::run(&scenario).map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", render::json(&trace));
@@ -194,12 +202,20 @@ fn tour(a: TourArgs) -> Result<(), String> {
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         };
         let rerun = move || {
-            let s = engine::lessons::scenario(&lesson).map_err(|e| e.to_string())?;
+            let s = lesson_scenario(&lesson, mqtt5)?;
             engine::run(&s).map_err(|e| e.to_string())
         };
         iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
     }
     Ok(())
+}
+
+fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, String> {
+    let mut s = engine::lessons::scenario(name).map_err(|e| e.to_string())?;
+    if mqtt5 {
+        s.device.mqtt_version = engine::mqtt_io::Version::V5;
+    }
+    Ok(s)
 }
 
 fn connect(a: ConnectArgs) -> Result<(), String> {
@@ -213,6 +229,7 @@ fn connect(a: ConnectArgs) -> Result<(), String> {
         topic: a.topic,
         message: a.message,
         tls_only: a.tls_only,
+        mqtt5: a.mqtt5,
     };
     let trace = engine::connect::run(&opts).map_err(|e| e.to_string())?;
     if a.json {

@@ -439,11 +439,23 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
         }
         "PUBACK" => {
             let id = p.pkid.map(|i| format!(" #{i}")).unwrap_or_default();
-            format!(
-                "The {} acknowledges PUBLISH{id}: the message was received.{wire}",
-                side.name()
-            )
+            match p.code.as_deref() {
+                // MQTT 5 carries a reason; 0x80 and above is a refusal.
+                Some(code) if !code.starts_with("0x00") && code.starts_with("0x") => format!(
+                    "The {} answers PUBLISH{id} with a refusal: {code}. MQTT 5 can say no without                      dropping the connection; nothing was delivered.{wire}",
+                    side.name()
+                ),
+                _ => format!(
+                    "The {} acknowledges PUBLISH{id}: the message was received.{wire}",
+                    side.name()
+                ),
+            }
         }
+        "DISCONNECT" if p.code.as_deref().is_some_and(|c| !c.starts_with("0x00")) => format!(
+            "The {} ends the MQTT session with DISCONNECT, reason {}.{wire}",
+            side.name(),
+            p.code.as_deref().unwrap_or_default()
+        ),
         "SUBSCRIBE" => {
             let topic = p
                 .topic

@@ -87,6 +87,7 @@ fn iotls_device_against_openssl_s_server() {
         topic: None,
         message: None,
         tls_only: true,
+        mqtt5: false,
     })
     .expect("connect runs");
     assert!(t.outcome.ok, "{:?}", t.outcome);

@@ -369,3 +369,110 @@ fn the_neighbours_order_never_reaches_the_shops_subscriber() {
         .iter()
         .any(|p| p.contains(iotls::pki::NEIGHBOUR_SERIAL)));
 }
+
+fn mqtt5(lesson: &str) -> engine::Scenario {
+    let mut s = lessons::scenario(lesson).unwrap();
+    s.device.mqtt_version = engine::mqtt_io::Version::V5;
+    s
+}
+
+fn packets(t: &Trace) -> Vec<(Side, String, Option<String>)> {
+    t.mqtt_packets()
+        .map(|(e, p)| (e.side, p.packet.clone(), p.code.clone()))
+        .collect()
+}
+
+#[test]
+fn on_mqtt5_a_denied_publish_gets_puback_0x87_and_the_connection_stays() {
+    let t = engine::run(&mqtt5("neighbour")).unwrap();
+    let p = policies(&t);
+    let denied = p.iter().find(|p| p.action == "iot:Publish").unwrap();
+    assert_eq!(denied.decision, "IMPLICIT_DENY");
+    assert!(
+        denied.enforcement.contains("PUBACK with reason 0x87"),
+        "{}",
+        denied.enforcement
+    );
+    let pk = packets(&t);
+    let puback = pk.iter().find(|(_, n, _)| n == "PUBACK").expect("a PUBACK");
+    assert_eq!(puback.0, Side::Broker);
+    assert_eq!(puback.2.as_deref(), Some("0x87 Not authorized"));
+    // The device was not thrown out: it ended the session itself.
+    assert_eq!(
+        pk.last().map(|(s, n, _)| (*s, n.as_str())),
+        Some((Side::Device, "DISCONNECT"))
+    );
+    assert!(!t.outcome.ok);
+}
+
+#[test]
+fn on_mqtt5_a_denied_subscribe_gets_suback_0x87() {
+    let mut s = mqtt5("pizza-button");
+    s.device.actions = vec![engine::DeviceAction::Subscribe { filter: "#".into() }];
+    let t = engine::run(&s).unwrap();
+    let pk = packets(&t);
+    let suback = pk
+        .iter()
+        .find(|(_, n, _)| n == "SUBACK")
+        .expect("a SUBACK on MQTT 5");
+    assert!(
+        suback.2.as_deref().unwrap_or_default().contains("0x87"),
+        "{suback:?}"
+    );
+    assert_eq!(
+        pk.last().map(|(s, n, _)| (*s, n.as_str())),
+        Some((Side::Device, "DISCONNECT"))
+    );
+}
+
+#[test]
+fn a_denied_connect_closes_on_311_and_answers_connack_0x87_on_mqtt5() {
+    // Connecting under another thing's name: the policy allows only client/<own thing name>.
+    for (version, expect_connack) in [
+        (engine::mqtt_io::Version::V4, false),
+        (engine::mqtt_io::Version::V5, true),
+    ] {
+        let mut s = lessons::scenario("pizza-button").unwrap();
+        s.device.client_id = "pizza-button-2".into();
+        s.device.mqtt_version = version;
+        let t = engine::run(&s).unwrap();
+        let p = policies(&t);
+        assert_eq!(p.len(), 1, "{version:?}: only the CONNECT is decided");
+        assert_eq!(p[0].action, "iot:Connect");
+        assert_ne!(p[0].decision, "ALLOWED");
+        let connack = packets(&t).into_iter().find(|(_, n, _)| n == "CONNACK");
+        match expect_connack {
+            true => assert_eq!(
+                connack.and_then(|c| c.2).as_deref(),
+                Some("0x87 Not authorized")
+            ),
+            false => assert!(connack.is_none(), "MQTT 3.1.1: the broker just closes"),
+        }
+    }
+}
+
+#[test]
+fn on_mqtt5_a_denied_qos0_publish_gets_disconnect_0x87() {
+    let mut s = mqtt5("neighbour");
+    if let engine::DeviceAction::Publish { qos, .. } = &mut s.device.actions[0] {
+        *qos = 0;
+    }
+    s.device
+        .actions
+        .push(engine::DeviceAction::Listen { millis: 500 });
+    let t = engine::run(&s).unwrap();
+    let pk = packets(&t);
+    let disconnect = pk
+        .iter()
+        .find(|(side, n, _)| *side == Side::Broker && n == "DISCONNECT")
+        .unwrap_or_else(|| {
+            panic!(
+                "the broker's DISCONNECT: {pk:?}\n{}",
+                iotls::render::plain::render(&t)
+            )
+        });
+    assert!(
+        disconnect.2.as_deref().unwrap_or_default().contains("0x87"),
+        "{disconnect:?}"
+    );
+}

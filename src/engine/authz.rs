@@ -14,6 +14,10 @@ pub struct Connection {
     pub cert_der: Vec<u8>,
     pub client_id: String,
     pub source_ip: IpAddr,
+    /// `PersistentConnect` (clean session off) and/or `LastWill`, from the CONNECT.
+    pub connect_attrs: Vec<String>,
+    /// The will message's topic, if the CONNECT had one.
+    pub last_will_topic: Option<String>,
 }
 
 /// The MQTT actions the broker authorizes.

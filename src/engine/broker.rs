@@ -3,16 +3,12 @@
 //! SUBSCRIBE closes the connection; a denied Receive drops the message.
 
 use super::authz::{Connection, MqttAction, Verdict};
-use super::mqtt_io::{read_packet, write_packet, ReadError};
+use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{ObservedClientVerifier, Recorder, RecordingKeyLog, Tap};
 use super::scenario::BrokerSpec;
 use super::EngineError;
 use crate::trace::{EventKind, Phase, Side};
 use bytes::BytesMut;
-use mqttbytes::v4::{
-    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
-};
-use mqttbytes::QoS;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::collections::HashMap;
@@ -31,7 +27,39 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 struct Subscriptions {
     next_id: u64,
     /// connection id → (filters, delivery channel)
-    subs: HashMap<u64, (Vec<String>, mpsc::UnboundedSender<Publish>)>,
+    subs: HashMap<u64, (Vec<String>, mpsc::UnboundedSender<Delivery>)>,
+}
+
+/// A message on its way to subscribers.
+#[derive(Clone, Debug)]
+struct Delivery {
+    topic: String,
+    payload: Vec<u8>,
+    qos: u8,
+}
+
+/// What the broker does when an action is denied — like AWS IoT: MQTT 3.1.1 has no way to say no,
+/// so the connection closes; MQTT 5 says 0x87 Not authorized in the acknowledgement.
+const DENY_V4: &str = "denied: the broker closes the connection (MQTT 3.1.1 has no way to say no)";
+const DENY_CONNECT_V5: &str =
+    "denied: CONNACK with reason 0x87 Not authorized, then the connection closes";
+const DENY_PUBLISH_V5: &str =
+    "denied: PUBACK with reason 0x87 Not authorized; nothing is delivered, the connection stays open";
+const DENY_PUBLISH_V5_QOS0: &str =
+    "denied: DISCONNECT with reason 0x87 Not authorized (a QoS 0 publish has no PUBACK to carry it)";
+const DENY_SUBSCRIBE_V5: &str =
+    "denied: SUBACK with reason 0x87 Not authorized for this filter; the connection stays open";
+
+/// `iot:ConnectAttributes` of a CONNECT, as AWS IoT names them.
+fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
+    let mut v = Vec::new();
+    if !clean_session {
+        v.push("PersistentConnect".to_string());
+    }
+    if will {
+        v.push("LastWill".to_string());
+    }
+    v
 }
 
 /// A broker bound to a local port.
@@ -191,7 +219,7 @@ impl Broker {
         };
         // 1. Registry: is this certificate known and ACTIVE?
         let v = self.spec.authorizer.admit(&cert_der);
-        if !self.enforce(&rec, v) {
+        if !self.enforce(&rec, v, DENY_V4) {
             let _ = tls.shutdown().await;
             return;
         }
@@ -199,94 +227,140 @@ impl Broker {
             cert_der,
             client_id: String::new(),
             source_ip: peer.ip(),
+            connect_attrs: Vec::new(),
+            last_will_topic: None,
         };
-        let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Delivery>();
         let my_id = {
             let mut s = self.subs.lock().unwrap_or_else(|p| p.into_inner());
             s.next_id += 1;
             s.next_id
         };
         let mut buf = BytesMut::new();
+        let mut version: Option<Version> = None;
         let mut connected = false;
+        let mut next_pkid: u16 = 0;
         let end = loop {
-            let packet = tokio::select! {
-                p = read_packet(&mut tls, &mut buf, IDLE_TIMEOUT) => p,
-                Some(delivery) = rx.recv() => {
-                    // iot:Receive is checked for the receiving connection at delivery.
-                    let v = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &delivery.topic);
-                    if self.enforce(&rec, v) && write_packet(&mut tls, &Packet::Publish(delivery)).await.is_err() {
+            let msg = tokio::select! {
+                m = read_msg(&mut tls, &mut buf, &mut version, IDLE_TIMEOUT) => m,
+                Some(d) = rx.recv() => {
+                    // iot:Receive is checked for the receiving connection, at delivery.
+                    let v = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
+                    if !self.enforce(&rec, v, "denied: the message is not delivered to this subscriber") {
+                        continue;
+                    }
+                    let qos = d.qos.min(1);
+                    next_pkid = if qos == 0 { 0 } else { next_pkid % u16::MAX + 1 };
+                    let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos, retain: false, pkid: next_pkid };
+                    if write_msg(&mut tls, version.unwrap_or(Version::V4), &publish).await.is_err() {
                         break "the device went away during a delivery".to_string();
                     }
                     continue;
                 }
             };
-            let packet = match packet {
-                Ok(p) => p,
+            let msg = match msg {
+                Ok(m) => m,
                 Err(ReadError::Closed) => break "the device closed the connection".into(),
                 Err(e) => break format!("broker stopped reading: {e}"),
             };
-            match packet {
-                Packet::Connect(c) if !connected => {
-                    conn.client_id = c.client_id.clone();
-                    let v = self.spec.authorizer.authorize(&conn, MqttAction::Connect, &c.client_id);
-                    if !self.enforce(&rec, v) {
-                        break format!("CONNECT as {:?} not authorized: connection closed", c.client_id);
+            let v = version.unwrap_or(Version::V4);
+            let v5 = v == Version::V5;
+            match msg {
+                Msg::Connect { client_id, clean_session, will_topic } if !connected => {
+                    conn.client_id = client_id.clone();
+                    conn.connect_attrs = connect_attributes(clean_session, will_topic.is_some());
+                    conn.last_will_topic = will_topic;
+                    let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Connect, &client_id);
+                    let denied = if v5 { DENY_CONNECT_V5 } else { DENY_V4 };
+                    if !self.enforce(&rec, verdict, denied) {
+                        if v5 {
+                            let _ = write_msg(&mut tls, v, &Msg::ConnAck { code: NOT_AUTHORIZED }).await;
+                        }
+                        break format!("CONNECT as {client_id:?} not authorized: connection closed");
                     }
                     connected = true;
-                    if write_packet(&mut tls, &Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false))).await.is_err() {
+                    if write_msg(&mut tls, v, &Msg::ConnAck { code: 0 }).await.is_err() {
                         break "write failed".into();
                     }
                 }
-                Packet::Connect(_) => break "a second CONNECT on one connection is a protocol violation: connection closed".into(),
+                Msg::Connect { .. } => {
+                    break "a second CONNECT on one connection is a protocol violation: connection closed".into()
+                }
                 _ if !connected => break "the first packet was not CONNECT: connection closed".into(),
-                Packet::Publish(p) => {
+                Msg::Publish { topic, payload, qos, retain, pkid } => {
+                    let denied = match (v5, qos) {
+                        (false, _) => DENY_V4,
+                        (true, 0) => DENY_PUBLISH_V5_QOS0,
+                        (true, _) => DENY_PUBLISH_V5,
+                    };
+                    // A retained message needs iot:RetainPublish as well as iot:Publish.
                     let mut ok = true;
-                    if p.retain {
-                        let v = self.spec.authorizer.authorize(&conn, MqttAction::RetainPublish, &p.topic);
-                        ok = self.enforce(&rec, v);
+                    if retain {
+                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::RetainPublish, &topic);
+                        ok = self.enforce(&rec, verdict, denied);
                     }
                     if ok {
-                        let v = self.spec.authorizer.authorize(&conn, MqttAction::Publish, &p.topic);
-                        ok = self.enforce(&rec, v);
+                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Publish, &topic);
+                        ok = self.enforce(&rec, verdict, denied);
                     }
-                    if !ok {
-                        break format!("PUBLISH to {:?} not authorized: connection closed, nothing delivered", p.topic);
-                    }
-                    self.deliver(&p);
-                    if p.qos != QoS::AtMostOnce && write_packet(&mut tls, &Packet::PubAck(PubAck::new(p.pkid))).await.is_err() {
-                        break "write failed".into();
+                    match (ok, v5, qos) {
+                        (true, _, _) => {
+                            self.deliver(Delivery { topic, payload, qos });
+                            if qos > 0 && write_msg(&mut tls, v, &Msg::PubAck { pkid, code: 0 }).await.is_err() {
+                                break "write failed".into();
+                            }
+                        }
+                        (false, true, 1..) => {
+                            if write_msg(&mut tls, v, &Msg::PubAck { pkid, code: NOT_AUTHORIZED }).await.is_err() {
+                                break "write failed".into();
+                            }
+                        }
+                        (false, true, 0) => {
+                            let _ = write_msg(&mut tls, v, &Msg::Disconnect { code: NOT_AUTHORIZED }).await;
+                            break format!("PUBLISH (QoS 0) to {topic:?} not authorized: DISCONNECT 0x87, nothing delivered");
+                        }
+                        (false, false, _) => {
+                            break format!("PUBLISH to {topic:?} not authorized: connection closed, nothing delivered")
+                        }
                     }
                 }
-                Packet::Subscribe(s) => {
+                Msg::Subscribe { pkid, filters } => {
+                    let denied = if v5 { DENY_SUBSCRIBE_V5 } else { DENY_V4 };
                     let mut codes = Vec::new();
-                    let mut denied = None;
-                    for f in &s.filters {
-                        let v = self.spec.authorizer.authorize(&conn, MqttAction::Subscribe, &f.path);
-                        if !self.enforce(&rec, v) {
-                            denied = Some(f.path.clone());
-                            break;
+                    let mut granted = Vec::new();
+                    let mut refused = None;
+                    for (filter, qos) in &filters {
+                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Subscribe, filter);
+                        if self.enforce(&rec, verdict, denied) {
+                            codes.push((*qos).min(1));
+                            granted.push(filter.clone());
+                        } else {
+                            codes.push(NOT_AUTHORIZED);
+                            refused.get_or_insert(filter.clone());
+                            if !v5 {
+                                break;
+                            }
                         }
-                        codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce }));
                     }
-                    if let Some(f) = denied {
+                    if let (Some(f), false) = (&refused, v5) {
                         break format!("SUBSCRIBE to {f:?} not authorized: connection closed");
                     }
                     {
                         let mut st = self.subs.lock().unwrap_or_else(|p| p.into_inner());
                         let e = st.subs.entry(my_id).or_insert_with(|| (Vec::new(), tx.clone()));
-                        e.0.extend(s.filters.iter().map(|f| f.path.clone()));
+                        e.0.extend(granted);
                     }
-                    if write_packet(&mut tls, &Packet::SubAck(SubAck::new(s.pkid, codes))).await.is_err() {
+                    if write_msg(&mut tls, v, &Msg::SubAck { pkid, codes }).await.is_err() {
                         break "write failed".into();
                     }
                 }
-                Packet::PingReq => {
-                    if write_packet(&mut tls, &Packet::PingResp).await.is_err() {
+                Msg::PingReq => {
+                    if write_msg(&mut tls, v, &Msg::PingResp).await.is_err() {
                         break "write failed".into();
                     }
                 }
-                Packet::Disconnect => break "the device sent DISCONNECT".into(),
-                Packet::PubAck(_) => {}
+                Msg::Disconnect { .. } => break "the device sent DISCONNECT".into(),
+                Msg::PubAck { .. } => {}
                 other => break format!("unsupported packet {other:?}: connection closed"),
             }
         };
@@ -307,17 +381,13 @@ impl Broker {
     }
 
     /// Record the decision; true if the action may go ahead.
-    fn enforce(&self, rec: &Recorder, mut v: Verdict) -> bool {
+    fn enforce(&self, rec: &Recorder, mut v: Verdict, denied: &str) -> bool {
         if let EventKind::Policy(p) = &mut v.event {
             if p.enforcement.is_empty() {
-                p.enforcement = match (v.allowed, p.action.as_str()) {
-                    (true, _) => "allowed: the broker carries it out",
-                    (false, "iot:Receive") => {
-                        "denied: the message is dropped for this subscriber (MQTT 3.1.1)"
-                    }
-                    (false, _) => {
-                        "denied: the broker closes the connection (MQTT 3.1.1 has no way to say no)"
-                    }
+                p.enforcement = if v.allowed {
+                    "allowed: the broker carries it out"
+                } else {
+                    denied
                 }
                 .to_string();
             }
@@ -326,11 +396,11 @@ impl Broker {
         v.allowed
     }
 
-    fn deliver(&self, p: &Publish) {
+    fn deliver(&self, d: Delivery) {
         let st = self.subs.lock().unwrap_or_else(|p| p.into_inner());
         for (filters, tx) in st.subs.values() {
-            if filters.iter().any(|f| filter_matches(f, &p.topic)) {
-                let _ = tx.send(p.clone());
+            if filters.iter().any(|f| filter_matches(f, &d.topic)) {
+                let _ = tx.send(d.clone());
             }
         }
     }

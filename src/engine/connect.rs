@@ -1,6 +1,7 @@
 //! `iotls connect`: iotls's device against a real broker (or `openssl s_server`).
 
 use super::device;
+use super::mqtt_io::Version;
 use super::observe::Recorder;
 use super::scenario::{click_payload, DeviceAction, DeviceSpec};
 use super::{assemble, unix_now, EngineError};
@@ -20,6 +21,8 @@ pub struct ConnectOptions {
     pub topic: Option<String>,
     pub message: Option<String>,
     pub tls_only: bool,
+    /// Speak MQTT 5 instead of MQTT 3.1.1.
+    pub mqtt5: bool,
 }
 
 /// Connect, run the session, and return its trace. Setup problems (files, address) are errors;
@@ -50,7 +53,9 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
         }],
         None => Vec::new(),
     };
+    let mqtt_version = if o.mqtt5 { Version::V5 } else { Version::V4 };
     let spec = DeviceSpec {
+        mqtt_version,
         identity,
         trust,
         server_name: o.server_name.clone().unwrap_or(host),

@@ -1,14 +1,12 @@
 //! The device: rustls client (TLS 1.2 only, trusts its root, sends SNI, presents its chain, no
 //! resumption) and an MQTT 3.1.1 session: CONNECT, its actions, DISCONNECT.
 
-use super::mqtt_io::{read_packet, write_packet, ReadError};
+use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version};
 use super::observe::{ObservedServerVerifier, Recorder, RecordingKeyLog, Tap};
 use super::scenario::{DeviceAction, DeviceSpec};
 use super::EngineError;
 use crate::trace::{EventKind, Phase, Side};
 use bytes::BytesMut;
-use mqttbytes::v4::{Connect, Packet, Publish, Subscribe};
-use mqttbytes::QoS;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::ServerName;
@@ -32,6 +30,8 @@ pub struct DeviceReport {
     pub completed: usize,
     /// Messages delivered to the device on its subscriptions: (topic, payload).
     pub received: Vec<(String, Vec<u8>)>,
+    /// Refusals the broker sent in acknowledgements (MQTT 5), e.g. `PUBACK 0x87 Not authorized`.
+    pub refused: Vec<String>,
 }
 
 /// The device's TLS configuration, observed into `rec`.
@@ -148,104 +148,8 @@ pub async fn run(
         return Ok(report);
     }
     let mut buf = BytesMut::new();
-    let outcome = async {
-        let mut connect = Connect::new(spec.client_id.clone());
-        connect.keep_alive = 30;
-        write_packet(&mut tls, &Packet::Connect(connect))
-            .await
-            .map_err(|e| e.to_string())?;
-        match read_packet(&mut tls, &mut buf, ANSWER_TIMEOUT).await {
-            Ok(Packet::ConnAck(_)) => report.connected = true,
-            Ok(other) => return Err(format!("expected CONNACK, got {other:?}")),
-            Err(e) => return Err(describe_end(e)),
-        }
-        let mut pkid = 0u16;
-        for action in &spec.actions {
-            pkid += 1;
-            match action {
-                DeviceAction::Publish {
-                    topic,
-                    payload,
-                    qos,
-                    retain,
-                } => {
-                    let mut p = Publish::new(
-                        topic.clone(),
-                        if *qos == 0 {
-                            QoS::AtMostOnce
-                        } else {
-                            QoS::AtLeastOnce
-                        },
-                        payload.clone(),
-                    );
-                    p.retain = *retain;
-                    if *qos > 0 {
-                        p.pkid = pkid;
-                    }
-                    write_packet(&mut tls, &Packet::Publish(p))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if *qos == 0 {
-                        report.completed += 1;
-                        continue;
-                    }
-                    wait_for(
-                        &mut tls,
-                        &mut buf,
-                        &mut report,
-                        |p| matches!(p, Packet::PubAck(a) if a.pkid == pkid),
-                    )
-                    .await?;
-                }
-                DeviceAction::Subscribe { filter } => {
-                    let mut s = Subscribe::new(filter.clone(), QoS::AtLeastOnce);
-                    s.pkid = pkid;
-                    write_packet(&mut tls, &Packet::Subscribe(s))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    wait_for(
-                        &mut tls,
-                        &mut buf,
-                        &mut report,
-                        |p| matches!(p, Packet::SubAck(a) if a.pkid == pkid),
-                    )
-                    .await?;
-                }
-                DeviceAction::Listen { millis } => {
-                    let until = tokio::time::Instant::now() + Duration::from_millis(*millis);
-                    loop {
-                        let left = until.saturating_duration_since(tokio::time::Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match read_packet(&mut tls, &mut buf, left).await {
-                            Ok(Packet::Publish(p)) => {
-                                report.received.push((p.topic.clone(), p.payload.to_vec()))
-                            }
-                            Ok(_) => {}
-                            Err(ReadError::Timeout) => break,
-                            Err(e) => return Err(describe_end(e)),
-                        }
-                    }
-                }
-                DeviceAction::Ping => {
-                    write_packet(&mut tls, &Packet::PingReq)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    wait_for(&mut tls, &mut buf, &mut report, |p| {
-                        matches!(p, Packet::PingResp)
-                    })
-                    .await?;
-                }
-            }
-            report.completed += 1;
-        }
-        write_packet(&mut tls, &Packet::Disconnect)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-    .await;
+    let v = spec.mqtt_version;
+    let outcome = session(&mut tls, &mut buf, spec, v, &mut report).await;
     let _ = tls.shutdown().await;
     let reason = match outcome {
         Ok(()) => "the device sent DISCONNECT and close_notify".to_string(),
@@ -262,6 +166,132 @@ pub async fn run(
     Ok(report)
 }
 
+/// CONNECT, the actions, DISCONNECT. An error is the reason the device stopped.
+async fn session<S>(
+    tls: &mut S,
+    buf: &mut BytesMut,
+    spec: &DeviceSpec,
+    v: Version,
+    report: &mut DeviceReport,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let connect = Msg::Connect {
+        client_id: spec.client_id.clone(),
+        clean_session: true,
+        will_topic: None,
+    };
+    write_msg(tls, v, &connect)
+        .await
+        .map_err(|e| e.to_string())?;
+    match read_msg(tls, buf, &mut Some(v), ANSWER_TIMEOUT).await {
+        Ok(Msg::ConnAck { code: 0 }) => report.connected = true,
+        Ok(Msg::ConnAck { code }) => {
+            return Err(format!(
+                "the broker refused CONNECT: CONNACK {}",
+                reason_code(code)
+            ))
+        }
+        Ok(other) => return Err(format!("expected CONNACK, got {other:?}")),
+        Err(e) => return Err(describe_end(e)),
+    }
+    for (i, action) in spec.actions.iter().enumerate() {
+        // Packet ids start at 1 (0 is not a valid id).
+        let pkid = (i % usize::from(u16::MAX)) as u16 + 1;
+        match action {
+            DeviceAction::Publish {
+                topic,
+                payload,
+                qos,
+                retain,
+            } => {
+                let qos = (*qos).min(1);
+                let publish = Msg::Publish {
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                    qos,
+                    retain: *retain,
+                    pkid: if qos == 0 { 0 } else { pkid },
+                };
+                write_msg(tls, v, &publish)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if qos == 0 {
+                    report.completed += 1;
+                    continue;
+                }
+                let code = wait_for(tls, buf, v, report, |m| match m {
+                    Msg::PubAck { pkid: p, code } if *p == pkid => Some(*code),
+                    _ => None,
+                })
+                .await?;
+                if code != 0 {
+                    report.refused.push(format!("PUBACK {}", reason_code(code)));
+                    continue;
+                }
+            }
+            DeviceAction::Subscribe { filter } => {
+                let subscribe = Msg::Subscribe {
+                    pkid,
+                    filters: vec![(filter.clone(), 1)],
+                };
+                write_msg(tls, v, &subscribe)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let codes = wait_for(tls, buf, v, report, |m| match m {
+                    Msg::SubAck { pkid: p, codes } if *p == pkid => Some(codes.clone()),
+                    _ => None,
+                })
+                .await?;
+                if let Some(c) = codes.iter().find(|c| **c >= 0x80) {
+                    report.refused.push(format!("SUBACK {}", reason_code(*c)));
+                    continue;
+                }
+            }
+            DeviceAction::Ping => {
+                write_msg(tls, v, &Msg::PingReq)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                wait_for(tls, buf, v, report, |m| {
+                    matches!(m, Msg::PingResp).then_some(())
+                })
+                .await?;
+            }
+            DeviceAction::Listen { millis } => {
+                let until = tokio::time::Instant::now() + Duration::from_millis(*millis);
+                loop {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match read_msg(tls, buf, &mut Some(v), left).await {
+                        Ok(m) => unsolicited(tls, v, report, m).await?,
+                        Err(ReadError::Timeout) => break,
+                        Err(e) => return Err(describe_end(e)),
+                    }
+                }
+            }
+        }
+        report.completed += 1;
+    }
+    write_msg(tls, v, &Msg::Disconnect { code: 0 })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// An MQTT reason code in words.
+pub fn reason_code(code: u8) -> String {
+    let name = match code {
+        0x00 => "Success",
+        0x05 => "Not authorized (3.1.1)",
+        0x80 => "Unspecified error",
+        0x87 => "Not authorized",
+        _ => "refused",
+    };
+    format!("0x{code:02x} {name}")
+}
+
 fn describe_end(e: ReadError) -> String {
     match e {
         ReadError::Closed => "the broker closed the connection".to_string(),
@@ -269,25 +299,58 @@ fn describe_end(e: ReadError) -> String {
     }
 }
 
-/// Read until `done` matches, collecting deliveries on the way.
-async fn wait_for<S>(
+/// Read until `done` picks a packet, collecting (and acknowledging) deliveries on the way.
+async fn wait_for<S, T>(
     s: &mut S,
     buf: &mut BytesMut,
+    v: Version,
     report: &mut DeviceReport,
-    done: impl Fn(&Packet) -> bool,
-) -> Result<(), String>
+    done: impl Fn(&Msg) -> Option<T>,
+) -> Result<T, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     loop {
-        let p = read_packet(s, buf, ANSWER_TIMEOUT)
+        let m = read_msg(s, buf, &mut Some(v), ANSWER_TIMEOUT)
             .await
             .map_err(describe_end)?;
-        if done(&p) {
-            return Ok(());
+        if let Some(t) = done(&m) {
+            return Ok(t);
         }
-        if let Packet::Publish(p) = p {
-            report.received.push((p.topic.clone(), p.payload.to_vec()));
+        unsolicited(s, v, report, m).await?;
+    }
+}
+
+/// A packet the device did not ask for: a delivery (kept, and acknowledged at QoS 1), or the
+/// broker's DISCONNECT.
+async fn unsolicited<S>(
+    s: &mut S,
+    v: Version,
+    report: &mut DeviceReport,
+    m: Msg,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    match m {
+        Msg::Publish {
+            topic,
+            payload,
+            qos,
+            pkid,
+            ..
+        } => {
+            report.received.push((topic, payload));
+            if qos > 0 {
+                write_msg(s, v, &Msg::PubAck { pkid, code: 0 })
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
         }
+        Msg::Disconnect { code } => {
+            Err(format!("the broker sent DISCONNECT {}", reason_code(code)))
+        }
+        _ => Ok(()),
     }
 }

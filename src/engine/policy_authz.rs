@@ -89,9 +89,11 @@ impl Authorizer for PolicyAuthorizer {
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-        let ctx = self
-            .registry
-            .context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
+        let mut ctx =
+            self.registry
+                .context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
+        ctx.connect_attrs = conn.connect_attrs.clone();
+        ctx.last_will_topic = conn.last_will_topic.clone();
         let id = certificate_id(&conn.cert_der);
         let policies = self.registry.policies_for(&id);
         let arn = policy::resource_arn(

@@ -2,6 +2,7 @@
 //! default is one value; the failure lessons are others.
 
 use super::authz::Authorizer;
+use super::mqtt_io::Version;
 use crate::pki::{DefaultPki, Identity, BUTTON_SERIAL, BUTTON_THING};
 use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct DeviceSpec {
     /// The server name the device asks for (SNI) and checks the broker's certificate against.
     pub server_name: String,
     pub client_id: String,
+    /// MQTT 3.1.1 (the default, as AWS IoT buttons speak it) or MQTT 5.
+    pub mqtt_version: Version,
     pub actions: Vec<DeviceAction>,
 }
 
@@ -76,6 +79,7 @@ impl Scenario {
                 trust: vec![pki.root.clone()],
                 server_name: "localhost".into(),
                 client_id: BUTTON_THING.into(),
+                mqtt_version: Version::V4,
                 actions: vec![DeviceAction::Publish {
                     topic: format!("iotbutton/{BUTTON_SERIAL}"),
                     payload: click_payload(BUTTON_SERIAL, "SINGLE"),

@@ -133,6 +133,9 @@ impl MqttStream {
                     )
                 }
             }
+        } else if v5 && ptype == 14 && bytes.len() == hdr_len + 1 {
+            // A DISCONNECT with a reason code and no properties, which the standard allows
+            // (MQTT 5 §3.14.2.2) and mqttbytes 0.6 rejects; the fields walker reads the reason.
         } else if v5 {
             let mut b = BytesMut::from(bytes);
             match mqttbytes::v5::read(&mut b, MAX_PACKET) {
@@ -846,6 +849,18 @@ mod tests {
             Some("0x01 Success - Maximum QoS 1, 0x80 Failure")
         );
         assert_eq!(p[1].pkid, Some(7));
+    }
+
+    #[test]
+    fn v5_disconnect_with_a_reason_and_no_properties() {
+        let mut s = MqttStream::new();
+        s.set_protocol_level(5);
+        let p = s.push(&[
+            0xE0, 0x01, // DISCONNECT, remaining length 1
+            0x87, // reason: Not authorized (properties may be omitted)
+        ]);
+        assert_eq!(p[0].packet, "DISCONNECT");
+        assert_eq!(p[0].code.as_deref(), Some("0x87 Not authorized"));
     }
 
     #[test]

@@ -476,3 +476,37 @@ fn on_mqtt5_a_denied_qos0_publish_gets_disconnect_0x87() {
         "{disconnect:?}"
     );
 }
+
+#[test]
+fn connect_attributes_reach_the_policy_a_persistent_session_can_be_denied() {
+    use iotls::engine::policy_authz::PolicyAuthorizer;
+    use iotls::pki::DefaultPki;
+    use iotls::policy::{certificate_id, Policy};
+    // AWS's documented pattern: a condition on iot:ConnectAttributes.
+    let deny_persistent = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Connect",
+        "Resource":"*","Condition":{"ForAnyValue:StringEquals":{"iot:ConnectAttributes":["PersistentConnect"]}}}]}"#;
+    let pki = DefaultPki::generate().unwrap();
+    for (persistent, expected) in [(false, "ALLOWED"), (true, "EXPLICIT_DENY")] {
+        let mut authz = PolicyAuthorizer::pizza_default(&pki);
+        authz
+            .registry
+            .add_policy(Policy::parse("NoPersistentSessions", "test", deny_persistent).unwrap());
+        assert!(authz
+            .registry
+            .attach_policy(&certificate_id(pki.button.leaf()), "NoPersistentSessions"));
+        let mut s = engine::Scenario::from_pki(&pki);
+        s.broker.authorizer = std::sync::Arc::new(authz);
+        s.device.persistent = persistent;
+        let t = engine::run(&s).unwrap();
+        let connect = policies(&t)
+            .into_iter()
+            .find(|p| p.action == "iot:Connect")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            connect.decision, expected,
+            "persistent = {persistent}: {:?}",
+            connect.lines
+        );
+    }
+}

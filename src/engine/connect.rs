@@ -56,6 +56,7 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
     let mqtt_version = if o.mqtt5 { Version::V5 } else { Version::V4 };
     let spec = DeviceSpec {
         mqtt_version,
+        persistent: false,
         identity,
         trust,
         server_name: o.server_name.clone().unwrap_or(host),

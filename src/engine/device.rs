@@ -179,7 +179,7 @@ where
 {
     let connect = Msg::Connect {
         client_id: spec.client_id.clone(),
-        clean_session: true,
+        clean_session: !spec.persistent,
         will_topic: None,
     };
     write_msg(tls, v, &connect)

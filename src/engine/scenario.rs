@@ -36,6 +36,8 @@ pub struct DeviceSpec {
     pub client_id: String,
     /// MQTT 3.1.1 (the default, as AWS IoT buttons speak it) or MQTT 5.
     pub mqtt_version: Version,
+    /// Ask for a persistent session (CONNECT with clean session off: `PersistentConnect`).
+    pub persistent: bool,
     pub actions: Vec<DeviceAction>,
 }
 
@@ -80,6 +82,7 @@ impl Scenario {
                 server_name: "localhost".into(),
                 client_id: BUTTON_THING.into(),
                 mqtt_version: Version::V4,
+                persistent: false,
                 actions: vec![DeviceAction::Publish {
                     topic: format!("iotbutton/{BUTTON_SERIAL}"),
                     payload: click_payload(BUTTON_SERIAL, "SINGLE"),

@@ -59,6 +59,15 @@ pub fn assemble(
                 last_t = t_us;
                 push(phase, side, kind, t_us, &mut events);
             }
+            Raw::Pending {
+                phase,
+                side,
+                check,
+                t_us,
+            } => {
+                last_t = t_us;
+                push(phase, side, check.resolve(), t_us, &mut events);
+            }
             Raw::Key { .. } => {}
         }
     }

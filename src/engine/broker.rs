@@ -118,7 +118,7 @@ impl Broker {
             .map_err(|e| EngineError::Setup(format!("broker client verifier: {e}")))?;
         let verifier = ObservedClientVerifier {
             inner,
-            roots: spec.client_roots.clone(),
+            roots: spec.client_roots.clone().into(),
             rec: rec.clone(),
         };
         let mut cfg = ServerConfig::builder_with_provider(provider)

@@ -48,7 +48,7 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
         .map_err(|e| EngineError::Setup(format!("device server verifier: {e}")))?;
     let verifier = ObservedServerVerifier {
         inner,
-        roots: spec.trust.clone(),
+        roots: spec.trust.clone().into(),
         rec: rec.clone(),
     };
     let mut cfg = ClientConfig::builder_with_provider(provider)

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod policy_authz;
 pub mod scenario;
 pub mod serve;
+pub mod verdict;
 
 pub use assemble::{assemble, certificate_list};
 pub use broker::Broker;

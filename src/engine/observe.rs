@@ -4,8 +4,8 @@
 //! Everything goes into one [`Recorder`] in the order it happens. Sessions run on a current-thread
 //! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
 
-use crate::pki::{describe_brief, subject_cn};
-use crate::trace::{hex, EventKind, Fact, Phase, Side};
+use super::verdict::{Evidence, Pending, Verdict};
+use crate::trace::{hex, EventKind, Phase, Side};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
@@ -30,6 +30,14 @@ pub enum Raw {
         phase: Phase,
         side: Side,
         kind: EventKind,
+        t_us: u64,
+    },
+    /// A verifier's verdict, with the raw evidence it judged; worked out into a `check` event
+    /// (reason and facts) after the session, off the handshake's path.
+    Pending {
+        phase: Phase,
+        side: Side,
+        check: Pending,
         t_us: u64,
     },
     /// A key-log line.
@@ -103,29 +111,17 @@ impl Recorder {
         });
     }
 
-    /// Record a verdict (a `check` event).
-    #[allow(clippy::too_many_arguments)] // each argument is one field of the event
-    pub fn check(
-        &self,
-        phase: Phase,
-        side: Side,
-        check: &str,
-        ok: bool,
-        reason: String,
-        about: Option<&str>,
-        facts: Vec<Fact>,
-    ) {
-        self.event(
+    /// Record a verifier's verdict with its evidence (see [`Raw::Pending`]).
+    pub fn pending(&self, check: Pending) {
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        let (phase, side) = check.kind.at();
+        g.raws.push(Raw::Pending {
             phase,
             side,
-            EventKind::Check {
-                check: check.to_string(),
-                ok,
-                reason,
-                about: about.map(str::to_string),
-                facts,
-            },
-        );
+            check,
+            t_us,
+        });
     }
 
     pub fn key(&self, client_random: [u8; 32], master_secret: &[u8]) {
@@ -286,92 +282,11 @@ pub fn explain_error(e: &Error) -> String {
     }
 }
 
-fn chain_facts(
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    roots: &[CertificateDer<'static>],
-) -> Vec<Fact> {
-    let mut facts = Vec::new();
-    let mut all: Vec<&[u8]> = vec![end_entity.as_ref()];
-    all.extend(intermediates.iter().map(|c| c.as_ref()));
-    for (i, der) in all.iter().enumerate() {
-        let info = describe_brief(der);
-        facts.push(Fact::new(
-            format!("chain[{i}]"),
-            format!(
-                "{} ← issued by {} ({}, {})",
-                info.subject, info.issuer, info.signature_algorithm, info.key
-            ),
-        ));
-        facts.push(Fact::new(
-            format!("chain[{i}] validity"),
-            format!("{} … {}", info.not_before, info.not_after),
-        ));
-        if !info.extended_key_usage.is_empty() {
-            facts.push(Fact::new(
-                format!("chain[{i}] EKU"),
-                info.extended_key_usage.join(", "),
-            ));
-        }
-    }
-    // Which configured root is the issuer of the last certificate sent?
-    if let Some(last) = all.last() {
-        let last = describe_brief(last);
-        let anchor = roots.iter().find_map(|r| {
-            let d = describe_brief(r);
-            (d.subject == last.issuer).then(|| {
-                let sha = hex(ring::digest::digest(&ring::digest::SHA256, r).as_ref());
-                (d.subject, sha)
-            })
-        });
-        facts.push(Fact::new(
-            "trust anchor",
-            match anchor {
-                Some((subject, sha)) => format!("{subject} (sha256 {})", &sha[..16]),
-                None => format!(
-                    "none of the {} trusted root(s) is named {}",
-                    roots.len(),
-                    last.issuer
-                ),
-            },
-        ));
-    }
-    facts
-}
-
-fn signature_facts(
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Vec<Fact> {
-    let (alg, name) = match dss.scheme {
-        SignatureScheme::ECDSA_NISTP384_SHA384
-        | SignatureScheme::RSA_PKCS1_SHA384
-        | SignatureScheme::RSA_PSS_SHA384 => (&ring::digest::SHA384, "sha384"),
-        SignatureScheme::ECDSA_NISTP521_SHA512
-        | SignatureScheme::RSA_PKCS1_SHA512
-        | SignatureScheme::RSA_PSS_SHA512 => (&ring::digest::SHA512, "sha512"),
-        _ => (&ring::digest::SHA256, "sha256"),
-    };
-    vec![
-        Fact::new("scheme", format!("{:?}", dss.scheme)),
-        Fact::new("signed_len", message.len().to_string()),
-        Fact::new("hash_algorithm", name),
-        Fact::new(
-            "signed_hash",
-            hex(ring::digest::digest(alg, message).as_ref()),
-        ),
-        Fact::new("signer", subject_cn(cert)),
-        Fact::new("signature", hex(dss.signature())),
-        Fact::new("signed_message", hex(message)),
-    ]
-}
-
 /// The device's server-certificate verifier: rustls's WebPki verifier, with every verdict recorded.
 #[derive(Debug)]
 pub struct ObservedServerVerifier {
     pub inner: Arc<dyn ServerCertVerifier>,
-    pub roots: Vec<CertificateDer<'static>>,
+    pub roots: Arc<[CertificateDer<'static>]>,
     pub rec: Recorder,
 }
 
@@ -391,9 +306,7 @@ impl ServerCertVerifier for ObservedServerVerifier {
             ocsp_response,
             now,
         );
-        let facts = chain_facts(end_entity, intermediates, &self.roots);
-        let name = server_name.to_str().to_string();
-        let san = describe_brief(end_entity).san.join(", ");
+        let chain = Evidence::chain(end_entity, intermediates, &self.roots);
         // webpki checks the chain first, the name second: a name error means the chain was good.
         let name_err = matches!(
             &r,
@@ -401,58 +314,27 @@ impl ServerCertVerifier for ObservedServerVerifier {
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
             ))
         );
-        match &r {
-            Ok(_) => {
-                self.rec.check(Phase::ServerAuth, Side::Device, "server_chain", true,
-                    "the broker's chain leads to a root the device trusts; every signature, validity period and the serverAuth EKU check out".into(),
-                    Some("Certificate"), facts);
-                self.rec.check(
-                    Phase::ServerAuth,
-                    Side::Device,
-                    "server_name",
-                    true,
-                    format!("the certificate is valid for {name:?} (SAN: {san})"),
-                    Some("Certificate"),
-                    vec![
-                        Fact::new("asked for", name),
-                        Fact::new("certificate names", san),
-                    ],
-                );
-            }
-            Err(e) if name_err => {
-                self.rec.check(
-                    Phase::ServerAuth,
-                    Side::Device,
-                    "server_chain",
-                    true,
-                    "the broker's chain leads to a root the device trusts".into(),
-                    Some("Certificate"),
-                    facts,
-                );
-                self.rec.check(
-                    Phase::ServerAuth,
-                    Side::Device,
-                    "server_name",
-                    false,
-                    explain_error(e),
-                    Some("Certificate"),
-                    vec![
-                        Fact::new("asked for", name),
-                        Fact::new("certificate names", san),
-                    ],
-                );
-            }
-            Err(e) => {
-                self.rec.check(
-                    Phase::ServerAuth,
-                    Side::Device,
-                    "server_chain",
-                    false,
-                    explain_error(e),
-                    Some("Certificate"),
-                    facts,
-                );
-            }
+        let verdict = r.as_ref().err().map(explain_error);
+        if r.is_ok() || name_err {
+            let asked = server_name.to_str().to_string();
+            self.rec.pending(Pending {
+                kind: Verdict::ServerChain {
+                    name_failed: name_err,
+                },
+                error: None,
+                evidence: chain.clone(),
+            });
+            self.rec.pending(Pending {
+                kind: Verdict::ServerName { asked },
+                error: verdict,
+                evidence: chain,
+            });
+        } else {
+            self.rec.pending(Pending {
+                kind: Verdict::ServerChain { name_failed: false },
+                error: verdict,
+                evidence: chain,
+            });
         }
         r
     }
@@ -464,19 +346,11 @@ impl ServerCertVerifier for ObservedServerVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let r = self.inner.verify_tls12_signature(message, cert, dss);
-        let reason = match &r {
-            Ok(_) => "the broker signed client_random ‖ server_random ‖ its ECDHE public key with the private key of its certificate: it holds that key".to_string(),
-            Err(e) => format!("the ServerKeyExchange signature does not verify: {}", explain_error(e)),
-        };
-        self.rec.check(
-            Phase::ServerAuth,
-            Side::Device,
-            "server_kx_signature",
-            r.is_ok(),
-            reason,
-            Some("ServerKeyExchange"),
-            signature_facts(message, cert, dss),
-        );
+        self.rec.pending(Pending {
+            kind: Verdict::ServerKxSignature,
+            error: r.as_ref().err().map(explain_error),
+            evidence: Evidence::signature(message, cert, dss),
+        });
         r
     }
 
@@ -498,7 +372,7 @@ impl ServerCertVerifier for ObservedServerVerifier {
 #[derive(Debug)]
 pub struct ObservedClientVerifier {
     pub inner: Arc<dyn ClientCertVerifier>,
-    pub roots: Vec<CertificateDer<'static>>,
+    pub roots: Arc<[CertificateDer<'static>]>,
     pub rec: Recorder,
 }
 
@@ -522,22 +396,11 @@ impl ClientCertVerifier for ObservedClientVerifier {
         let r = self
             .inner
             .verify_client_cert(end_entity, intermediates, now);
-        let reason = match &r {
-            Ok(_) => format!(
-                "{}'s chain leads to a root the broker trusts; signatures, validity and the clientAuth EKU check out",
-                subject_cn(end_entity)
-            ),
-            Err(e) => explain_error(e),
-        };
-        self.rec.check(
-            Phase::ClientAuth,
-            Side::Broker,
-            "client_chain",
-            r.is_ok(),
-            reason,
-            Some("Certificate"),
-            chain_facts(end_entity, intermediates, &self.roots),
-        );
+        self.rec.pending(Pending {
+            kind: Verdict::ClientChain,
+            error: r.as_ref().err().map(explain_error),
+            evidence: Evidence::chain(end_entity, intermediates, &self.roots),
+        });
         r
     }
 
@@ -548,23 +411,11 @@ impl ClientCertVerifier for ObservedClientVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let r = self.inner.verify_tls12_signature(message, cert, dss);
-        let reason = match &r {
-            Ok(_) => format!(
-                "the device signed the hash of all {} handshake bytes so far (ClientHello … ClientKeyExchange) with the private key of {}'s certificate: it holds that key",
-                message.len(),
-                subject_cn(cert)
-            ),
-            Err(e) => format!("the CertificateVerify signature does not verify: {}", explain_error(e)),
-        };
-        self.rec.check(
-            Phase::HandshakeSignature,
-            Side::Broker,
-            "certificate_verify",
-            r.is_ok(),
-            reason,
-            Some("CertificateVerify"),
-            signature_facts(message, cert, dss),
-        );
+        self.rec.pending(Pending {
+            kind: Verdict::CertificateVerify,
+            error: r.as_ref().err().map(explain_error),
+            evidence: Evidence::signature(message, cert, dss),
+        });
         r
     }
 

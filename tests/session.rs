@@ -510,3 +510,93 @@ fn connect_attributes_reach_the_policy_a_persistent_session_can_be_denied() {
         );
     }
 }
+
+#[test]
+fn a_denied_receive_drops_the_message_for_that_subscriber_only() {
+    use iotls::engine::policy_authz::PolicyAuthorizer;
+    use iotls::engine::{Broker, Recorder};
+    use iotls::pki::DefaultPki;
+    use iotls::policy::{certificate_id, Policy};
+    // The shop may subscribe to the buttons' topics but was never granted iot:Receive: AWS IoT
+    // accepts the subscription and then drops every message for it.
+    let subscribe_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Subscribe",
+        "Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/iotbutton/*"}]}"#;
+    let pki = DefaultPki::generate().unwrap();
+    let mut authz = PolicyAuthorizer::pizza_default(&pki);
+    authz
+        .registry
+        .add_policy(Policy::parse("ShopSubscribes", "test", subscribe_only).unwrap());
+    assert!(authz
+        .registry
+        .attach_policy(&certificate_id(pki.neighbour.leaf()), "ShopSubscribes"));
+    let mut shop = lessons::scenario("neighbour").unwrap();
+    shop.device.identity = pki.neighbour.clone();
+    shop.device.trust = vec![pki.root.clone()];
+    shop.device.actions = vec![
+        engine::DeviceAction::Subscribe {
+            filter: format!("iotbutton/{BUTTON_SERIAL}"),
+        },
+        engine::DeviceAction::Listen { millis: 600 },
+    ];
+    let mut button = engine::Scenario::from_pki(&pki);
+    button.broker.authorizer = std::sync::Arc::new(authz);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shop_broker_rec = Recorder::new();
+    let (shop_report, button_report) = rt.block_on(async {
+        let broker = Broker::bind(button.broker.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = broker.local_addr();
+        let b = broker.clone();
+        let brec = shop_broker_rec.clone();
+        // The first connection is the shop's: its broker side records into `shop_broker_rec`.
+        tokio::spawn(async move {
+            let (tcp, peer) = b.accept().await.unwrap();
+            let next = b.clone();
+            tokio::spawn(async move { next.serve_one(Recorder::new(), false).await });
+            b.serve_tcp(tcp, peer, brec, false).await;
+        });
+        let listening = {
+            let spec = shop.device.clone();
+            tokio::spawn(
+                async move { engine::device::run(&spec, addr, &Recorder::new(), true).await },
+            )
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let report = engine::device::run(&button.device, addr, &Recorder::new(), true)
+            .await
+            .unwrap();
+        (listening.await.unwrap().unwrap(), report)
+    });
+    assert_eq!(
+        button_report.completed, 1,
+        "the order itself was allowed and acknowledged"
+    );
+    assert_eq!(
+        shop_report.completed, 2,
+        "the subscription was accepted and the shop stayed connected"
+    );
+    assert!(
+        shop_report.received.is_empty(),
+        "nothing was delivered: {:?}",
+        shop_report.received
+    );
+    let t = engine::assemble("shop", 0, shop_broker_rec.take(), &[], None);
+    let receive = policies(&t)
+        .into_iter()
+        .find(|p| p.action == "iot:Receive")
+        .cloned()
+        .expect("a Receive decision");
+    assert_eq!(receive.decision, "IMPLICIT_DENY");
+    assert!(receive
+        .resource
+        .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
+    assert!(
+        receive.enforcement.contains("not delivered"),
+        "{}",
+        receive.enforcement
+    );
+}

@@ -3,15 +3,26 @@
 use clap::{Parser, Subcommand};
 use iotls::engine;
 use iotls::render;
+use iotls::trace::exit;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Exit codes, shown in `--help` and README.md.
+const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sessions N):
+  0  everything the device asked was carried out (an MQTT 3.1.1 PUBACK counts as acknowledged)
+  2  command-line usage error
+  3  set-up error: a file that cannot be read or used, an address, a port
+  4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
+  5  MQTT refusal, or the broker closed the connection after the handshake
+The terminal UI exits 0 when you quit.";
 
 #[derive(Parser)]
 #[command(
     name = "iotls",
     version,
-    about = "Watch a real mutual-TLS 1.2 + MQTT session between an IoT device and its broker, step by step"
+    about = "Watch a real mutual-TLS 1.2 + MQTT session between an IoT device and its broker, step by step",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -145,7 +156,7 @@ enum PkiCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: Result<u8, String> = match cli.command {
         None => tour(TourArgs {
             lesson: None,
             plain: false,
@@ -164,28 +175,29 @@ fn main() -> ExitCode {
                 for f in files {
                     println!("{}", f.display());
                 }
+                exit::OK
             })
             .map_err(|e| e.to_string()),
-        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("iotls: {e}");
-            ExitCode::from(2)
+            ExitCode::from(exit::SETUP)
         }
     }
 }
 
-fn tour(a: TourArgs) -> Result<(), String> {
+fn tour(a: TourArgs) -> Result<u8, String> {
     if a.list {
         for (name, about) in engine::lessons::LESSONS {
             println!("{name:<18} {about}");
         }
-        return Ok(());
+        return Ok(exit::OK);
     }
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
@@ -193,8 +205,10 @@ fn tour(a: TourArgs) -> Result<(), String> {
     let trace = engine::run(&scenario).map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", render::json(&trace));
+        return Ok(trace.outcome.exit_code());
     } else if a.plain || !std::io::stdout().is_terminal() {
         print!("{}", render::plain::render(&trace));
+        return Ok(trace.outcome.exit_code());
     } else {
         let opts = iotls::ui::UiOptions {
             theme: a.theme,
@@ -207,7 +221,8 @@ fn tour(a: TourArgs) -> Result<(), String> {
         };
         iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
     }
-    Ok(())
+    // Quitting the terminal UI is not a verdict.
+    Ok(exit::OK)
 }
 
 fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, String> {
@@ -218,7 +233,7 @@ fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, String> 
     Ok(s)
 }
 
-fn connect(a: ConnectArgs) -> Result<(), String> {
+fn connect(a: ConnectArgs) -> Result<u8, String> {
     let opts = engine::connect::ConnectOptions {
         addr: a.addr,
         cert: a.cert,
@@ -237,14 +252,10 @@ fn connect(a: ConnectArgs) -> Result<(), String> {
     } else {
         print!("{}", render::plain::render(&trace));
     }
-    if trace.outcome.ok {
-        Ok(())
-    } else {
-        Err(trace.outcome.summary)
-    }
+    Ok(trace.outcome.exit_code())
 }
 
-fn serve(a: ServeArgs) -> Result<(), String> {
+fn serve(a: ServeArgs) -> Result<u8, String> {
     let opts = engine::serve::ServeOptions {
         bind: a.bind,
         port: a.port,
@@ -256,21 +267,28 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         pki_dir: Some(a.pki),
     };
     let json = a.json;
+    // The exit code of the first session that was not ok (serve --sessions N).
+    let mut code = exit::OK;
     engine::serve::run(&opts, |trace| {
         if json {
+            // JSON Lines: one complete trace per line, nothing else on stdout.
             println!("{}", serde_json::to_string(trace).unwrap_or_default());
         } else {
             println!("{}", render::plain::render(trace));
         }
+        if code == exit::OK {
+            code = trace.outcome.exit_code();
+        }
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok(code)
 }
 
 fn inspect(file: &std::path::Path) -> Result<(), String> {
     let certs = iotls::pki::load_certs(file).map_err(|e| e.to_string())?;
     let now = engine::unix_now() as i64;
     for (i, c) in certs.iter().enumerate() {
-        let d = iotls::pki::describe(c, &format!("{}[{i}]", file.display()), now);
+        let d = iotls::pki::describe(c, Vec::new(), now);
         println!("certificate {i} of {}", file.display());
         println!("  subject      {}", d.subject);
         println!("  issuer       {}", d.issuer);

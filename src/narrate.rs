@@ -7,7 +7,11 @@
 //! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
 
-use crate::trace::{CertInfo, Event, EventKind, Fact, Field, MqttPacket, PolicyEvent, Side, Trace};
+use crate::trace::{
+    hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
+    Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,
+    MqttPacketType, MqttRequest, MqttResult, Outcome, PolicyEvent, Side, Stage, Trace,
+};
 
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
 /// packet `packet` within it.
@@ -45,67 +49,90 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
             fields,
             encrypted,
             ..
-        } => match msg.as_str() {
-            "ClientHello" => client_hello(trace, fields),
-            "ServerHello" => server_hello(trace, fields),
-            "Certificate" => certificate(trace, e, fields),
-            "ServerKeyExchange" => server_key_exchange(trace, event, fields),
-            "CertificateRequest" => certificate_request(fields),
-            "ServerHelloDone" => server_hello_done(),
-            "ClientKeyExchange" => client_key_exchange(trace, fields),
-            "CertificateVerify" => certificate_verify(trace, event),
-            "Finished" => finished(trace, event, e.side, *encrypted),
-            other => unknown_handshake(other, e.side),
+        } => match *msg {
+            HandshakeType::CLIENT_HELLO => client_hello(trace, fields),
+            HandshakeType::SERVER_HELLO => server_hello(trace, fields),
+            HandshakeType::CERTIFICATE => certificate(trace, e, fields),
+            HandshakeType::SERVER_KEY_EXCHANGE => server_key_exchange(trace, event, fields),
+            HandshakeType::CERTIFICATE_REQUEST => certificate_request(fields),
+            HandshakeType::SERVER_HELLO_DONE => server_hello_done(),
+            HandshakeType::CLIENT_KEY_EXCHANGE => client_key_exchange(trace, fields),
+            HandshakeType::CERTIFICATE_VERIFY => certificate_verify(trace, event),
+            HandshakeType::FINISHED => finished(trace, event, e.side, *encrypted),
+            other => unknown_handshake(&other.name(), e.side),
         },
         EventKind::ChangeCipherSpec { .. } => change_cipher_spec(trace, e.side),
         EventKind::Alert {
             level, description, ..
-        } => alert(e.side, level, description),
+        } => alert(e.side, *level, *description),
         EventKind::AppData {
             ciphertext,
             plaintext,
             mqtt,
             ..
         } => match packet.and_then(|p| mqtt.get(p)) {
-            Some(p) => mqtt_packet(e.side, p, ciphertext.len() / 2),
-            None => app_data(e.side, ciphertext.len() / 2, plaintext.is_some()),
+            Some(p) => mqtt_packet(e.side, p, ciphertext.len()),
+            None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
-        EventKind::Undecodable { hex, reason } => undecodable(e.side, hex.len() / 2, reason),
+        EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
         EventKind::Check {
             check,
             ok,
             reason,
             facts,
+            failure,
             ..
-        } => self::check(trace, e.side, check, *ok, reason, facts),
+        } => self::check(e.side, *check, *ok, reason, facts, failure.as_ref()),
         EventKind::Secret {
             client_random,
             secret: s,
             ..
-        } => secret(client_random, s),
+        } => secret(&hex(client_random), &hex(s)),
         EventKind::Policy(p) => policy(p),
-        EventKind::Closed { by, reason } => closed(*by, reason),
-        EventKind::Error { stage, message } => error(stage, message),
+        EventKind::Closed { by, reason, .. } => closed(*by, reason),
+        EventKind::Error { stage, message, .. } => error(*stage, message),
     }
 }
 
 fn tcp(device: &str, broker: &str) -> String {
     format!(
-        "The pizza button opens a TCP connection from {device} to the broker at {broker}. Nothing is protected \
+        "The device opens a TCP connection from {device} to the broker at {broker}. Nothing is protected \
          yet: every TLS message that follows travels in the clear over this byte stream until both sides switch \
          on encryption."
     )
 }
 
 fn client_hello(trace: &Trace, fields: &[Field]) -> String {
-    let suites = fields
+    let offered: Vec<&Field> = fields
         .iter()
         .filter(|f| f.depth > 0 && f.value.starts_with("TLS_"))
+        .collect();
+    let tls13 = offered
+        .iter()
+        .filter(|f| {
+            ["TLS_AES_", "TLS_CHACHA20_POLY1305_SHA256"]
+                .iter()
+                .any(|p| f.value.starts_with(p))
+        })
         .count();
-    let offer = if suites > 0 {
-        format!("{suites} cipher suites")
-    } else {
+    let scsv = offered
+        .iter()
+        .filter(|f| f.value.starts_with("TLS_EMPTY_RENEGOTIATION_INFO_SCSV"))
+        .count();
+    let tls12 = offered.len() - tls13 - scsv;
+    let offer = if offered.is_empty() {
         "its cipher suites".to_string()
+    } else {
+        let mut s = format!("{tls12} TLS 1.2 cipher suites");
+        if tls13 > 0 {
+            s.push_str(&format!(
+                " (plus {tls13} TLS 1.3 suites it would use if allowed)"
+            ));
+        }
+        if scsv > 0 {
+            s.push_str(" and the renegotiation SCSV, a signal value rather than a suite");
+        }
+        s
     };
     let sni = sni(trace, fields);
     let name = match &sni {
@@ -211,7 +238,7 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
                  that the broker owns the key is proved by the ServerKeyExchange signature."
             )
         }
-        Side::Device => {
+        Side::Device | Side::Iotls => {
             let leaf = chain.first();
             let serial = leaf
                 .and_then(|c| rdn(&c.subject, "serialNumber"))
@@ -222,7 +249,7 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
                 .unwrap_or_default();
             format!(
                 "The device answers the broker's request with {list}{serial}{issuer}. This certificate is the \
-                 button's identity, like a user name. It is public; the proof that the device holds its private \
+                 device's identity, like a user name. It is public; the proof that the device holds its private \
                  key comes two messages later, in CertificateVerify."
             )
         }
@@ -235,7 +262,7 @@ fn server_key_exchange(trace: &Trace, event: usize, fields: &[Field]) -> String 
         .first()
         .map(|c| cn(&c.subject).to_string())
         .unwrap_or_else(|| "the broker".into());
-    let verdict = match check_near(trace, event, "server_kx_signature") {
+    let verdict = match check_near(trace, event, CheckId::ServerKxSignature) {
         Some((true, _)) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
         Some((false, reason)) => format!(" The device checked it: ✘ {reason}."),
         None => String::new(),
@@ -281,7 +308,7 @@ fn client_key_exchange(trace: &Trace, fields: &[Field]) -> String {
 }
 
 fn certificate_verify(trace: &Trace, event: usize) -> String {
-    let facts = check_facts_near(trace, event, "certificate_verify");
+    let facts = check_facts_near(trace, event, CheckId::CertificateVerify);
     let len = fact(facts, "signed_len")
         .and_then(|v| v.parse::<usize>().ok())
         .or_else(|| Some(transcript_len(trace, event)).filter(|n| *n > 0));
@@ -298,36 +325,64 @@ fn certificate_verify(trace: &Trace, event: usize) -> String {
         .map(str::to_string)
         .or(who)
         .unwrap_or_else(|| "the device".into());
-    let verdict = match check_near(trace, event, "certificate_verify") {
-        Some((true, _)) => format!(": ✔ valid — this connection really is {signer}."),
-        Some((false, reason)) => format!(": ✘ {reason}."),
-        None => ".".to_string(),
+    let verdict = match check_near(trace, event, CheckId::CertificateVerify) {
+        Some((true, _)) => format!(
+            "; the broker checked it with the public key in the device's certificate: ✔ valid — this \
+             connection really is {signer}."
+        ),
+        Some((false, reason)) => format!(
+            "; the broker checked it with the public key in the device's certificate: ✘ {reason}."
+        ),
+        None => "; the broker's verdict on it is not in this record.".to_string(),
     };
     format!(
-        "The device signed the {hash} hash{bytes} (ClientHello … ClientKeyExchange) with its private key; the \
-         broker checked it with the public key in the device's certificate{verdict} Only the holder of the \
+        "The device signed the {hash} hash{bytes} (ClientHello … ClientKeyExchange) with its private key\
+         {verdict} Only the holder of the \
          private key can make this signature, and it covers this session's randoms, so it cannot be replayed."
     )
 }
 
 fn finished(trace: &Trace, event: usize, side: Side, encrypted: bool) -> String {
     let (check, checker) = match side {
-        Side::Device => ("client_finished", "broker"),
-        Side::Broker => ("server_finished", "device"),
+        Side::Device => (CheckId::ClientFinished, Side::Broker),
+        _ => (CheckId::ServerFinished, Side::Device),
     };
-    let verdict = match check_near(trace, event, check) {
-        Some((true, _)) => format!(" The {checker} computed the same value: ✔ match."),
-        Some((false, reason)) => format!(" The {checker} computed something else: ✘ {reason}."),
-        None => String::new(),
+    let real = trace.events.iter().skip(event).find(|e| {
+        e.side == checker && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
+    });
+    let mine = trace.events.iter().skip(event).find(|e| {
+        e.side == Side::Iotls && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
+    });
+    let mut verdict = match real.map(|e| &e.kind) {
+        Some(EventKind::Check { ok: true, .. }) => {
+            format!(" The {} computed the same value: ✔ match.", checker.name())
+        }
+        Some(EventKind::Check { reason, .. }) => {
+            format!(
+                " The {} computed something else: ✘ {reason}.",
+                checker.name()
+            )
+        }
+        _ => format!(
+            " The {}'s verdict on it is not in this record.",
+            checker.name()
+        ),
     };
+    if let Some(EventKind::Check { ok, .. }) = mine.map(|e| &e.kind) {
+        verdict.push_str(if *ok {
+            " iotls recomputed it from the key log: it matches."
+        } else {
+            " iotls recomputed it from the key log: it does NOT match."
+        });
+    }
     let enc = if encrypted {
         "its first encrypted message"
     } else {
         "its Finished message"
     };
     let end = match side {
-        Side::Device => "Any change to an earlier message by an attacker would be caught here.",
-        Side::Broker => "The handshake is complete: both sides saw the same conversation and hold the same keys.",
+        Side::Broker => "With the Finished messages checked, the handshake is complete.",
+        _ => "Any change to an earlier message by an attacker would be caught here.",
     };
     format!(
         "The {} sends {enc}: verify_data, 12 bytes computed from the master secret and the hash of every handshake \
@@ -360,24 +415,25 @@ fn change_cipher_spec(trace: &Trace, side: Side) -> String {
     )
 }
 
-fn alert(side: Side, level: &str, description: &str) -> String {
-    let end = if level == "fatal" {
+fn alert(side: Side, level: AlertLevel, description: AlertDescription) -> String {
+    let end = if level == AlertLevel::FATAL {
         " A fatal alert ends the connection at once."
-    } else if description == "close_notify" {
+    } else if description == AlertDescription::CLOSE_NOTIFY {
         " It is the polite way to end a TLS session: no more data will follow."
     } else {
         ""
     };
     format!(
-        "The {} sends a {level} alert, {description}: {}.{end}",
+        "The {} sends a {} alert, {description}: {}.{end}",
         side.name(),
+        level.name(),
         alert_meaning(description)
     )
 }
 
 /// What a TLS alert means, in words.
-pub fn alert_meaning(description: &str) -> &'static str {
-    match description {
+pub fn alert_meaning(description: AlertDescription) -> &'static str {
+    match description.name().as_str() {
         "close_notify" => "I am done sending",
         "unknown_ca" => "your certificate chain does not lead to a CA I trust",
         "bad_certificate" => "your certificate is unacceptable",
@@ -404,8 +460,8 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
         " On the wire it is a {}-byte encrypted record; iotls shows the plaintext because it holds the session keys.",
         group(record_len)
     );
-    match p.packet.as_str() {
-        "CONNECT" => {
+    match p.packet {
+        MqttPacketType::Connect => {
             let id = p
                 .client_id
                 .as_deref()
@@ -417,11 +473,11 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
                  policy.{wire}"
             )
         }
-        "CONNACK" => {
+        MqttPacketType::ConnAck => {
             let code = p.code.as_deref().unwrap_or("accepted");
             format!("The broker answers the CONNECT: CONNACK, {code}.{wire}")
         }
-        "PUBLISH" => {
+        MqttPacketType::Publish => {
             let topic = p.topic.as_deref().unwrap_or("?");
             let payload = p
                 .payload
@@ -434,29 +490,36 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
                     "The button is pressed: the device publishes{payload} to the topic {topic}{qos}. Whether it may \
                      publish there is the broker's policy decision.{wire}"
                 ),
-                Side::Broker => format!("The broker delivers{payload} on {topic}{qos}.{wire}"),
+                _ => format!("The broker delivers{payload} on {topic}{qos}.{wire}"),
             }
         }
-        "PUBACK" => {
+        MqttPacketType::PubAck => {
             let id = p.pkid.map(|i| format!(" #{i}")).unwrap_or_default();
-            match p.code.as_deref() {
+            let code = p.code.as_deref().unwrap_or_default();
+            match p.reason_code {
                 // MQTT 5 carries a reason; 0x80 and above is a refusal.
-                Some(code) if !code.starts_with("0x00") && code.starts_with("0x") => format!(
-                    "The {} answers PUBLISH{id} with a refusal: {code}. MQTT 5 can say no without                      dropping the connection; nothing was delivered.{wire}",
+                Some(c) if c >= 0x80 => format!(
+                    "The {} answers PUBLISH{id} with a refusal: {code}. MQTT 5 can say no without \
+                     dropping the connection; nothing was delivered.{wire}",
                     side.name()
                 ),
-                _ => format!(
-                    "The {} acknowledges PUBLISH{id}: the message was received.{wire}",
+                Some(_) => format!(
+                    "The {} acknowledges PUBLISH{id}: {code}.{wire}",
+                    side.name()
+                ),
+                None => format!(
+                    "The {} acknowledges PUBLISH{id}. In MQTT 3.1.1 a PUBACK only says the message was \
+                     received: it has no code, so it cannot say whether it was allowed or delivered.{wire}",
                     side.name()
                 ),
             }
         }
-        "DISCONNECT" if p.code.as_deref().is_some_and(|c| !c.starts_with("0x00")) => format!(
+        MqttPacketType::Disconnect if p.reason_code.is_some_and(|c| c != 0) => format!(
             "The {} ends the MQTT session with DISCONNECT, reason {}.{wire}",
             side.name(),
             p.code.as_deref().unwrap_or_default()
         ),
-        "SUBSCRIBE" => {
+        MqttPacketType::Subscribe => {
             let topic = p
                 .topic
                 .as_deref()
@@ -464,18 +527,23 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
                 .unwrap_or_default();
             format!("The {} subscribes{topic}.{wire}", side.name())
         }
-        "SUBACK" => format!(
+        MqttPacketType::SubAck => format!(
             "The broker answers the SUBSCRIBE: {}.{wire}",
             p.code.as_deref().unwrap_or("SUBACK")
         ),
-        "PINGREQ" | "PINGRESP" => format!(
+        MqttPacketType::PingReq | MqttPacketType::PingResp => format!(
             "The {} sends {}, a keep-alive.{wire}",
             side.name(),
             p.packet
         ),
-        "DISCONNECT" => format!(
+        MqttPacketType::Disconnect => format!(
             "The {} ends the MQTT session cleanly with DISCONNECT.{wire}",
             side.name()
+        ),
+        MqttPacketType::Malformed => format!(
+            "The {} sent bytes that are not a valid MQTT packet: {}.{wire}",
+            side.name(),
+            p.code.as_deref().unwrap_or("malformed")
         ),
         other => format!("The {} sends the MQTT packet {other}.{wire}", side.name()),
     }
@@ -506,36 +574,49 @@ fn undecodable(side: Side, len: usize, reason: &str) -> String {
 }
 
 /// What a check verifies, for people.
-pub fn check_title(check: &str) -> &str {
+pub fn check_title(check: CheckId) -> &'static str {
     match check {
-        "server_chain" => "the broker's certificate chain",
-        "server_name" => "the name in the broker's certificate",
-        "server_kx_signature" => "the ServerKeyExchange signature",
-        "client_chain" => "the device's certificate chain",
-        "certificate_verify" => "the CertificateVerify signature",
-        "client_finished" => "the device's Finished",
-        "server_finished" => "the broker's Finished",
-        "registry" => "the certificate's status in the registry",
-        other => other,
+        CheckId::ServerChain => "the broker's certificate chain",
+        CheckId::ServerName => "the name in the broker's certificate",
+        CheckId::ServerKxSignature => "the ServerKeyExchange signature",
+        CheckId::ClientChain => "the device's certificate chain",
+        CheckId::CertificateVerify => "the CertificateVerify signature",
+        CheckId::ClientFinished => "the device's Finished",
+        CheckId::ServerFinished => "the broker's Finished",
+        CheckId::Registry => "the certificate's status in the registry",
     }
 }
 
-fn check(trace: &Trace, side: Side, check: &str, ok: bool, reason: &str, facts: &[Fact]) -> String {
+fn check(
+    side: Side,
+    check: CheckId,
+    ok: bool,
+    reason: &str,
+    facts: &[Fact],
+    failure: Option<&Failure>,
+) -> String {
     let what = check_title(check);
     let mark = if ok { "✔" } else { "✘" };
-    let lead = format!("The {} checked {what}: {mark} {reason}.", side.name());
+    let lead = match side {
+        Side::Iotls => {
+            format!("iotls recomputed {what} itself (not a side's verdict): {mark} {reason}.")
+        }
+        _ => format!("The {} checked {what}: {mark} {reason}.", side.name()),
+    };
     let why = match (check, ok) {
-        ("server_chain", true) => {
+        (CheckId::ServerChain, true) => {
             let anchor = fact(facts, "trust anchor")
                 .map(|a| format!(" Trust anchor: {}.", a.split(" (sha256").next().unwrap_or(a)))
                 .unwrap_or_default();
             format!("{anchor} The certificate is genuine; whether the broker holds its key is checked next.")
         }
-        ("server_name", true) => " The device reached the server it asked for, not just any server with a valid certificate.".into(),
-        ("client_chain", true) => " The broker now knows which certificate — which button — this is.".into(),
-        ("registry", true) => " The certificate is registered and active.".into(),
+        (CheckId::ServerName, true) => " The device reached the server it asked for, not just any server with a valid certificate.".into(),
+        (CheckId::ClientChain, true) => " The broker now knows which certificate — which device — this is.".into(),
+        (CheckId::Registry, true) => " The certificate is registered and active.".into(),
         (_, true) => String::new(),
-        (_, false) => format!(" {}", failure_help(trace, check, reason).cause),
+        (_, false) => failure
+            .map(|f| format!(" {}", failure_help(f).cause))
+            .unwrap_or_default(),
     };
     format!("{lead}{why}")
 }
@@ -553,15 +634,14 @@ fn secret(client_random: &str, secret: &str) -> String {
 }
 
 fn policy(p: &PolicyEvent) -> String {
-    let verdict = match p.decision.as_str() {
-        "ALLOWED" => "✔ ALLOWED.".to_string(),
-        "EXPLICIT_DENY" => {
+    let verdict = match p.decision {
+        Decision::Allowed => "✔ ALLOWED.".to_string(),
+        Decision::ExplicitDeny => {
             "✘ EXPLICIT_DENY: a Deny matches, and a Deny beats any Allow.".to_string()
         }
-        "IMPLICIT_DENY" => {
+        Decision::ImplicitDeny => {
             "✘ IMPLICIT_DENY: nothing allows it, and what is not allowed is denied.".to_string()
         }
-        other => other.to_string(),
     };
     // The engine's explanation: the first line restates the request; then which statement
     // decided; lines starting with `${` show how policy variables were filled in.
@@ -576,7 +656,7 @@ fn policy(p: &PolicyEvent) -> String {
                 && !l.starts_with("Resource")
                 && !l.starts_with("Condition")
         })
-        .filter(|l| p.decision == "ALLOWED" || !l.starts_with("No statement"))
+        .filter(|l| p.decision.allowed() || !l.starts_with("No statement"))
         .map(|l| format!(" {l}"))
         .unwrap_or_default();
     let vars: Vec<&str> = p
@@ -591,16 +671,42 @@ fn policy(p: &PolicyEvent) -> String {
     } else {
         format!(" Filled in from this connection: {}.", vars.join("; "))
     };
-    let enforced = match p.enforcement.split_once(": ") {
-        _ if p.decision == "ALLOWED" || p.enforcement.is_empty() => String::new(),
-        Some((_, what)) => format!(" So {what}."),
-        None => format!(" So: {}.", p.enforcement),
+    let enforced = if p.decision.allowed() {
+        String::new()
+    } else {
+        format!(" So {}.", enforcement(p.enforcement))
     };
     format!(
         "May this certificate do {} on {}? The broker's policy engine says {verdict}{why}{vars}{enforced}",
         p.action,
         short_arn(&p.resource)
     )
+}
+
+/// What the broker did about a decision, in words.
+pub fn enforcement(e: Enforcement) -> &'static str {
+    match e {
+        Enforcement::CarriedOut => "the broker carries it out",
+        Enforcement::ConnectionClosed => {
+            "the broker closes the connection, as AWS IoT does on MQTT 3.1.1 (a 3.1.1 PUBACK has no \
+             code to refuse with; AWS IoT closes for a denied CONNECT too)"
+        }
+        Enforcement::ConnackRefused => {
+            "the broker answers CONNACK 0x87 Not authorized, then closes the connection"
+        }
+        Enforcement::PubackRefused => {
+            "the broker answers PUBACK 0x87 Not authorized; nothing is delivered and the connection \
+             stays open"
+        }
+        Enforcement::Disconnected => {
+            "the broker sends DISCONNECT 0x87 Not authorized (a QoS 0 publish has no PUBACK to carry \
+             the refusal)"
+        }
+        Enforcement::SubackRefused => {
+            "the broker answers SUBACK 0x87 Not authorized for this filter; the connection stays open"
+        }
+        Enforcement::NotDelivered => "the message is not delivered to this subscriber",
+    }
 }
 
 /// `arn:aws:iot:us-east-1:123456789012:topic/x` → `topic/x`.
@@ -619,8 +725,11 @@ fn closed(by: Option<Side>, reason: &str) -> String {
     }
 }
 
-fn error(stage: &str, message: &str) -> String {
-    format!("Something outside the TLS checks went wrong during {stage}: {message}.")
+fn error(stage: Stage, message: &str) -> String {
+    format!(
+        "Something outside the TLS checks went wrong during the {}: {message}.",
+        stage.title()
+    )
 }
 
 /// Why a check failed and how to fix it, in plain words.
@@ -632,119 +741,308 @@ pub struct FailureHelp {
     pub alert: Option<String>,
 }
 
-/// The plain-language cause and fix of a failed check (or policy decision, `check` = the action).
-pub fn failure_help(trace: &Trace, check: &str, reason: &str) -> FailureHelp {
-    let r = reason.to_lowercase();
-    let alert = alert_after(trace, check);
-    let (cause, fix): (&str, &str) = if r.contains("expired") || r.contains("not yet valid") {
-        (
-            "A certificate in the chain is outside its validity period.",
-            "Re-issue or renew the certificate, and check the clock of the side that rejected it.",
-        )
-    } else if check == "server_name"
-        || r.contains("not valid for name")
-        || r.contains("notvalidforname")
-    {
-        (
-            "The certificate is genuine, but not for the name the device asked for.",
-            "Connect with a name listed in the certificate's SAN, or re-issue the certificate with that name.",
-        )
-    } else if check == "server_chain" {
-        if r.contains("usage") || r.contains("eku") {
-            (
-                "The broker's certificate is not meant for TLS servers (its extended key usage lacks serverAuth).",
-                "Issue the broker a certificate with extendedKeyUsage serverAuth.",
-            )
-        } else {
-            (
-                "The broker's chain does not lead to a root the device holds, so the device cannot tell it from an impostor.",
-                "Put the broker CA's root certificate on the device, or have the broker present a chain to the root the device ships with.",
-            )
+/// The plain-language cause and fix of a failure, decided by its code (never by its words).
+pub fn failure_help(f: &Failure) -> FailureHelp {
+    use FailureCode as C;
+    let side = f.side.map(|s| s.name()).unwrap_or("peer");
+    let (cause, fix): (String, String) = match f.code {
+        C::Expired | C::NotYetValid => (
+            format!(
+                "A certificate is outside its validity period{}.",
+                match (&f.not_before, &f.not_after) {
+                    (Some(a), Some(b)) => format!(" (valid {a} … {b})"),
+                    (None, Some(b)) => format!(" (not after {b})"),
+                    (Some(a), None) => format!(" (not before {a})"),
+                    _ => String::new(),
+                }
+            ),
+            "Re-issue or renew the certificate, and check the clock of the side that rejected it.".into(),
+        ),
+        C::NotValidForName => (
+            format!(
+                "The certificate is genuine, but not for the name the device asked for{}.",
+                match &f.expected_name {
+                    Some(n) if !f.presented_names.is_empty() => {
+                        format!(" ({n}; it names {})", f.presented_names.join(", "))
+                    }
+                    Some(n) => format!(" ({n})"),
+                    None => String::new(),
+                }
+            ),
+            "Connect with a name listed in the certificate's SAN (subject alternative name), or re-issue \
+             the certificate with that name."
+                .into(),
+        ),
+        C::MissingIntermediate => (
+            format!(
+                "The device sent its certificate without the CA that issued it{}. The broker knows that \
+                 CA, so the chain could be built — but only from what the device sends.",
+                f.missing_issuer
+                    .as_ref()
+                    .map(|i| format!(" ({})", cn(i)))
+                    .unwrap_or_default()
+            ),
+            "Send the chain, leaf first: a chain file with the device certificate then the issuing CA \
+             (openssl s_client: -cert_chain issuing-ca.pem; mosquitto_pub: --cert with both)."
+                .into(),
+        ),
+        C::UnknownIssuer if f.check == Some(CheckId::ServerChain) || f.side == Some(Side::Device) => (
+            "The broker's chain does not lead to a root the device holds, so the device cannot tell it \
+             from an impostor."
+                .into(),
+            "Put the broker CA's root certificate on the device, or have the broker present a chain to \
+             the root the device ships with."
+                .into(),
+        ),
+        C::UnknownIssuer => (
+            format!(
+                "The device's certificate was issued by a CA the broker does not trust{}.",
+                f.missing_issuer
+                    .as_ref()
+                    .map(|i| format!(" ({})", cn(i)))
+                    .unwrap_or_default()
+            ),
+            "Register the device's CA with the broker (bring your own CA), or issue the device \
+             certificate from the broker's CA."
+                .into(),
+        ),
+        C::InvalidPurpose => (
+            "The certificate's extended key usage (EKU) does not allow this use: a broker needs \
+             serverAuth, a device clientAuth."
+                .into(),
+            "Re-issue the certificate with the right extendedKeyUsage.".into(),
+        ),
+        C::BadSignature => (
+            "A signature does not verify with the public key in the signer's certificate: it does not \
+             hold the matching private key, or the bytes were changed."
+                .into(),
+            "Configure the private key that belongs to the certificate (never someone else's certificate)."
+                .into(),
+        ),
+        C::Revoked => (
+            "The certificate has been revoked.".into(),
+            "Issue and register a new certificate.".into(),
+        ),
+        C::BadEncoding => (
+            "A certificate is not valid X.509 DER.".into(),
+            "Re-export the certificate (PEM, one BEGIN CERTIFICATE block per certificate).".into(),
+        ),
+        C::NoCertificate => (
+            "The device sent no certificate, so the broker cannot know who it is.".into(),
+            "Give the device its own certificate and private key.".into(),
+        ),
+        C::FinishedMismatch => (
+            "The two sides did not compute the same keys over the same conversation: a message was \
+             altered, or the keys differ."
+                .into(),
+            "Look for something between the two that rewrites traffic.".into(),
+        ),
+        C::InactiveCertificate => (
+            "The certificate is valid and registered, but not ACTIVE in the broker's registry.".into(),
+            "Activate the certificate in the registry (AWS IoT: update-certificate --new-status ACTIVE)."
+                .into(),
+        ),
+        C::Unregistered => (
+            "The certificate is valid, but the broker's registry does not know it.".into(),
+            "Register the certificate (or its CA) with the broker and attach a policy.".into(),
+        ),
+        C::ProtocolVersion => (
+            "The two sides have no TLS version in common.".into(),
+            "Allow TLS 1.2 on both sides.".into(),
+        ),
+        C::NoSharedCipher => (
+            "The two sides have no cipher suite, group or signature scheme in common.".into(),
+            "Enable an ECDHE suite with AES-GCM or ChaCha20 on both sides.".into(),
+        ),
+        C::NoApplicationProtocol => (
+            "The two sides have no application protocol (ALPN) in common.".into(),
+            "Offer the protocol the broker expects (AWS IoT on port 443: x-amzn-mqtt-ca).".into(),
+        ),
+        C::PeerNotTls => (
+            format!("The {side} does not speak TLS on this port."),
+            "Check the host and port: this is not the broker's TLS port.".into(),
+        ),
+        C::ClosedByPeer => (
+            format!("The {side} closed the connection without saying why."),
+            format!("Look at the {side}'s log: it decided something it did not put on the wire."),
+        ),
+        C::Timeout => (
+            format!("The {side} stopped answering."),
+            "Check that the peer is reachable and running; retry.".into(),
+        ),
+        C::PolicyDenied => {
+            let explicit = f.decision.as_deref() == Some("EXPLICIT_DENY");
+            if explicit {
+                (
+                    "A policy attached to this certificate explicitly denies it; a Deny beats any Allow.".into(),
+                    "Stay within your own resources (least privilege is working as intended), or change the policy.".into(),
+                )
+            } else {
+                (
+                    "No policy attached to this certificate allows it, and anything not allowed is denied.".into(),
+                    "Use your own topic (least privilege is working as intended), or attach a policy that allows it.".into(),
+                )
+            }
         }
-    } else if check == "client_chain" {
-        if r.contains("no certificate") || r.contains("empty") || r.contains("required") {
-            (
-                "The device sent no certificate, so the broker cannot know who it is.",
-                "Give the device its own certificate and private key.",
-            )
-        } else if r.contains("usage") || r.contains("eku") {
-            (
-                "The device's certificate is not meant for TLS clients (its extended key usage lacks clientAuth).",
-                "Re-issue the device certificate with extendedKeyUsage clientAuth.",
-            )
-        } else {
-            (
-                "The device's certificate was issued by a CA the broker does not trust.",
-                "Register the device's CA with the broker (bring your own CA), or issue the device certificate from the broker's CA.",
-            )
-        }
-    } else if check == "server_kx_signature" || check == "certificate_verify" {
-        (
-            "The signature does not verify with the public key in the sender's certificate: it does not hold the matching private key, or the bytes were changed.",
-            "Configure the private key that belongs to the certificate (never someone else's certificate).",
-        )
-    } else if check.ends_with("finished") {
-        (
-            "The two sides did not compute the same keys over the same conversation: a message was altered, or the keys differ.",
-            "Look for something between the two that rewrites traffic.",
-        )
-    } else if check == "registry" {
-        (
-            "The certificate is valid, but the broker's registry does not list it as active (unknown, inactive or revoked).",
-            "Register and activate the certificate with the broker.",
-        )
-    } else if check.starts_with("iot:") {
-        if r.contains("explicit") {
-            (
-                "A policy attached to this certificate explicitly denies it; a Deny beats any Allow.",
-                "Stay within your own resources (least privilege is working as intended), or change the policy.",
-            )
-        } else {
-            (
-                "No policy attached to this certificate allows it, and anything not allowed is denied.",
-                "Use your own topic (least privilege is working as intended), or attach a policy that allows it.",
-            )
-        }
-    } else {
-        (
-            "The check failed for the reason shown.",
-            "Read the reason above; correct the configuration it names.",
-        )
+        C::MqttRefused => (
+            format!(
+                "The broker refused {}{}.",
+                f.action.as_deref().unwrap_or("the request"),
+                f.reason_code
+                    .map(|c| format!(" with reason code 0x{c:02x}"))
+                    .unwrap_or_default()
+            ),
+            "Check what the broker's policy allows this certificate (its topic, its client id).".into(),
+        ),
+        C::ProtocolViolation => (
+            format!("The {side} sent something the protocol does not allow."),
+            "Compare the bytes with the specification; look at the peer's log.".into(),
+        ),
+        C::Alert | C::Other => (
+            "The check failed for the reason shown.".into(),
+            "Read the reason above; correct the configuration it names.".into(),
+        ),
     };
     FailureHelp {
-        cause: cause.to_string(),
-        fix: fix.to_string(),
-        alert,
+        cause,
+        fix,
+        alert: f.alert.clone(),
     }
 }
 
-/// The alert sent after a failed check, from the trace (or from the outcome).
-fn alert_after(trace: &Trace, check: &str) -> Option<String> {
-    let at = trace
-        .events
-        .iter()
-        .position(|e| matches!(&e.kind, EventKind::Check { check: c, ok: false, .. } if c == check))
-        .or_else(|| {
-            trace.events.iter().position(|e| matches!(&e.kind, EventKind::Policy(p) if p.action == check && p.decision != "ALLOWED"))
-        });
-    if let Some(at) = at {
-        let found = trace.events[at..].iter().find_map(|e| match &e.kind {
-            EventKind::Alert {
-                level, description, ..
-            } if level == "fatal" || description != "close_notify" => Some(format!(
-                "{description} ({level}, sent by the {})",
-                e.side.name()
-            )),
-            _ => None,
-        });
-        if found.is_some() {
-            return found;
+/// The failure recorded at event `at` (a failed check, a denied decision), if any.
+pub fn failure_at(trace: &Trace, at: usize) -> Option<Failure> {
+    let e = trace.events.get(at)?;
+    match &e.kind {
+        EventKind::Check {
+            ok: false,
+            failure,
+            check,
+            ..
+        } => Some(failure.clone().unwrap_or_else(|| Failure {
+            side: Some(e.side),
+            check: Some(*check),
+            ..Failure::default()
+        })),
+        EventKind::Policy(p) if !p.decision.allowed() => Some(Failure {
+            side: Some(Side::Broker),
+            action: Some(p.action.iot_name().to_string()),
+            topic: Some(short_arn(&p.resource).to_string()),
+            decision: Some(p.decision.as_str().to_string()),
+            ..Failure::new(FailureCode::PolicyDenied)
+        }),
+        _ => None,
+    }
+    .map(|mut f| {
+        if f.alert.is_none() {
+            f.alert = trace.events[at..].iter().find_map(|a| match &a.kind {
+                EventKind::Alert {
+                    level, description, ..
+                } if *level == AlertLevel::FATAL
+                    || *description != AlertDescription::CLOSE_NOTIFY =>
+                {
+                    Some(format!(
+                        "{} ({}, sent by the {})",
+                        description.name(),
+                        level.name(),
+                        a.side.name()
+                    ))
+                }
+                _ => None,
+            });
         }
+        f
+    })
+}
+
+/// The one line that ends a session's report: what happened, on which side, and why.
+pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
+    if let Some(f) = &o.failure {
+        return failure_line(f);
     }
-    if trace.outcome.failed_check.as_deref() == Some(check) {
-        return trace.outcome.alert.clone();
+    if tls_only {
+        return "Both sides authenticated each other over TLS (handshake only, no MQTT)."
+            .to_string();
     }
-    None
+    let done: Vec<String> = o.mqtt.iter().map(mqtt_line).collect();
+    if done.is_empty() {
+        "Both sides authenticated each other over TLS.".to_string()
+    } else {
+        format!(
+            "Both sides authenticated each other over TLS; {}.",
+            done.join("; ")
+        )
+    }
+}
+
+/// One request and its result, in words.
+pub fn mqtt_line(m: &MqttOutcome) -> String {
+    let what = match m.action {
+        MqttRequest::Connect => format!(
+            "CONNECT{}",
+            m.client_id
+                .as_ref()
+                .map(|c| format!(" as {c}"))
+                .unwrap_or_default()
+        ),
+        MqttRequest::Publish => format!("PUBLISH to {}", m.topic.as_deref().unwrap_or("?")),
+        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", m.filter.as_deref().unwrap_or("?")),
+        MqttRequest::Unsubscribe => {
+            format!("UNSUBSCRIBE from {}", m.filter.as_deref().unwrap_or("?"))
+        }
+        MqttRequest::Ping => "PINGREQ".to_string(),
+    };
+    let code = m
+        .reason_code
+        .map(|c| format!(" (0x{c:02x})"))
+        .unwrap_or_default();
+    let result = match m.result {
+        MqttResult::CarriedOut => format!("carried out{code}"),
+        MqttResult::Refused => format!("refused{code}"),
+        MqttResult::ConnectionClosed => "answered by a closed connection".to_string(),
+        MqttResult::AcknowledgedUnverifiable => {
+            "acknowledged (an MQTT 3.1.1 PUBACK proves receipt, not that it was authorized or \
+             delivered)"
+                .to_string()
+        }
+        MqttResult::SentUnacknowledged => {
+            "sent at QoS 0 (nothing comes back to confirm it)".to_string()
+        }
+        MqttResult::NotSent => "never sent".to_string(),
+    };
+    format!("{what} {result}")
+}
+
+/// A failure in one line: what failed, on which side, and why.
+pub fn failure_line(f: &Failure) -> String {
+    let who = match f.side {
+        Some(Side::Iotls) => "iotls".to_string(),
+        Some(s) => format!("the {}", s.name()),
+        None => "a side".to_string(),
+    };
+    let what = match (f.check, f.action.as_deref()) {
+        (Some(c), _) => format!("{} ({})", check_title(c), c.as_str()),
+        (None, Some(a)) => format!(
+            "{a}{}",
+            f.topic
+                .as_ref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default()
+        ),
+        (None, None) => "the session".to_string(),
+    };
+    let help = failure_help(f);
+    let alert = f
+        .alert
+        .as_ref()
+        .map(|a| format!(" [alert {a}]"))
+        .unwrap_or_default();
+    format!(
+        "{} — {who} refused {what}: {}{alert} Fix: {}",
+        f.code.as_str(),
+        help.cause,
+        help.fix
+    )
 }
 
 /// What a field of a message means. `msg` is the handshake message or MQTT packet name.
@@ -878,16 +1176,16 @@ pub fn rdn<'s>(subject: &'s str, key: &str) -> Option<&'s str> {
 
 /// The certificates one side presented, leaf first (from `trace.certificates` roles).
 pub fn chain_of(trace: &Trace, side: Side) -> Vec<&CertInfo> {
-    let prefix = format!("{} chain[", side.name());
     // A certificate can have several roles: `broker chain[1], device trust anchor[0]`.
     let mut v: Vec<(usize, &CertInfo)> = trace
         .certificates
         .iter()
         .filter_map(|c| {
-            let idx = c.role.split(", ").find_map(|r| {
-                let rest = r.strip_prefix(&prefix)?;
-                rest.split(']').next()?.parse().ok()
-            })?;
+            let idx = c
+                .roles
+                .iter()
+                .find(|r| r.side == side && r.kind == CertRoleKind::Chain)?
+                .index;
             Some((idx, c))
         })
         .collect();
@@ -918,33 +1216,40 @@ pub fn find_field<'f>(fields: &'f [Field], keys: &[&str]) -> Option<&'f Field> {
         .find_map(|k| fields.iter().find(|f| f.name.to_lowercase().contains(k)))
 }
 
-/// The verdict of check `name` recorded closest after event `at` (or anywhere, if none after).
-pub fn check_near<'t>(trace: &'t Trace, at: usize, name: &str) -> Option<(bool, &'t str)> {
-    let is = |e: &'t Event| match &e.kind {
-        EventKind::Check {
-            check, ok, reason, ..
-        } if check == name => Some((*ok, reason.as_str())),
-        _ => None,
-    };
+/// The verdict of check `name` recorded closest after event `at` (or anywhere, if none after) —
+/// a side's own verdict, not iotls's recomputation.
+pub fn check_near(trace: &Trace, at: usize, name: CheckId) -> Option<(bool, &str)> {
+    fn is(e: &Event, name: CheckId) -> Option<(bool, &str)> {
+        match &e.kind {
+            EventKind::Check {
+                check, ok, reason, ..
+            } if *check == name && e.side != Side::Iotls => Some((*ok, reason.as_str())),
+            _ => None,
+        }
+    }
     trace
         .events
         .iter()
         .skip(at)
-        .find_map(is)
-        .or_else(|| trace.events.iter().find_map(is))
+        .find_map(|e| is(e, name))
+        .or_else(|| trace.events.iter().find_map(|e| is(e, name)))
 }
 
-fn check_facts_near<'t>(trace: &'t Trace, at: usize, name: &str) -> &'t [Fact] {
-    let is = |e: &'t Event| match &e.kind {
-        EventKind::Check { check, facts, .. } if check == name => Some(facts.as_slice()),
-        _ => None,
-    };
+fn check_facts_near(trace: &Trace, at: usize, name: CheckId) -> &[Fact] {
+    fn is(e: &Event, name: CheckId) -> Option<&[Fact]> {
+        match &e.kind {
+            EventKind::Check { check, facts, .. } if *check == name && e.side != Side::Iotls => {
+                Some(facts.as_slice())
+            }
+            _ => None,
+        }
+    }
     trace
         .events
         .iter()
         .skip(at)
-        .find_map(is)
-        .or_else(|| trace.events.iter().find_map(is))
+        .find_map(|e| is(e, name))
+        .or_else(|| trace.events.iter().find_map(|e| is(e, name)))
         .unwrap_or(&[])
 }
 
@@ -964,7 +1269,7 @@ fn transcript_len(trace: &Trace, at: usize) -> usize {
                 hex,
                 encrypted: false,
                 ..
-            } => hex.len() / 2,
+            } => hex.len(),
             _ => 0,
         })
         .sum()
@@ -990,17 +1295,10 @@ fn fit_chars(s: &str, n: usize) -> String {
     }
 }
 
-/// `3412` → `3 412`.
+/// A count of bytes as written everywhere in iotls: plain digits (`3412`), so a number reads the
+/// same in the narration, the facts and the JSON.
 pub fn group(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(ch);
-    }
-    out
+    n.to_string()
 }
 
 #[cfg(test)]
@@ -1010,8 +1308,7 @@ mod tests {
     #[test]
     fn numbers_are_grouped() {
         assert_eq!(group(7), "7");
-        assert_eq!(group(3412), "3 412");
-        assert_eq!(group(1234567), "1 234 567");
+        assert_eq!(group(3412), "3412");
     }
 
     #[test]

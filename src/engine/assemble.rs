@@ -5,7 +5,43 @@ use super::device::DeviceReport;
 use super::observe::Raw;
 use crate::pki::describe;
 use crate::tls::dissect::{Dissector, KeyLogEntry};
-use crate::trace::{unhex, CertInfo, Event, EventKind, Outcome, Phase, Side, Trace, FORMAT};
+use crate::trace::{
+    CertInfo, CertRole, CertRoleKind, CheckId, Event, EventKind, HandshakeType, Phase, Side, Trace,
+    WireRecord, FORMAT,
+};
+
+/// Which ends of the connection are iotls's own, i.e. whose checks the trace can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observer {
+    pub device: bool,
+    pub broker: bool,
+}
+
+impl Observer {
+    /// The tour: both ends are iotls's.
+    pub const BOTH: Observer = Observer {
+        device: true,
+        broker: true,
+    };
+    /// `connect`: iotls is the device.
+    pub const DEVICE: Observer = Observer {
+        device: true,
+        broker: false,
+    };
+    /// `serve`: iotls is the broker.
+    pub const BROKER: Observer = Observer {
+        device: false,
+        broker: true,
+    };
+
+    pub fn is(&self, side: Side) -> bool {
+        match side {
+            Side::Device => self.device,
+            Side::Broker => self.broker,
+            Side::Iotls => true,
+        }
+    }
+}
 
 /// Build the trace. `anchors` are the configured trust anchors (role, DER); `report` is what the
 /// in-process device got done (None when the device was not iotls's own).
@@ -13,8 +49,9 @@ pub fn assemble(
     scenario: &str,
     started_unix: u64,
     raws: Vec<Raw>,
-    anchors: &[(String, Vec<u8>)],
+    anchors: &[(CertRole, Vec<u8>)],
     report: Option<&DeviceReport>,
+    observer: Observer,
 ) -> Trace {
     let keys = raws
         .iter()
@@ -30,25 +67,27 @@ pub fn assemble(
         })
         .collect();
     let mut d = Dissector::new(keys);
-    let mut events: Vec<Event> = Vec::new();
-    let push = |phase: Phase, side: Side, kind: EventKind, t_us: u64, events: &mut Vec<Event>| {
-        let seq = events.len() as u32;
-        events.push(Event {
-            seq,
-            t_us,
-            phase,
-            side,
-            kind,
-        });
+    let mut b = Builder {
+        events: Vec::new(),
+        held: Vec::new(),
+        observer,
     };
+    let mut records: Vec<WireRecord> = Vec::new();
     let mut last_t = 0;
     for raw in raws {
         match raw {
             Raw::Bytes { from, data, t_us } => {
                 last_t = t_us;
+                // The sender's peer replying means it has consumed what came before.
+                b.release_for_reply(from, t_us);
                 for x in d.push(from, &data) {
-                    push(x.phase, x.side, x.kind, t_us, &mut events);
+                    b.push(x.phase, x.side, x.kind, t_us);
                 }
+                records.extend(
+                    d.take_records()
+                        .into_iter()
+                        .map(|r| WireRecord { t_us, ..r }),
+                );
             }
             Raw::Event {
                 phase,
@@ -57,7 +96,7 @@ pub fn assemble(
                 t_us,
             } => {
                 last_t = t_us;
-                push(phase, side, kind, t_us, &mut events);
+                b.push(phase, side, kind, t_us);
             }
             Raw::Pending {
                 phase,
@@ -66,27 +105,34 @@ pub fn assemble(
                 t_us,
             } => {
                 last_t = t_us;
-                push(phase, side, check.resolve(), t_us, &mut events);
+                b.push(phase, side, check.resolve(), t_us);
             }
             Raw::Key { .. } => {}
         }
     }
     for x in d.finish() {
-        push(x.phase, x.side, x.kind, last_t, &mut events);
+        b.push(x.phase, x.side, x.kind, last_t);
     }
+    records.extend(
+        d.take_records()
+            .into_iter()
+            .map(|r| WireRecord { t_us: last_t, ..r }),
+    );
+    b.flush(last_t);
+    let events = b.events;
 
     let mut certificates = certificates(&events, started_unix as i64);
     for (role, der) in anchors {
-        let info = describe(der, role, started_unix as i64);
+        let info = describe(der, vec![*role], started_unix as i64);
         if let Some(existing) = certificates.iter_mut().find(|c| c.sha256 == info.sha256) {
-            if !existing.role.contains(role.as_str()) {
-                existing.role = format!("{}, {role}", existing.role);
+            if !existing.roles.contains(role) {
+                existing.roles.push(*role);
             }
         } else {
             certificates.push(info);
         }
     }
-    let outcome = outcome(&events, report);
+    let outcome = super::outcome::outcome(&events, &certificates, report, observer);
     Trace {
         format: FORMAT.to_string(),
         scenario: scenario.to_string(),
@@ -94,7 +140,94 @@ pub fn assemble(
         tls: d.summary(),
         outcome,
         certificates,
+        records,
         events,
+    }
+}
+
+/// Puts events in order, holding iotls's own recomputations until the real checks they shadow.
+///
+/// The dissector recomputes a Finished value the moment its bytes are decoded — before the
+/// receiving side has read them. iotls's check is labelled as iotls's and placed after the
+/// receiver's own verdicts on that flight: after the receiver's matching check when the receiver
+/// is iotls's own (its verdict is in the record), otherwise when the receiver answers.
+struct Builder {
+    events: Vec<Event>,
+    /// (event, the check it shadows, the side that receives the flight)
+    held: Vec<(Event, Option<CheckId>, Side)>,
+    observer: Observer,
+}
+
+impl Builder {
+    fn push(&mut self, phase: Phase, side: Side, kind: EventKind, t_us: u64) {
+        if side == Side::Iotls {
+            if let EventKind::Check { check, .. } = &kind {
+                let receiver = match check {
+                    CheckId::ClientFinished => Side::Broker,
+                    _ => Side::Device,
+                };
+                let check = *check;
+                let e = Event {
+                    seq: 0,
+                    t_us,
+                    phase,
+                    side,
+                    kind,
+                };
+                self.held.push((e, Some(check), receiver));
+                return;
+            }
+        }
+        // A real check that an iotls recomputation shadows: the recomputation follows it.
+        let releases: Option<CheckId> = match &kind {
+            EventKind::Check { check, .. } => Some(*check),
+            _ => None,
+        };
+        // The receiver closing (or failing) ends its chance to check: release what it never checked.
+        let closes = matches!(kind, EventKind::Closed { .. } | EventKind::Error { .. });
+        self.append(Event {
+            seq: 0,
+            t_us,
+            phase,
+            side,
+            kind,
+        });
+        let mut keep = Vec::new();
+        for (e, shadows, receiver) in std::mem::take(&mut self.held) {
+            let matched = releases.is_some() && shadows == releases && receiver == side;
+            let closed = closes && receiver == side;
+            if matched || closed {
+                self.append(e);
+            } else {
+                keep.push((e, shadows, receiver));
+            }
+        }
+        self.held = keep;
+    }
+
+    /// Bytes from `from` are about to be recorded: held checks whose receiver is `from` and is not
+    /// iotls's own (so its verdict cannot be in the record) go first.
+    fn release_for_reply(&mut self, from: Side, _t_us: u64) {
+        let mut keep = Vec::new();
+        for (e, shadows, receiver) in std::mem::take(&mut self.held) {
+            if receiver == from && !self.observer.is(receiver) {
+                self.append(e);
+            } else {
+                keep.push((e, shadows, receiver));
+            }
+        }
+        self.held = keep;
+    }
+
+    fn flush(&mut self, _t_us: u64) {
+        for (e, _, _) in std::mem::take(&mut self.held) {
+            self.append(e);
+        }
+    }
+
+    fn append(&mut self, mut e: Event) {
+        e.seq = self.events.len() as u32;
+        self.events.push(e);
     }
 }
 
@@ -105,15 +238,20 @@ fn certificates(events: &[Event], now: i64) -> Vec<CertInfo> {
         let EventKind::Handshake { msg, hex, .. } = &e.kind else {
             continue;
         };
-        if msg != "Certificate" {
+        if *msg != HandshakeType::CERTIFICATE {
             continue;
         }
-        let Some(bytes) = unhex(hex) else { continue };
-        for (i, der) in certificate_list(&bytes).into_iter().enumerate() {
-            let role = format!("{} chain[{i}]", e.side.name());
-            let info = describe(der, &role, now);
-            if !out.iter().any(|c| c.sha256 == info.sha256) {
-                out.push(info);
+        for (i, der) in certificate_list(hex).into_iter().enumerate() {
+            let role = CertRole {
+                side: e.side,
+                kind: CertRoleKind::Chain,
+                index: i,
+            };
+            let info = describe(der, vec![role], now);
+            match out.iter_mut().find(|c| c.sha256 == info.sha256) {
+                Some(c) if !c.roles.contains(&role) => c.roles.push(role),
+                Some(_) => {}
+                None => out.push(info),
             }
         }
     }
@@ -139,95 +277,4 @@ pub fn certificate_list(msg: &[u8]) -> Vec<&[u8]> {
         i += n;
     }
     out
-}
-
-fn outcome(events: &[Event], report: Option<&DeviceReport>) -> Outcome {
-    let failure = events.iter().find(|e| match &e.kind {
-        EventKind::Check { ok, .. } => !ok,
-        EventKind::Policy(p) => p.decision != "ALLOWED",
-        EventKind::Error { .. } => true,
-        _ => false,
-    });
-    let fatal_alert = |after: u32| {
-        events.iter().find_map(|e| match &e.kind {
-            EventKind::Alert {
-                level, description, ..
-            } if e.seq >= after && level == "fatal" => Some(description.clone()),
-            _ => None,
-        })
-    };
-    if let Some(f) = failure {
-        let alert = fatal_alert(f.seq);
-        let (check, summary) = match &f.kind {
-            EventKind::Check { check, reason, .. } => (
-                Some(check.clone()),
-                format!(
-                    "Stopped in {}: the {}'s {} check failed — {}",
-                    f.phase.title(),
-                    f.side.name(),
-                    check,
-                    reason
-                ),
-            ),
-            EventKind::Policy(p) => (
-                Some(format!("policy {}", p.action)),
-                format!(
-                    "{} {} on {} — {}",
-                    p.decision, p.action, p.resource, p.enforcement
-                ),
-            ),
-            EventKind::Error { stage, message } => (None, format!("{stage}: {message}")),
-            _ => (None, String::new()),
-        };
-        let summary = match &alert {
-            Some(a) => format!("{summary} (alert {a} sent)"),
-            None => summary,
-        };
-        return Outcome {
-            ok: false,
-            phase: f.phase,
-            summary,
-            failed_check: check,
-            failed_side: Some(f.side),
-            alert,
-        };
-    }
-    if let Some(a) = fatal_alert(0) {
-        return Outcome {
-            ok: false,
-            phase: Phase::Close,
-            summary: format!("a fatal alert ended the session: {a}"),
-            failed_check: None,
-            failed_side: None,
-            alert: Some(a),
-        };
-    }
-    let closed = events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::Closed { reason, .. } => Some(reason.clone()),
-        _ => None,
-    });
-    let ok = report
-        .map(|r| r.handshake_ok && (r.connected || !r.mqtt))
-        .unwrap_or(true);
-    let actions = report.map(|r| r.completed).unwrap_or(0);
-    Outcome {
-        ok,
-        phase: Phase::Close,
-        summary: if ok && report.is_some_and(|r| !r.mqtt) {
-            "Both sides authenticated each other over TLS 1.2 (handshake only, no MQTT)."
-                .to_string()
-        } else if ok {
-            format!(
-                "Both sides authenticated each other over TLS 1.2 and {actions} MQTT action(s) were authorized and carried out."
-            )
-        } else {
-            format!(
-                "The session ended early: {}",
-                closed.unwrap_or_else(|| "no reason recorded".into())
-            )
-        },
-        failed_check: None,
-        failed_side: None,
-        alert: None,
-    }
 }

@@ -20,27 +20,8 @@ pub struct Connection {
     pub last_will_topic: Option<String>,
 }
 
-/// The MQTT actions the broker authorizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MqttAction {
-    Connect,
-    Publish,
-    RetainPublish,
-    Subscribe,
-    Receive,
-}
-
-impl MqttAction {
-    pub fn iot_name(self) -> &'static str {
-        match self {
-            MqttAction::Connect => "iot:Connect",
-            MqttAction::Publish => "iot:Publish",
-            MqttAction::RetainPublish => "iot:RetainPublish",
-            MqttAction::Subscribe => "iot:Subscribe",
-            MqttAction::Receive => "iot:Receive",
-        }
-    }
-}
+/// The MQTT actions the broker authorizes (the trace's typed policy action).
+pub use crate::trace::PolicyAction as MqttAction;
 
 /// A decision: whether the action may go ahead, and the event that explains it (a `registry`
 /// check or a policy decision).

@@ -3,11 +3,12 @@
 //! SUBSCRIBE closes the connection; a denied Receive drops the message.
 
 use super::authz::{Connection, MqttAction, Verdict};
+use super::device::{finished_verified, handshake_failure, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
-use super::observe::{ObservedClientVerifier, Recorder, RecordingKeyLog, Tap};
+use super::observe::{ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::BrokerSpec;
 use super::EngineError;
-use crate::trace::{EventKind, Phase, Side};
+use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
 use bytes::BytesMut;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -38,17 +39,14 @@ struct Delivery {
     qos: u8,
 }
 
-/// What the broker does when an action is denied — like AWS IoT: MQTT 3.1.1 has no way to say no,
-/// so the connection closes; MQTT 5 says 0x87 Not authorized in the acknowledgement.
-const DENY_V4: &str = "denied: the broker closes the connection (MQTT 3.1.1 has no way to say no)";
-const DENY_CONNECT_V5: &str =
-    "denied: CONNACK with reason 0x87 Not authorized, then the connection closes";
-const DENY_PUBLISH_V5: &str =
-    "denied: PUBACK with reason 0x87 Not authorized; nothing is delivered, the connection stays open";
-const DENY_PUBLISH_V5_QOS0: &str =
-    "denied: DISCONNECT with reason 0x87 Not authorized (a QoS 0 publish has no PUBACK to carry it)";
-const DENY_SUBSCRIBE_V5: &str =
-    "denied: SUBACK with reason 0x87 Not authorized for this filter; the connection stays open";
+/// What the broker does when an action is denied — like AWS IoT: on MQTT 3.1.1 the connection
+/// closes (3.1.1's PUBACK and SUBACK have no failure code for a publish, and AWS IoT answers a
+/// denied CONNECT by closing too); MQTT 5 says 0x87 Not authorized in the acknowledgement.
+const DENY_V4: Enforcement = Enforcement::ConnectionClosed;
+const DENY_CONNECT_V5: Enforcement = Enforcement::ConnackRefused;
+const DENY_PUBLISH_V5: Enforcement = Enforcement::PubackRefused;
+const DENY_PUBLISH_V5_QOS0: Enforcement = Enforcement::Disconnected;
+const DENY_SUBSCRIBE_V5: Enforcement = Enforcement::SubackRefused;
 
 /// `iot:ConnectAttributes` of a CONNECT, as AWS IoT names them.
 fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
@@ -68,6 +66,21 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     subs: Arc<Mutex<Subscriptions>>,
+}
+
+/// After close_notify: read what the device still sends (its close_notify) until it closes, for at
+/// most [`CLOSE_GRACE`], so the record holds every byte that was on the wire.
+async fn drain<S: tokio::io::AsyncRead + Unpin>(s: &mut S) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Ok(n) = s.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// MQTT topic filter matching (`+` one level, `#` the rest).
@@ -119,6 +132,7 @@ impl Broker {
         let verifier = ObservedClientVerifier {
             inner,
             roots: spec.client_roots.clone().into(),
+            known_cas: spec.known_cas.clone().into(),
             rec: rec.clone(),
         };
         let mut cfg = ServerConfig::builder_with_provider(provider)
@@ -138,8 +152,14 @@ impl Broker {
     /// Accept one connection and serve it to the end, recording into `rec`. With `tap`, the
     /// broker's transport is tapped too (used when the device is not iotls's own).
     pub async fn serve_one(&self, rec: Recorder, tap: bool) -> Result<(), EngineError> {
+        let mode = if tap { TapMode::Both } else { TapMode::Off };
+        self.serve_one_mode(rec, mode).await
+    }
+
+    /// [`Self::serve_one`], choosing which bytes the broker's tap records.
+    pub async fn serve_one_mode(&self, rec: Recorder, tap: TapMode) -> Result<(), EngineError> {
         let (tcp, peer) = self.accept().await?;
-        self.serve_tcp(tcp, peer, rec, tap).await;
+        self.serve_tcp_mode(tcp, peer, rec, tap).await;
         Ok(())
     }
 
@@ -153,23 +173,38 @@ impl Broker {
 
     /// Serve one accepted connection to its end.
     pub async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr, rec: Recorder, tap: bool) {
-        if tap {
-            rec.event(
-                Phase::Connect,
-                Side::Device,
-                EventKind::Tcp {
-                    device_addr: peer.to_string(),
-                    broker_addr: self.local_addr().to_string(),
-                },
-            );
-            self.serve_stream(Tap::new(tcp, Side::Broker, rec.clone()), peer, rec)
-                .await;
-        } else {
-            self.serve_stream(tcp, peer, rec).await;
-        }
+        let mode = if tap { TapMode::Both } else { TapMode::Off };
+        self.serve_tcp_mode(tcp, peer, rec, mode).await
     }
 
-    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder)
+    /// [`Self::serve_tcp`], choosing which bytes the broker's tap records.
+    pub async fn serve_tcp_mode(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        rec: Recorder,
+        tap: TapMode,
+    ) {
+        let stream = match tap {
+            TapMode::Both => {
+                rec.event(
+                    Phase::Connect,
+                    Side::Device,
+                    EventKind::Tcp {
+                        device_addr: peer.to_string(),
+                        broker_addr: self.local_addr().to_string(),
+                    },
+                );
+                Tap::new(tcp, Side::Broker, rec.clone())
+            }
+            TapMode::WritesOnly => Tap::writes_only(tcp, Side::Broker, rec.clone()),
+            TapMode::Off => Tap::off(tcp, Side::Broker, rec.clone()),
+        };
+        self.serve_stream(stream, peer, rec, tap == TapMode::Both)
+            .await;
+    }
+
+    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -180,8 +215,9 @@ impl Broker {
                     Phase::Connect,
                     Side::Broker,
                     EventKind::Error {
-                        stage: "broker set-up".into(),
+                        stage: Stage::BrokerSetup,
                         message: e.to_string(),
+                        failure: None,
                     },
                 );
                 return;
@@ -194,8 +230,15 @@ impl Broker {
                     Phase::Hello,
                     Side::Broker,
                     EventKind::Error {
-                        stage: "TLS handshake".into(),
-                        message: "the device stopped answering during the handshake (10 s)".into(),
+                        stage: Stage::TlsHandshake,
+                        message: format!(
+                            "the device stopped answering during the handshake ({} s)",
+                            IDLE_TIMEOUT.as_secs()
+                        ),
+                        failure: Some(Failure {
+                            side: Some(Side::Device),
+                            ..Failure::new(FailureCode::Timeout)
+                        }),
                     },
                 );
                 return;
@@ -206,13 +249,21 @@ impl Broker {
                     Side::Broker,
                     EventKind::Closed {
                         by: Some(Side::Broker),
-                        reason: format!("handshake failed on the broker: {e}"),
+                        cause: CloseCause::HandshakeFailed,
+                        reason: format!("the handshake failed on the broker: {e}"),
+                        failure: Some(handshake_failure(&e, Side::Device)),
                     },
                 );
                 return;
             }
             Ok(Ok(t)) => t,
         };
+        // rustls finished the handshake: the broker has verified the device's Finished.
+        rec.event(
+            Phase::Finished,
+            Side::Broker,
+            finished_verified(Side::Broker),
+        );
         let cert_der = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
             Some(c) => c.to_vec(),
             None => return,
@@ -221,6 +272,20 @@ impl Broker {
         let v = self.spec.authorizer.admit(&cert_der);
         if !self.enforce(&rec, v, DENY_V4) {
             let _ = tls.shutdown().await;
+            if drain_after {
+                drain(&mut tls).await;
+            }
+            rec.event(
+                Phase::Close,
+                Side::Broker,
+                EventKind::Closed {
+                    by: Some(Side::Broker),
+                    cause: CloseCause::Refused,
+                    reason: "the certificate is not active in the registry: connection closed"
+                        .into(),
+                    failure: None,
+                },
+            );
             return;
         }
         let mut conn = Connection {
@@ -246,48 +311,106 @@ impl Broker {
                 Some(d) = rx.recv() => {
                     // iot:Receive is checked for the receiving connection, at delivery.
                     let v = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
-                    if !self.enforce(&rec, v, "denied: the message is not delivered to this subscriber") {
+                    if !self.enforce(&rec, v, Enforcement::NotDelivered) {
                         continue;
                     }
                     let qos = d.qos.min(1);
                     next_pkid = if qos == 0 { 0 } else { next_pkid % u16::MAX + 1 };
                     let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos, retain: false, pkid: next_pkid };
                     if write_msg(&mut tls, version.unwrap_or(Version::V4), &publish).await.is_err() {
-                        break "the device went away during a delivery".to_string();
+                        break (CloseCause::WriteFailed, "the device went away during a delivery".to_string());
                     }
                     continue;
                 }
             };
             let msg = match msg {
                 Ok(m) => m,
-                Err(ReadError::Closed) => break "the device closed the connection".into(),
-                Err(e) => break format!("broker stopped reading: {e}"),
+                Err(ReadError::Closed) => {
+                    break (
+                        CloseCause::PeerClosed,
+                        "the device closed the connection".into(),
+                    )
+                }
+                Err(ReadError::Timeout) => {
+                    break (
+                        CloseCause::Timeout,
+                        format!("the device sent nothing for {} s", IDLE_TIMEOUT.as_secs()),
+                    )
+                }
+                Err(ReadError::Protocol(e)) => {
+                    break (
+                        CloseCause::ProtocolViolation,
+                        format!("the device sent bytes that are not valid MQTT: {e}"),
+                    )
+                }
+                Err(e) => {
+                    break (
+                        CloseCause::PeerClosed,
+                        format!("the connection failed: {e}"),
+                    )
+                }
             };
             let v = version.unwrap_or(Version::V4);
             let v5 = v == Version::V5;
             match msg {
-                Msg::Connect { client_id, clean_session, will_topic } if !connected => {
+                Msg::Connect {
+                    client_id,
+                    clean_session,
+                    will_topic,
+                } if !connected => {
                     conn.client_id = client_id.clone();
                     conn.connect_attrs = connect_attributes(clean_session, will_topic.is_some());
                     conn.last_will_topic = will_topic;
-                    let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Connect, &client_id);
+                    let verdict =
+                        self.spec
+                            .authorizer
+                            .authorize(&conn, MqttAction::Connect, &client_id);
                     let denied = if v5 { DENY_CONNECT_V5 } else { DENY_V4 };
                     if !self.enforce(&rec, verdict, denied) {
                         if v5 {
-                            let _ = write_msg(&mut tls, v, &Msg::ConnAck { code: NOT_AUTHORIZED }).await;
+                            let _ = write_msg(
+                                &mut tls,
+                                v,
+                                &Msg::ConnAck {
+                                    code: NOT_AUTHORIZED,
+                                },
+                            )
+                            .await;
                         }
-                        break format!("CONNECT as {client_id:?} not authorized: connection closed");
+                        break (
+                            CloseCause::Refused,
+                            format!("CONNECT as {client_id:?} not authorized: connection closed"),
+                        );
                     }
                     connected = true;
-                    if write_msg(&mut tls, v, &Msg::ConnAck { code: 0 }).await.is_err() {
-                        break "write failed".into();
+                    if write_msg(&mut tls, v, &Msg::ConnAck { code: 0 })
+                        .await
+                        .is_err()
+                    {
+                        break (
+                            CloseCause::WriteFailed,
+                            "the device went away: writing failed".to_string(),
+                        );
                     }
                 }
-                Msg::Connect { .. } => {
-                    break "a second CONNECT on one connection is a protocol violation: connection closed".into()
+                Msg::Connect { .. } => break (
+                    CloseCause::ProtocolViolation,
+                    "a second CONNECT on one connection is a protocol violation: connection closed"
+                        .into(),
+                ),
+                _ if !connected => {
+                    break (
+                        CloseCause::ProtocolViolation,
+                        "the first packet was not CONNECT: connection closed".into(),
+                    )
                 }
-                _ if !connected => break "the first packet was not CONNECT: connection closed".into(),
-                Msg::Publish { topic, payload, qos, retain, pkid } => {
+                Msg::Publish {
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    pkid,
+                } => {
                     let denied = match (v5, qos) {
                         (false, _) => DENY_V4,
                         (true, 0) => DENY_PUBLISH_V5_QOS0,
@@ -296,31 +419,38 @@ impl Broker {
                     // A retained message needs iot:RetainPublish as well as iot:Publish.
                     let mut ok = true;
                     if retain {
-                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::RetainPublish, &topic);
+                        let verdict = self.spec.authorizer.authorize(
+                            &conn,
+                            MqttAction::RetainPublish,
+                            &topic,
+                        );
                         ok = self.enforce(&rec, verdict, denied);
                     }
                     if ok {
-                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Publish, &topic);
+                        let verdict =
+                            self.spec
+                                .authorizer
+                                .authorize(&conn, MqttAction::Publish, &topic);
                         ok = self.enforce(&rec, verdict, denied);
                     }
                     match (ok, v5, qos) {
                         (true, _, _) => {
                             self.deliver(Delivery { topic, payload, qos });
                             if qos > 0 && write_msg(&mut tls, v, &Msg::PubAck { pkid, code: 0 }).await.is_err() {
-                                break "write failed".into();
+                                break (CloseCause::WriteFailed, "the device went away: writing failed".to_string());
                             }
                         }
                         (false, true, 1..) => {
                             if write_msg(&mut tls, v, &Msg::PubAck { pkid, code: NOT_AUTHORIZED }).await.is_err() {
-                                break "write failed".into();
+                                break (CloseCause::WriteFailed, "the device went away: writing failed".to_string());
                             }
                         }
                         (false, true, 0) => {
                             let _ = write_msg(&mut tls, v, &Msg::Disconnect { code: NOT_AUTHORIZED }).await;
-                            break format!("PUBLISH (QoS 0) to {topic:?} not authorized: DISCONNECT 0x87, nothing delivered");
+                            break (CloseCause::Refused, format!("PUBLISH (QoS 0) to {topic:?} not authorized: DISCONNECT 0x87, nothing delivered"));
                         }
                         (false, false, _) => {
-                            break format!("PUBLISH to {topic:?} not authorized: connection closed, nothing delivered")
+                            break (CloseCause::Refused, format!("PUBLISH to {topic:?} not authorized: connection closed, nothing delivered"))
                         }
                     }
                 }
@@ -330,7 +460,10 @@ impl Broker {
                     let mut granted = Vec::new();
                     let mut refused = None;
                     for (filter, qos) in &filters {
-                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Subscribe, filter);
+                        let verdict =
+                            self.spec
+                                .authorizer
+                                .authorize(&conn, MqttAction::Subscribe, filter);
                         if self.enforce(&rec, verdict, denied) {
                             codes.push((*qos).min(1));
                             granted.push(filter.clone());
@@ -343,25 +476,47 @@ impl Broker {
                         }
                     }
                     if let (Some(f), false) = (&refused, v5) {
-                        break format!("SUBSCRIBE to {f:?} not authorized: connection closed");
+                        break (
+                            CloseCause::Refused,
+                            format!("SUBSCRIBE to {f:?} not authorized: connection closed"),
+                        );
                     }
                     {
                         let mut st = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-                        let e = st.subs.entry(my_id).or_insert_with(|| (Vec::new(), tx.clone()));
+                        let e = st
+                            .subs
+                            .entry(my_id)
+                            .or_insert_with(|| (Vec::new(), tx.clone()));
                         e.0.extend(granted);
                     }
-                    if write_msg(&mut tls, v, &Msg::SubAck { pkid, codes }).await.is_err() {
-                        break "write failed".into();
+                    if write_msg(&mut tls, v, &Msg::SubAck { pkid, codes })
+                        .await
+                        .is_err()
+                    {
+                        break (
+                            CloseCause::WriteFailed,
+                            "the device went away: writing failed".to_string(),
+                        );
                     }
                 }
                 Msg::PingReq => {
                     if write_msg(&mut tls, v, &Msg::PingResp).await.is_err() {
-                        break "write failed".into();
+                        break (
+                            CloseCause::WriteFailed,
+                            "the device went away: writing failed".to_string(),
+                        );
                     }
                 }
-                Msg::Disconnect { .. } => break "the device sent DISCONNECT".into(),
+                Msg::Disconnect { .. } => {
+                    break (CloseCause::Done, "the device sent DISCONNECT".into())
+                }
                 Msg::PubAck { .. } => {}
-                other => break format!("unsupported packet {other:?}: connection closed"),
+                other => {
+                    break (
+                        CloseCause::ProtocolViolation,
+                        format!("unsupported packet {other:?}: connection closed"),
+                    )
+                }
             }
         };
         self.subs
@@ -370,27 +525,30 @@ impl Broker {
             .subs
             .remove(&my_id);
         let _ = tls.shutdown().await;
+        if drain_after {
+            drain(&mut tls).await;
+        }
+        let (cause, reason) = end;
         rec.event(
             Phase::Close,
             Side::Broker,
             EventKind::Closed {
                 by: Some(Side::Broker),
-                reason: end,
+                cause,
+                reason,
+                failure: None,
             },
         );
     }
 
     /// Record the decision; true if the action may go ahead.
-    fn enforce(&self, rec: &Recorder, mut v: Verdict, denied: &str) -> bool {
+    fn enforce(&self, rec: &Recorder, mut v: Verdict, denied: Enforcement) -> bool {
         if let EventKind::Policy(p) = &mut v.event {
-            if p.enforcement.is_empty() {
-                p.enforcement = if v.allowed {
-                    "allowed: the broker carries it out"
-                } else {
-                    denied
-                }
-                .to_string();
-            }
+            p.enforcement = if v.allowed {
+                Enforcement::CarriedOut
+            } else {
+                denied
+            };
         }
         rec.event(Phase::Policy, Side::Broker, v.event);
         v.allowed

@@ -4,9 +4,10 @@ use super::device;
 use super::mqtt_io::Version;
 use super::observe::Recorder;
 use super::scenario::{click_payload, DeviceAction, DeviceSpec};
-use super::{assemble, unix_now, EngineError};
+use super::{assemble, unix_now, EngineError, Observer};
 use crate::pki::{load_certs, load_identity, subject_cn};
 use crate::trace::Trace;
+use crate::trace::{CertRoleKind, Side};
 use std::path::PathBuf;
 
 /// What `iotls connect` was asked to do.
@@ -78,13 +79,14 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
         let started = unix_now();
         let rec = Recorder::new();
         let report = device::run(&spec, addr, &rec, !o.tls_only).await?;
-        let anchors = super::roles("device trust anchor", &spec.trust);
+        let anchors = super::roles(Side::Device, CertRoleKind::TrustAnchor, &spec.trust);
         Ok(assemble(
             "connect",
             started,
             rec.take(),
             &anchors,
             Some(&report),
+            Observer::DEVICE,
         ))
     })
 }

@@ -2,10 +2,13 @@
 //! resumption) and an MQTT 3.1.1 session: CONNECT, its actions, DISCONNECT.
 
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version};
-use super::observe::{ObservedServerVerifier, Recorder, RecordingKeyLog, Tap};
+use super::observe::{failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::{DeviceAction, DeviceSpec};
 use super::EngineError;
-use crate::trace::{EventKind, Phase, Side};
+use crate::trace::{
+    CheckId, CloseCause, EventKind, Failure, FailureCode, HandshakeType, MqttOutcome, MqttRequest,
+    MqttResult, Phase, Side, Stage,
+};
 use bytes::BytesMut;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::{ClientConfig, RootCertStore};
@@ -32,6 +35,8 @@ pub struct DeviceReport {
     pub received: Vec<(String, Vec<u8>)>,
     /// Refusals the broker sent in acknowledgements (MQTT 5), e.g. `PUBACK 0x87 Not authorized`.
     pub refused: Vec<String>,
+    /// What the device meant to ask the broker, in order (results are worked out from the trace).
+    pub planned: Vec<MqttOutcome>,
 }
 
 /// The device's TLS configuration, observed into `rec`.
@@ -66,13 +71,28 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
     Ok(Arc::new(cfg))
 }
 
-/// Connect to `addr` and run the device's session, recording into `rec` (transport tapped).
+/// How long the device waits for the broker's own close after saying goodbye, so that its last
+/// record (close_notify) is on record too.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Connect to `addr` and run the device's session, recording both directions into `rec`.
 /// With `mqtt == false` the device stops after the handshake (for TLS-only peers).
 pub async fn run(
     spec: &DeviceSpec,
     addr: SocketAddr,
     rec: &Recorder,
     mqtt: bool,
+) -> Result<DeviceReport, EngineError> {
+    run_with(spec, addr, rec, mqtt, TapMode::Both).await
+}
+
+/// [`run`], choosing which bytes the device's tap records.
+pub async fn run_with(
+    spec: &DeviceSpec,
+    addr: SocketAddr,
+    rec: &Recorder,
+    mqtt: bool,
+    tap: TapMode,
 ) -> Result<DeviceReport, EngineError> {
     let cfg = tls_config(spec, rec)?;
     let name = ServerName::try_from(spec.server_name.clone()).map_err(|_| {
@@ -83,6 +103,7 @@ pub async fn run(
     })?;
     let mut report = DeviceReport {
         mqtt,
+        planned: if mqtt { planned(spec) } else { Vec::new() },
         ..DeviceReport::default()
     };
     let tcp = match tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(addr)).await {
@@ -104,30 +125,41 @@ pub async fn run(
         },
     );
     let connector = tokio_rustls::TlsConnector::from(cfg);
-    let mut tls = match tokio::time::timeout(
-        ANSWER_TIMEOUT,
-        connector.connect(name, Tap::new(tcp, Side::Device, rec.clone())),
-    )
-    .await
+    let stream = match tap {
+        TapMode::Both => Tap::new(tcp, Side::Device, rec.clone()),
+        TapMode::WritesOnly => Tap::writes_only(tcp, Side::Device, rec.clone()),
+        TapMode::Off => Tap::off(tcp, Side::Device, rec.clone()),
+    };
+    let mut tls = match tokio::time::timeout(ANSWER_TIMEOUT, connector.connect(name, stream)).await
     {
         Err(_) => {
             rec.event(
                 Phase::Hello,
                 Side::Device,
                 EventKind::Error {
-                    stage: "TLS handshake".into(),
-                    message: "the broker stopped answering during the handshake (5 s)".into(),
+                    stage: Stage::TlsHandshake,
+                    message: format!(
+                        "the broker stopped answering during the handshake ({} s)",
+                        ANSWER_TIMEOUT.as_secs()
+                    ),
+                    failure: Some(Failure {
+                        side: Some(Side::Broker),
+                        ..Failure::new(FailureCode::Timeout)
+                    }),
                 },
             );
             return Ok(report);
         }
         Ok(Err(e)) => {
+            let failure = handshake_failure(&e, Side::Broker);
             rec.event(
                 Phase::Close,
                 Side::Device,
                 EventKind::Closed {
                     by: Some(Side::Device),
-                    reason: format!("handshake failed on the device: {e}"),
+                    cause: CloseCause::HandshakeFailed,
+                    reason: format!("the handshake failed on the device: {e}"),
+                    failure: Some(failure),
                 },
             );
             return Ok(report);
@@ -135,14 +167,23 @@ pub async fn run(
         Ok(Ok(t)) => t,
     };
     report.handshake_ok = true;
+    // rustls finished the handshake: the device has verified the broker's Finished.
+    rec.event(
+        Phase::Finished,
+        Side::Device,
+        finished_verified(Side::Device),
+    );
     if !mqtt {
         let _ = tls.shutdown().await;
+        drain(&mut tls).await;
         rec.event(
             Phase::Close,
             Side::Device,
             EventKind::Closed {
                 by: Some(Side::Device),
+                cause: CloseCause::Done,
                 reason: "handshake complete; the device closed (TLS only)".into(),
+                failure: None,
             },
         );
         return Ok(report);
@@ -151,8 +192,14 @@ pub async fn run(
     let v = spec.mqtt_version;
     let outcome = session(&mut tls, &mut buf, spec, v, &mut report).await;
     let _ = tls.shutdown().await;
-    let reason = match outcome {
-        Ok(()) => "the device sent DISCONNECT and close_notify".to_string(),
+    if tap == TapMode::Both {
+        drain(&mut tls).await;
+    }
+    let (cause, reason) = match outcome {
+        Ok(()) => (
+            CloseCause::Done,
+            "the device sent DISCONNECT and close_notify".to_string(),
+        ),
         Err(e) => e,
     };
     rec.event(
@@ -160,10 +207,107 @@ pub async fn run(
         Side::Device,
         EventKind::Closed {
             by: Some(Side::Device),
+            cause,
             reason,
+            failure: None,
         },
     );
     Ok(report)
+}
+
+/// The requests a device spec will make: CONNECT, then its actions.
+fn planned(spec: &DeviceSpec) -> Vec<MqttOutcome> {
+    let base = |action| MqttOutcome {
+        action,
+        client_id: None,
+        topic: None,
+        filter: None,
+        qos: None,
+        result: MqttResult::NotSent,
+        reason_code: None,
+    };
+    let mut v = vec![MqttOutcome {
+        client_id: Some(spec.client_id.clone()),
+        ..base(MqttRequest::Connect)
+    }];
+    for a in &spec.actions {
+        v.push(match a {
+            DeviceAction::Publish { topic, qos, .. } => MqttOutcome {
+                topic: Some(topic.clone()),
+                qos: Some((*qos).min(1)),
+                ..base(MqttRequest::Publish)
+            },
+            DeviceAction::Subscribe { filter } => MqttOutcome {
+                filter: Some(filter.clone()),
+                ..base(MqttRequest::Subscribe)
+            },
+            DeviceAction::Ping => base(MqttRequest::Ping),
+            DeviceAction::Listen { .. } => continue,
+        });
+    }
+    v
+}
+
+/// After close_notify: read what the broker still sends (its own close_notify) until it closes,
+/// for at most [`CLOSE_GRACE`], so the record holds every byte that was on the wire.
+async fn drain<S: tokio::io::AsyncRead + Unpin>(s: &mut S) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Ok(n) = s.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The check a side makes when rustls completes its handshake: it verified its peer's Finished.
+pub fn finished_verified(side: Side) -> EventKind {
+    let (check, peer) = match side {
+        Side::Broker => (CheckId::ClientFinished, "device"),
+        _ => (CheckId::ServerFinished, "broker"),
+    };
+    EventKind::Check {
+        check,
+        ok: true,
+        reason: format!(
+            "rustls completed the handshake, so the {} verified the {peer}'s Finished: both derived \
+             the same keys over the same conversation",
+            side.name()
+        ),
+        about: Some(HandshakeType::FINISHED),
+        facts: Vec::new(),
+        failure: None,
+    }
+}
+
+/// The typed failure of a handshake that failed with `e`; `peer` is the other side (the one whose
+/// alert or silence ended it).
+pub fn handshake_failure(e: &std::io::Error, peer: Side) -> Failure {
+    let me = peer.peer();
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        let mut f = failure_of(tls);
+        f.side = Some(match tls {
+            rustls::Error::AlertReceived(_) => peer,
+            _ => me,
+        });
+        return f;
+    }
+    use std::io::ErrorKind as K;
+    let code = match e.kind() {
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            FailureCode::ClosedByPeer
+        }
+        K::TimedOut => FailureCode::Timeout,
+        _ => FailureCode::Other,
+    };
+    Failure {
+        side: Some(peer),
+        detail: Some(e.to_string()),
+        ..Failure::new(code)
+    }
 }
 
 /// CONNECT, the actions, DISCONNECT. An error is the reason the device stopped.
@@ -173,7 +317,7 @@ async fn session<S>(
     spec: &DeviceSpec,
     v: Version,
     report: &mut DeviceReport,
-) -> Result<(), String>
+) -> Result<(), (CloseCause, String)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -182,18 +326,21 @@ where
         clean_session: !spec.persistent,
         will_topic: None,
     };
-    write_msg(tls, v, &connect)
-        .await
-        .map_err(|e| e.to_string())?;
+    write_msg(tls, v, &connect).await.map_err(write_err)?;
     match read_msg(tls, buf, &mut Some(v), ANSWER_TIMEOUT).await {
         Ok(Msg::ConnAck { code: 0 }) => report.connected = true,
         Ok(Msg::ConnAck { code }) => {
-            return Err(format!(
-                "the broker refused CONNECT: CONNACK {}",
-                reason_code(code)
+            return Err((
+                CloseCause::RefusedByPeer,
+                format!("the broker refused CONNECT: CONNACK {}", reason_code(code)),
             ))
         }
-        Ok(other) => return Err(format!("expected CONNACK, got {other:?}")),
+        Ok(other) => {
+            return Err((
+                CloseCause::ProtocolViolation,
+                format!("expected CONNACK, got {other:?}"),
+            ))
+        }
         Err(e) => return Err(describe_end(e)),
     }
     for (i, action) in spec.actions.iter().enumerate() {
@@ -214,9 +361,7 @@ where
                     retain: *retain,
                     pkid: if qos == 0 { 0 } else { pkid },
                 };
-                write_msg(tls, v, &publish)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                write_msg(tls, v, &publish).await.map_err(write_err)?;
                 if qos == 0 {
                     report.completed += 1;
                     continue;
@@ -236,9 +381,7 @@ where
                     pkid,
                     filters: vec![(filter.clone(), 1)],
                 };
-                write_msg(tls, v, &subscribe)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                write_msg(tls, v, &subscribe).await.map_err(write_err)?;
                 let codes = wait_for(tls, buf, v, report, |m| match m {
                     Msg::SubAck { pkid: p, codes } if *p == pkid => Some(codes.clone()),
                     _ => None,
@@ -250,9 +393,7 @@ where
                 }
             }
             DeviceAction::Ping => {
-                write_msg(tls, v, &Msg::PingReq)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                write_msg(tls, v, &Msg::PingReq).await.map_err(write_err)?;
                 wait_for(tls, buf, v, report, |m| {
                     matches!(m, Msg::PingResp).then_some(())
                 })
@@ -277,7 +418,7 @@ where
     }
     write_msg(tls, v, &Msg::Disconnect { code: 0 })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(write_err)
 }
 
 /// An MQTT reason code in words.
@@ -292,11 +433,35 @@ pub fn reason_code(code: u8) -> String {
     format!("0x{code:02x} {name}")
 }
 
-fn describe_end(e: ReadError) -> String {
+fn describe_end(e: ReadError) -> (CloseCause, String) {
     match e {
-        ReadError::Closed => "the broker closed the connection".to_string(),
-        other => format!("device stopped: {other}"),
+        ReadError::Closed => (
+            CloseCause::PeerClosed,
+            "the broker closed the connection".to_string(),
+        ),
+        ReadError::Timeout => (
+            CloseCause::Timeout,
+            format!(
+                "the broker did not answer within {} s",
+                ANSWER_TIMEOUT.as_secs()
+            ),
+        ),
+        ReadError::Protocol(e) => (
+            CloseCause::ProtocolViolation,
+            format!("the broker sent bytes that are not valid MQTT: {e}"),
+        ),
+        ReadError::Io(e) => (
+            CloseCause::PeerClosed,
+            format!("the connection failed: {e}"),
+        ),
     }
+}
+
+fn write_err(e: std::io::Error) -> (CloseCause, String) {
+    (
+        CloseCause::WriteFailed,
+        format!("the device could not send: {e}"),
+    )
 }
 
 /// Read until `done` picks a packet, collecting (and acknowledging) deliveries on the way.
@@ -306,7 +471,7 @@ async fn wait_for<S, T>(
     v: Version,
     report: &mut DeviceReport,
     done: impl Fn(&Msg) -> Option<T>,
-) -> Result<T, String>
+) -> Result<T, (CloseCause, String)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -328,7 +493,7 @@ async fn unsolicited<S>(
     v: Version,
     report: &mut DeviceReport,
     m: Msg,
-) -> Result<(), String>
+) -> Result<(), (CloseCause, String)>
 where
     S: tokio::io::AsyncWrite + Unpin,
 {
@@ -344,13 +509,14 @@ where
             if qos > 0 {
                 write_msg(s, v, &Msg::PubAck { pkid, code: 0 })
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(write_err)?;
             }
             Ok(())
         }
-        Msg::Disconnect { code } => {
-            Err(format!("the broker sent DISCONNECT {}", reason_code(code)))
-        }
+        Msg::Disconnect { code } => Err((
+            CloseCause::PeerDisconnect,
+            format!("the broker sent DISCONNECT {}", reason_code(code)),
+        )),
         _ => Ok(()),
     }
 }

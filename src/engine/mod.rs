@@ -13,18 +13,19 @@ pub mod device;
 pub mod lessons;
 pub mod mqtt_io;
 pub mod observe;
+pub mod outcome;
 pub mod policy_authz;
 pub mod scenario;
 pub mod serve;
 pub mod verdict;
 
-pub use assemble::{assemble, certificate_list};
+pub use assemble::{assemble, certificate_list, Observer};
 pub use broker::Broker;
 pub use device::DeviceReport;
 pub use observe::Recorder;
 pub use scenario::{BrokerSpec, DeviceAction, DeviceSpec, Scenario};
 
-use crate::trace::Trace;
+use crate::trace::{CertRole, CertRoleKind, Side, Trace};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -74,7 +75,7 @@ pub struct Recording {
     scenario: String,
     started_unix: u64,
     raws: Vec<observe::Raw>,
-    anchors: Vec<(String, Vec<u8>)>,
+    anchors: Vec<(CertRole, Vec<u8>)>,
     report: DeviceReport,
 }
 
@@ -87,6 +88,7 @@ impl Recording {
             self.raws,
             &self.anchors,
             Some(&self.report),
+            Observer::BOTH,
         )
     }
 }
@@ -103,8 +105,17 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
     let rec = Recorder::new();
     let b = broker.clone();
     let brec = rec.clone();
-    let serving = tokio::spawn(async move { b.serve_one(brec, false).await });
-    let device = device::run(&scenario.device, addr, &rec, true).await;
+    // Each end records what it writes: every byte on the wire exactly once, when it was sent.
+    let serving =
+        tokio::spawn(async move { b.serve_one_mode(brec, observe::TapMode::WritesOnly).await });
+    let device = device::run_with(
+        &scenario.device,
+        addr,
+        &rec,
+        true,
+        observe::TapMode::WritesOnly,
+    )
+    .await;
     // The broker finishes on its own once the device is gone; don't wait forever for it.
     let _ = tokio::time::timeout(broker::IDLE_TIMEOUT, serving).await;
     let report = device?;
@@ -117,19 +128,36 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
     })
 }
 
-/// The trust anchors of a scenario, with the role to describe them under.
-pub fn anchors(scenario: &Scenario) -> Vec<(String, Vec<u8>)> {
-    let mut v = roles("device trust anchor", &scenario.device.trust);
-    v.extend(roles("broker trust anchor", &scenario.broker.client_roots));
+/// The trust anchors (and registered CAs) of a scenario, with the role to describe them under.
+pub fn anchors(scenario: &Scenario) -> Vec<(CertRole, Vec<u8>)> {
+    let mut v = roles(
+        Side::Device,
+        CertRoleKind::TrustAnchor,
+        &scenario.device.trust,
+    );
+    v.extend(roles(
+        Side::Broker,
+        CertRoleKind::TrustAnchor,
+        &scenario.broker.client_roots,
+    ));
+    v.extend(roles(
+        Side::Broker,
+        CertRoleKind::RegisteredCa,
+        &scenario.broker.known_cas,
+    ));
     v
 }
 
-/// Trust anchors named `{what}[i]`, for [`assemble`].
-pub fn roles(what: &str, roots: &[rustls_pki_types::CertificateDer<'_>]) -> Vec<(String, Vec<u8>)> {
-    roots
+/// Certificates in a role, numbered from 0, for [`assemble`].
+pub fn roles(
+    side: Side,
+    kind: CertRoleKind,
+    certs: &[rustls_pki_types::CertificateDer<'_>],
+) -> Vec<(CertRole, Vec<u8>)> {
+    certs
         .iter()
         .enumerate()
-        .map(|(i, r)| (format!("{what}[{i}]"), r.to_vec()))
+        .map(|(index, r)| (CertRole { side, kind, index }, r.to_vec()))
         .collect()
 }
 

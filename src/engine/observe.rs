@@ -5,7 +5,7 @@
 //! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
 
 use super::verdict::{Evidence, Pending, Verdict};
-use crate::trace::{hex, EventKind, Phase, Side};
+use crate::trace::{EventKind, Failure, FailureCode, Phase, Side};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
@@ -141,17 +141,64 @@ impl Recorder {
     }
 }
 
-/// A transport wrapper recording every byte read and written. `me` is the side that owns the
-/// transport: what it writes was sent by `me`, what it reads was sent by the peer.
+/// Which bytes of a transport are recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TapMode {
+    /// None (another tap records this connection).
+    Off,
+    /// What this side writes (both ends are iotls's own: each records its own writes).
+    WritesOnly,
+    /// Both directions (the other end is not iotls's).
+    Both,
+}
+
+/// A transport wrapper recording the bytes a side writes and (optionally) reads. `me` is the side
+/// that owns the transport: what it writes was sent by `me`, what it reads was sent by the peer.
+///
+/// When both ends are iotls's own (the tour), each end records only what it *writes*: every byte
+/// on the wire is then recorded exactly once, when it was sent — including a last close_notify the
+/// other side never reads. When only one end is iotls's (`connect`, `serve`), that end records both
+/// directions.
 pub struct Tap<S> {
     inner: S,
     me: Side,
     rec: Recorder,
+    reads: bool,
+    writes: bool,
 }
 
 impl<S> Tap<S> {
+    /// Records both directions.
     pub fn new(inner: S, me: Side, rec: Recorder) -> Self {
-        Tap { inner, me, rec }
+        Tap {
+            inner,
+            me,
+            rec,
+            reads: true,
+            writes: true,
+        }
+    }
+
+    /// Records nothing (another tap records this connection).
+    pub fn off(inner: S, me: Side, rec: Recorder) -> Self {
+        Tap {
+            inner,
+            me,
+            rec,
+            reads: false,
+            writes: false,
+        }
+    }
+
+    /// Records only what `me` writes (the other end records its own writes).
+    pub fn writes_only(inner: S, me: Side, rec: Recorder) -> Self {
+        Tap {
+            inner,
+            me,
+            rec,
+            reads: false,
+            writes: true,
+        }
     }
 }
 
@@ -163,6 +210,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if !self.reads {
+            return r;
+        }
         if let Poll::Ready(Ok(())) = r {
             let got = &buf.filled()[before..];
             if !got.is_empty() {
@@ -180,6 +230,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if !self.writes {
+            return r;
+        }
         if let Poll::Ready(Ok(n)) = r {
             if n > 0 {
                 self.rec.bytes(self.me, &data[..n]);
@@ -195,6 +248,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if !self.writes {
+            return r;
+        }
         if let Poll::Ready(Ok(n)) = r {
             let mut left = n;
             for b in bufs {
@@ -240,8 +296,8 @@ impl rustls::KeyLog for RecordingKeyLog {
             self.side,
             EventKind::Secret {
                 label: label.to_string(),
-                client_random: hex(client_random),
-                secret: hex(secret),
+                client_random: client_random.to_vec(),
+                secret: secret.to_vec(),
             },
         );
     }
@@ -250,7 +306,7 @@ impl rustls::KeyLog for RecordingKeyLog {
     }
 }
 
-/// The words for a rustls error, with the context rustls gives.
+/// The words for a rustls error, with the context rustls gives (dates as dates, names as names).
 pub fn explain_error(e: &Error) -> String {
     match e {
         Error::InvalidCertificate(ce) => match ce {
@@ -259,18 +315,23 @@ pub fn explain_error(e: &Error) -> String {
             }
             CertificateError::NotValidForName => "the certificate is not valid for the name asked for (rustls: NotValidForName)".to_string(),
             CertificateError::NotValidForNameContext { expected, presented } => format!(
-                "the certificate is for {} but the device asked for {:?} (rustls: NotValidForName)",
+                "the certificate is for {} but the device asked for {} (rustls: NotValidForName)",
                 if presented.is_empty() { "no names".to_string() } else { presented.join(", ") },
-                expected
+                server_name_text(expected)
             ),
             CertificateError::Expired => "the certificate has expired (rustls: Expired)".to_string(),
             CertificateError::ExpiredContext { time, not_after } => format!(
-                "the certificate expired: not after {} but now is {} (rustls: Expired)",
-                not_after.as_secs(),
-                time.as_secs()
+                "the certificate expired on {} (checked at {}) (rustls: Expired)",
+                rfc3339(not_after.as_secs()),
+                rfc3339(time.as_secs())
             ),
             CertificateError::NotValidYet => "the certificate is not valid yet (rustls: NotValidYet)".to_string(),
-            CertificateError::InvalidPurpose => {
+            CertificateError::NotValidYetContext { time, not_before } => format!(
+                "the certificate is valid only from {} (checked at {}) (rustls: NotValidYet)",
+                rfc3339(not_before.as_secs()),
+                rfc3339(time.as_secs())
+            ),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "the certificate's extended key usage does not allow this use (rustls: InvalidPurpose)".to_string()
             }
             CertificateError::BadSignature => "a signature in the chain does not verify (rustls: BadSignature)".to_string(),
@@ -279,6 +340,104 @@ pub fn explain_error(e: &Error) -> String {
             other => format!("rustls: {other:?}"),
         },
         other => format!("rustls: {other}"),
+    }
+}
+
+/// A server name as people write it: `localhost`, `127.0.0.1`.
+pub fn server_name_text(n: &ServerName<'_>) -> String {
+    match n {
+        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Seconds since the Unix epoch as RFC 3339 (`2020-01-01T00:00:00Z`).
+pub fn rfc3339(secs: u64) -> String {
+    crate::pki::rfc3339(secs as i64)
+}
+
+/// The typed failure of a rustls error: its code and the values rustls gives with it.
+pub fn failure_of(e: &Error) -> Failure {
+    use FailureCode as C;
+    let mut f = Failure {
+        detail: Some(e.to_string()),
+        ..Failure::default()
+    };
+    f.code = match e {
+        Error::InvalidCertificate(ce) => match ce {
+            CertificateError::UnknownIssuer => C::UnknownIssuer,
+            CertificateError::NotValidForName => C::NotValidForName,
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                f.expected_name = Some(server_name_text(expected));
+                f.presented_names = presented.clone();
+                C::NotValidForName
+            }
+            CertificateError::Expired => C::Expired,
+            CertificateError::ExpiredContext { time, not_after } => {
+                f.not_after = Some(rfc3339(not_after.as_secs()));
+                f.checked_at = Some(rfc3339(time.as_secs()));
+                C::Expired
+            }
+            CertificateError::NotValidYet => C::NotYetValid,
+            CertificateError::NotValidYetContext { time, not_before } => {
+                f.not_before = Some(rfc3339(not_before.as_secs()));
+                f.checked_at = Some(rfc3339(time.as_secs()));
+                C::NotYetValid
+            }
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                C::InvalidPurpose
+            }
+            CertificateError::BadSignature => C::BadSignature,
+            CertificateError::BadEncoding => C::BadEncoding,
+            CertificateError::Revoked => C::Revoked,
+            _ => C::Other,
+        },
+        Error::NoCertificatesPresented => C::NoCertificate,
+        Error::DecryptError => C::FinishedMismatch,
+        Error::PeerIncompatible(p) => {
+            let t = format!("{p:?}");
+            if t.contains("Version") || t.contains("Tls12NotOffered") {
+                C::ProtocolVersion
+            } else {
+                C::NoSharedCipher
+            }
+        }
+        Error::NoApplicationProtocol => C::NoApplicationProtocol,
+        Error::AlertReceived(a) => return failure_of_alert(*a, None),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => C::ProtocolViolation,
+        _ => C::Other,
+    };
+    f
+}
+
+/// The failure an alert received from the peer stands for (the peer's check, seen only by its
+/// alert). `sender` is the side that sent it.
+pub fn failure_of_alert(a: rustls::AlertDescription, sender: Option<Side>) -> Failure {
+    use rustls::AlertDescription as A;
+    use FailureCode as C;
+    let code = match a {
+        A::CertificateExpired => C::Expired,
+        A::UnknownCA => C::UnknownIssuer,
+        A::BadCertificate | A::UnsupportedCertificate | A::CertificateUnknown => C::Other,
+        A::CertificateRevoked => C::Revoked,
+        A::CertificateRequired => C::NoCertificate,
+        A::ProtocolVersion => C::ProtocolVersion,
+        A::HandshakeFailure | A::InsufficientSecurity => C::NoSharedCipher,
+        A::NoApplicationProtocol => C::NoApplicationProtocol,
+        A::DecryptError => C::BadSignature,
+        A::AccessDenied => C::Unregistered,
+        A::DecodeError | A::IllegalParameter | A::UnexpectedMessage => C::ProtocolViolation,
+        _ => C::Alert,
+    };
+    Failure {
+        side: sender,
+        alert: Some(crate::trace::AlertDescription(u8::from(a)).name()),
+        detail: Some(format!("received fatal alert {a:?}")),
+        ..Failure::new(if code == C::Other { C::Alert } else { code })
     }
 }
 
@@ -314,7 +473,7 @@ impl ServerCertVerifier for ObservedServerVerifier {
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
             ))
         );
-        let verdict = r.as_ref().err().map(explain_error);
+        let verdict = r.as_ref().err().cloned();
         if r.is_ok() || name_err {
             let asked = server_name.to_str().to_string();
             self.rec.pending(Pending {
@@ -348,7 +507,7 @@ impl ServerCertVerifier for ObservedServerVerifier {
         let r = self.inner.verify_tls12_signature(message, cert, dss);
         self.rec.pending(Pending {
             kind: Verdict::ServerKxSignature,
-            error: r.as_ref().err().map(explain_error),
+            error: r.as_ref().err().cloned(),
             evidence: Evidence::signature(message, cert, dss),
         });
         r
@@ -373,6 +532,9 @@ impl ServerCertVerifier for ObservedServerVerifier {
 pub struct ObservedClientVerifier {
     pub inner: Arc<dyn ClientCertVerifier>,
     pub roots: Arc<[CertificateDer<'static>]>,
+    /// CAs the broker knows (registered CAs) that are not trust anchors by themselves: used only to
+    /// tell a missing intermediate from an unknown issuer after rustls said UnknownIssuer.
+    pub known_cas: Arc<[CertificateDer<'static>]>,
     pub rec: Recorder,
 }
 
@@ -396,10 +558,29 @@ impl ClientCertVerifier for ObservedClientVerifier {
         let r = self
             .inner
             .verify_client_cert(end_entity, intermediates, now);
+        // rustls said UnknownIssuer: would the chain pass with one of the registered CAs added? Then
+        // the device left out its intermediate — a different mistake with a different fix.
+        let missing = match &r {
+            Err(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+                self.known_cas.iter().find_map(|ca| {
+                    let mut with: Vec<CertificateDer<'_>> = intermediates.to_vec();
+                    with.push(ca.clone());
+                    self.inner
+                        .verify_client_cert(end_entity, &with, now)
+                        .is_ok()
+                        .then(|| ca.to_vec())
+                })
+            }
+            _ => None,
+        };
+        let mut evidence = Evidence::chain(end_entity, intermediates, &self.roots);
+        if let (Some(ca), Evidence::Chain { missing_ca, .. }) = (missing, &mut evidence) {
+            *missing_ca = Some(ca);
+        }
         self.rec.pending(Pending {
             kind: Verdict::ClientChain,
-            error: r.as_ref().err().map(explain_error),
-            evidence: Evidence::chain(end_entity, intermediates, &self.roots),
+            error: r.as_ref().err().cloned(),
+            evidence,
         });
         r
     }
@@ -413,7 +594,7 @@ impl ClientCertVerifier for ObservedClientVerifier {
         let r = self.inner.verify_tls12_signature(message, cert, dss);
         self.rec.pending(Pending {
             kind: Verdict::CertificateVerify,
-            error: r.as_ref().err().map(explain_error),
+            error: r.as_ref().err().cloned(),
             evidence: Evidence::signature(message, cert, dss),
         });
         r

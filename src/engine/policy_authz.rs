@@ -6,7 +6,10 @@ use crate::pki::{DefaultPki, BUTTON_THING, NEIGHBOUR_THING};
 use crate::policy::{
     self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing, PIZZA_POLICY_NAME,
 };
-use crate::trace::{EventKind, Fact, PolicyEvent};
+use crate::trace::{
+    CheckId, Decision, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction,
+    PolicyEvent, Side,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -18,11 +21,11 @@ pub struct PolicyAuthorizer {
 
 fn action(a: MqttAction) -> Action {
     match a {
-        MqttAction::Connect => Action::Connect,
-        MqttAction::Publish => Action::Publish,
-        MqttAction::RetainPublish => Action::RetainPublish,
-        MqttAction::Subscribe => Action::Subscribe,
-        MqttAction::Receive => Action::Receive,
+        PolicyAction::Connect => Action::Connect,
+        PolicyAction::Publish => Action::Publish,
+        PolicyAction::RetainPublish => Action::RetainPublish,
+        PolicyAction::Subscribe => Action::Subscribe,
+        PolicyAction::Receive => Action::Receive,
     }
 }
 
@@ -72,10 +75,21 @@ impl Authorizer for PolicyAuthorizer {
         if let Some(s) = c.status {
             facts.push(Fact::new("status", s.as_str()));
         }
+        let failure = (!c.ok).then(|| Failure {
+            side: Some(Side::Broker),
+            check: Some(CheckId::Registry),
+            subject: crate::pki::describe_brief(cert_der).subject.into(),
+            detail: Some(c.reason.clone()),
+            ..Failure::new(match c.status {
+                // Known, but not ACTIVE (INACTIVE, REVOKED, …), or its CA is not.
+                Some(_) => FailureCode::InactiveCertificate,
+                None => FailureCode::Unregistered,
+            })
+        });
         Verdict {
             allowed: c.ok,
             event: EventKind::Check {
-                check: "registry".into(),
+                check: CheckId::Registry,
                 ok: c.ok,
                 reason: if c.ok {
                     c.reason
@@ -84,6 +98,7 @@ impl Authorizer for PolicyAuthorizer {
                 },
                 about: None,
                 facts,
+                failure,
             },
         }
     }
@@ -106,10 +121,15 @@ impl Authorizer for PolicyAuthorizer {
         Verdict {
             allowed: d.kind == policy::DecisionKind::Allowed,
             event: EventKind::Policy(PolicyEvent {
-                action: a.iot_name().to_string(),
+                action: a,
                 resource: arn,
-                decision: d.kind.as_str().to_string(),
-                enforcement: String::new(),
+                decision: match d.kind {
+                    policy::DecisionKind::Allowed => Decision::Allowed,
+                    policy::DecisionKind::ExplicitDeny => Decision::ExplicitDeny,
+                    policy::DecisionKind::ImplicitDeny => Decision::ImplicitDeny,
+                },
+                // The broker says what it did about it (`Broker::enforce`).
+                enforcement: Enforcement::CarriedOut,
                 lines: d.lines(),
                 detail: d.detail(),
             }),

@@ -47,6 +47,9 @@ pub struct BrokerSpec {
     pub identity: Identity,
     /// Roots the broker accepts device certificates from.
     pub client_roots: Vec<CertificateDer<'static>>,
+    /// Registered CAs that are not roots (e.g. the issuing CA): they let the broker tell a device
+    /// that left out its intermediate from one whose CA it does not know.
+    pub known_cas: Vec<CertificateDer<'static>>,
     pub authorizer: Arc<dyn Authorizer>,
 }
 
@@ -93,6 +96,7 @@ impl Scenario {
             broker: BrokerSpec {
                 identity: pki.broker.clone(),
                 client_roots: vec![pki.root.clone()],
+                known_cas: vec![pki.intermediate.clone()],
                 authorizer: super::authz::pizza_authorizer(pki),
             },
         }

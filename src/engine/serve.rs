@@ -6,9 +6,10 @@ use super::broker::Broker;
 use super::observe::Recorder;
 use super::policy_authz::PolicyAuthorizer;
 use super::scenario::BrokerSpec;
-use super::{assemble, unix_now, EngineError};
+use super::{assemble, unix_now, EngineError, Observer};
 use crate::pki::{load_certs, load_identity, DefaultPki};
 use crate::trace::Trace;
+use crate::trace::{CertRoleKind, Side};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ fn setup(e: impl std::fmt::Display) -> EngineError {
 
 /// Build the broker's spec from the options.
 pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
+    let mut known_cas = Vec::new();
     let (identity, mut roots, authorizer): (_, _, Arc<dyn Authorizer>) = match (&o.cert, &o.key) {
         (Some(c), Some(k)) => {
             let identity = load_identity(c, k).map_err(setup)?;
@@ -60,6 +62,7 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
                 Some(r) => Arc::new(PolicyAuthorizer::from_file(r)?),
                 None => Arc::new(PolicyAuthorizer::pizza_default(&pki)),
             };
+            known_cas.push(pki.intermediate.clone());
             (pki.broker.clone(), vec![pki.root.clone()], authz)
         }
     };
@@ -71,24 +74,30 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
     Ok(BrokerSpec {
         identity,
         client_roots: roots,
+        known_cas,
         authorizer,
     })
 }
 
 /// Serve until `sessions` sessions have ended (or forever), calling `each` with every trace.
-/// Prints `listening on ADDR` first.
+/// Prints `listening on ADDR` to stderr first.
 pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineError> {
     let spec = broker_spec(o)?;
     let ip: std::net::IpAddr = o
         .bind
         .parse()
         .map_err(|_| setup(format!("--bind {:?} is not an IP address", o.bind)))?;
-    let anchors = super::roles("broker trust anchor", &spec.client_roots);
+    let mut anchors = super::roles(Side::Broker, CertRoleKind::TrustAnchor, &spec.client_roots);
+    anchors.extend(super::roles(
+        Side::Broker,
+        CertRoleKind::RegisteredCa,
+        &spec.known_cas,
+    ));
     let rt = super::runtime()?;
     rt.block_on(async {
         let broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
-        println!("listening on {}", broker.local_addr());
-        let _ = std::io::stdout().flush();
+        // Status goes to stderr: stdout carries only sessions (JSON Lines with --json).
+        eprintln!("listening on {}", broker.local_addr());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trace>();
         let mut served = 0u32;
         let mut running = 0u32;
@@ -104,7 +113,7 @@ pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineE
                         let started = unix_now();
                         let rec = Recorder::new();
                         b.serve_tcp(tcp, peer, rec.clone(), true).await;
-                        let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None));
+                        let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None, Observer::BROKER));
                     });
                 }
                 Some(trace) = rx.recv() => {

@@ -5,8 +5,9 @@
 //! hex-encoding the signed transcript happen when the trace is assembled, so observation costs the
 //! handshake as little as possible (BENCHMARKS.md).
 
+use super::observe::{explain_error, failure_of};
 use crate::pki::{describe_brief, subject_cn};
-use crate::trace::{hex, EventKind, Fact, Phase, Side};
+use crate::trace::{hex, CheckId, EventKind, Fact, FailureCode, HandshakeType, Phase, Side};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
@@ -38,21 +39,21 @@ impl Verdict {
         }
     }
 
-    fn name(&self) -> &'static str {
+    fn id(&self) -> CheckId {
         match self {
-            Verdict::ServerChain { .. } => "server_chain",
-            Verdict::ServerName { .. } => "server_name",
-            Verdict::ServerKxSignature => "server_kx_signature",
-            Verdict::ClientChain => "client_chain",
-            Verdict::CertificateVerify => "certificate_verify",
+            Verdict::ServerChain { .. } => CheckId::ServerChain,
+            Verdict::ServerName { .. } => CheckId::ServerName,
+            Verdict::ServerKxSignature => CheckId::ServerKxSignature,
+            Verdict::ClientChain => CheckId::ClientChain,
+            Verdict::CertificateVerify => CheckId::CertificateVerify,
         }
     }
 
-    fn about(&self) -> &'static str {
+    fn about(&self) -> HandshakeType {
         match self {
-            Verdict::ServerKxSignature => "ServerKeyExchange",
-            Verdict::CertificateVerify => "CertificateVerify",
-            _ => "Certificate",
+            Verdict::ServerKxSignature => HandshakeType::SERVER_KEY_EXCHANGE,
+            Verdict::CertificateVerify => HandshakeType::CERTIFICATE_VERIFY,
+            _ => HandshakeType::CERTIFICATE,
         }
     }
 }
@@ -64,6 +65,8 @@ pub enum Evidence {
     Chain {
         chain: Vec<Vec<u8>>,
         roots: Arc<[CertificateDer<'static>]>,
+        /// A registered CA that the sender left out: with it, the chain passes.
+        missing_ca: Option<Vec<u8>>,
     },
     /// A handshake signature: the exact signed bytes, the signer's certificate, scheme, signature.
     Signature {
@@ -85,6 +88,7 @@ impl Evidence {
         Evidence::Chain {
             chain,
             roots: Arc::clone(roots),
+            missing_ca: None,
         }
     }
 
@@ -102,11 +106,11 @@ impl Evidence {
     }
 }
 
-/// A verdict as recorded: the check, rustls's error in words (None = passed), the evidence.
+/// A verdict as recorded: the check, rustls's error (None = passed), the evidence.
 #[derive(Clone, Debug)]
 pub struct Pending {
     pub kind: Verdict,
-    pub error: Option<String>,
+    pub error: Option<rustls::Error>,
     pub evidence: Evidence,
 }
 
@@ -114,7 +118,7 @@ impl Pending {
     /// The `check` event: reason in words and facts from the evidence.
     pub fn resolve(self) -> EventKind {
         let facts = match &self.evidence {
-            Evidence::Chain { chain, roots } => match &self.kind {
+            Evidence::Chain { chain, roots, .. } => match &self.kind {
                 Verdict::ServerName { asked } => {
                     let names = chain
                         .first()
@@ -134,24 +138,67 @@ impl Pending {
                 signature,
             } => signature_facts(message, cert, *scheme, signature),
         };
+        let (phase_side, check) = (self.kind.at().1, self.kind.id());
+        let failure = self.error.as_ref().map(|e| {
+            let mut f = failure_of(e);
+            f.side = Some(phase_side);
+            f.check = Some(check);
+            match &self.evidence {
+                Evidence::Chain {
+                    chain, missing_ca, ..
+                } => {
+                    let leaf = chain.first().map(|c| describe_brief(c));
+                    f.subject = leaf.as_ref().map(|l| l.subject.clone());
+                    if let Some(ca) = missing_ca {
+                        f.code = FailureCode::MissingIntermediate;
+                        f.missing_issuer = Some(describe_brief(ca).subject);
+                    } else if f.code == FailureCode::UnknownIssuer {
+                        f.missing_issuer = chain.last().map(|c| describe_brief(c).issuer);
+                    }
+                    if f.code == FailureCode::NotValidForName {
+                        // The names as the certificate writes them (DNS:…, IP:…).
+                        f.presented_names = leaf.map(|l| l.san).unwrap_or_default();
+                    }
+                    if let (Verdict::ServerName { asked }, None) = (&self.kind, &f.expected_name) {
+                        f.expected_name = Some(asked.clone());
+                    }
+                }
+                Evidence::Signature { cert, .. } => {
+                    f.subject = Some(describe_brief(cert).subject);
+                    if f.code == FailureCode::Other {
+                        f.code = FailureCode::BadSignature;
+                    }
+                }
+            }
+            f
+        });
         let reason = match &self.error {
-            Some(e) => match self.kind {
-                Verdict::ServerKxSignature => {
-                    format!("the ServerKeyExchange signature does not verify: {e}")
-                }
-                Verdict::CertificateVerify => {
-                    format!("the CertificateVerify signature does not verify: {e}")
-                }
-                _ => e.clone(),
+            Some(e) => match (&self.kind, &failure) {
+                (Verdict::ServerKxSignature, _) => format!(
+                    "the ServerKeyExchange signature does not verify: {}",
+                    explain_error(e)
+                ),
+                (Verdict::CertificateVerify, _) => format!(
+                    "the CertificateVerify signature does not verify: {}",
+                    explain_error(e)
+                ),
+                (_, Some(f)) if f.code == FailureCode::MissingIntermediate => format!(
+                    "the chain does not lead to a trusted root (rustls: UnknownIssuer) — the device \
+                     sent its certificate without the CA that issued it ({}); with that registered \
+                     CA added, the chain passes",
+                    f.missing_issuer.as_deref().unwrap_or("?")
+                ),
+                _ => explain_error(e),
             },
             None => self.reason_ok(&facts),
         };
         EventKind::Check {
-            check: self.kind.name().to_string(),
+            check,
             ok: self.error.is_none(),
             reason,
-            about: Some(self.kind.about().to_string()),
+            about: Some(self.kind.about()),
             facts,
+            failure,
         }
     }
 

@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 
-use crate::trace::{hex, Field, Fields, MqttPacket};
+use crate::trace::{Field, Fields, MqttPacket, MqttPacketType};
 
 /// Largest packet (fixed header included) this decoder buffers. MQTT allows 256 MiB; an IoT
 /// session in this program never comes close, and a bound keeps a hostile peer from making the
@@ -88,7 +88,7 @@ impl MqttStream {
                     let bytes = self.buf[start..start + total].to_vec();
                     let packet = self.decode(&bytes, offset);
                     start += total;
-                    if packet.packet == "MALFORMED" {
+                    if packet.packet == MqttPacketType::Malformed {
                         let reason = packet.code.clone().unwrap_or_default();
                         out.push(packet);
                         self.stop(reason);
@@ -115,9 +115,10 @@ impl MqttStream {
         let hdr_len = 1 + remaining_length(bytes).map(|(n, _)| n).unwrap_or(1);
 
         let mut p = MqttPacket {
-            packet: name.to_string(),
-            hex: hex(bytes),
+            packet: MqttPacketType::from_nibble(ptype).unwrap_or_default(),
+            hex: bytes.to_vec(),
             offset,
+            level: self.level,
             ..Default::default()
         };
 
@@ -152,7 +153,60 @@ impl MqttStream {
         let (fields, code) = packet_fields(bytes, v5);
         p.fields = fields;
         p.code = code;
+        typed_codes(&mut p, &bytes[hdr_len.min(bytes.len())..], v5);
         p
+    }
+}
+
+/// The reason / return codes and subscription filters of a packet, as values (`body` is the
+/// packet after its fixed header; the packet has already been validated).
+fn typed_codes(p: &mut MqttPacket, body: &[u8], v5: bool) {
+    // An MQTT 5 property block: a variable byte integer length, then that many bytes.
+    let skip_props = |at: usize| -> Option<usize> {
+        let mut len = 0usize;
+        for i in 0..4 {
+            let b = *body.get(at + i)?;
+            len |= ((b & 0x7f) as usize) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(at + i + 1 + len);
+            }
+        }
+        None
+    };
+    match p.packet {
+        MqttPacketType::ConnAck => p.reason_code = body.get(1).copied(),
+        MqttPacketType::PubAck
+        | MqttPacketType::PubRec
+        | MqttPacketType::PubRel
+        | MqttPacketType::PubComp
+            if v5 =>
+        {
+            p.reason_code = Some(body.get(2).copied().unwrap_or(0));
+        }
+        MqttPacketType::Disconnect if v5 => {
+            p.reason_code = Some(body.first().copied().unwrap_or(0))
+        }
+        MqttPacketType::SubAck => {
+            let at = if v5 { skip_props(2) } else { Some(2) };
+            if let Some(codes) = at.and_then(|a| body.get(a..)) {
+                p.reason_codes = codes.to_vec();
+            }
+        }
+        MqttPacketType::Subscribe | MqttPacketType::Unsubscribe => {
+            let mut at = if v5 { skip_props(2) } else { Some(2) };
+            while let Some(a) = at {
+                let Some(len) = body.get(a..a + 2) else { break };
+                let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                let Some(f) = body.get(a + 2..a + 2 + len) else {
+                    break;
+                };
+                p.filters.push(String::from_utf8_lossy(f).into_owned());
+                // SUBSCRIBE has an options byte after each filter.
+                let opts = usize::from(p.packet == MqttPacketType::Subscribe);
+                at = Some(a + 2 + len + opts).filter(|n| *n < body.len());
+            }
+        }
+        _ => {}
     }
 }
 
@@ -229,8 +283,8 @@ fn fill_v5(p: &mut MqttPacket, pkt: mqttbytes::v5::Packet) {
 /// `MALFORMED` packet with the reason in `code`.
 fn malformed(bytes: &[u8], offset: usize, reason: &str) -> MqttPacket {
     MqttPacket {
-        packet: "MALFORMED".to_string(),
-        hex: hex(&bytes[..bytes.len().min(MAX_MALFORMED_HEX)]),
+        packet: MqttPacketType::Malformed,
+        hex: bytes[..bytes.len().min(MAX_MALFORMED_HEX)].to_vec(),
         offset,
         code: Some(reason.to_string()),
         ..Default::default()
@@ -489,7 +543,7 @@ impl<'a> Cur<'a> {
 fn text(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => format!("{s:?}"),
-        Err(_) => format!("(not UTF-8) {}", hex(b)),
+        Err(_) => format!("(not UTF-8) {}", crate::trace::hex(b)),
     }
 }
 

@@ -1,22 +1,33 @@
 //! Describing a certificate for people: every field a learner checks, via x509-parser.
 
-use crate::trace::{hex, CertInfo};
+use crate::trace::{hex, CertInfo, CertRole};
 use x509_parser::prelude::*;
 
-/// Describe a DER certificate. `role` says where it was seen; `now_unix` is the session's start (for
+/// Describe a DER certificate. `roles` say where it was seen; `now_unix` is the session's start (for
 /// days left). A certificate that does not parse is described as such, never a panic.
-pub fn describe(der: &[u8], role: &str, now_unix: i64) -> CertInfo {
+pub fn describe(der: &[u8], roles: Vec<CertRole>, now_unix: i64) -> CertInfo {
     let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
     describe_fields(
         der,
         CertInfo {
             sha256,
-            role: role.to_string(),
-            der: hex(der),
+            roles,
+            der: der.to_vec(),
             ..CertInfo::default()
         },
         now_unix,
     )
+}
+
+/// Seconds since the Unix epoch as RFC 3339 (`2020-01-01T00:00:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    ::time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&::time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{secs} s after 1970"))
 }
 
 /// [`describe`] without the fingerprint and the DER (cheaper: for verdict facts during a handshake).
@@ -39,8 +50,8 @@ fn describe_fields(der: &[u8], base: CertInfo, now_unix: i64) -> CertInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         serial: cert.raw_serial_as_string(),
-        not_before: cert.validity().not_before.to_string(),
-        not_after: cert.validity().not_after.to_string(),
+        not_before: rfc3339(cert.validity().not_before.timestamp()),
+        not_after: rfc3339(not_after),
         days_left: (not_after - now_unix).div_euclid(86_400),
         key: key_description(&cert),
         signature_algorithm: sig_alg_name(&cert.signature_algorithm.algorithm.to_id_string()),

@@ -6,7 +6,7 @@ mod files;
 mod generate;
 mod load;
 
-pub use describe::{describe, describe_brief, subject_cn};
+pub use describe::{describe, describe_brief, rfc3339, subject_cn};
 pub use files::{certs_pem, key_pem, write_default};
 pub use generate::{
     DefaultPki, PkiError, BUTTON_SERIAL, BUTTON_THING, NEIGHBOUR_SERIAL, NEIGHBOUR_THING,

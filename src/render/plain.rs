@@ -14,7 +14,7 @@ const INDENT: &str = "      ";
 /// Render the whole trace as text.
 pub fn render(trace: &Trace) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "iotls tour — scenario {}", trace.scenario);
+    let _ = writeln!(out, "iotls — session {}", trace.scenario);
     if let Some(tls) = &trace.tls {
         let _ = writeln!(
             out,
@@ -55,19 +55,27 @@ pub fn render(trace: &Trace) -> String {
         }
     }
     let _ = writeln!(out, "\n== Outcome ==");
-    let _ = writeln!(
-        out,
+    for m in &trace.outcome.mqtt {
+        let _ = writeln!(out, "  {}", narrate::mqtt_line(m));
+    }
+    let _ = writeln!(out, "{}", verdict_line(trace));
+    out
+}
+
+/// The last line of a report: OK or FAILED, and why — what a person debugging reads first.
+pub fn verdict_line(trace: &Trace) -> String {
+    format!(
         "{} {}",
         if trace.outcome.ok { "OK:" } else { "FAILED:" },
         trace.outcome.summary
-    );
-    out
+    )
 }
 
 fn arrow(e: &Event) -> &'static str {
     match e.side {
         crate::trace::Side::Device => "device → broker",
         crate::trace::Side::Broker => "broker → device",
+        crate::trace::Side::Iotls => "iotls",
     }
 }
 
@@ -91,24 +99,23 @@ fn headline(e: &Event) -> String {
         } => format!(
             "{} {msg} ({} bytes{})",
             arrow(e),
-            hex.len() / 2,
+            hex.len(),
             if *encrypted { ", encrypted" } else { "" }
         ),
         EventKind::ChangeCipherSpec { .. } => format!("{} ChangeCipherSpec", arrow(e)),
         EventKind::Alert {
             level, description, ..
         } => {
-            format!("{} Alert {level} {description}", arrow(e))
+            format!("{} Alert {} {description}", arrow(e), level.name())
         }
         EventKind::AppData { ciphertext, .. } => {
-            format!(
-                "{} application data ({} bytes)",
-                arrow(e),
-                ciphertext.len() / 2
-            )
+            format!("{} application data ({} bytes)", arrow(e), ciphertext.len())
         }
         EventKind::Undecodable { hex, .. } => {
-            format!("{} {} bytes that are not TLS", arrow(e), hex.len() / 2)
+            format!("{} {} bytes that are not TLS", arrow(e), hex.len())
+        }
+        EventKind::Check { check, ok, .. } if e.side == crate::trace::Side::Iotls => {
+            format!("{} iotls recomputes {check} (iotls's own check)", mark(*ok))
         }
         EventKind::Check { check, ok, .. } => {
             format!("{} {} checks {check}", mark(*ok), e.side.name())
@@ -116,7 +123,7 @@ fn headline(e: &Event) -> String {
         EventKind::Secret { label, .. } => format!("{} key log: {label}", e.side.name()),
         EventKind::Policy(p) => format!(
             "{} {} {} on {}",
-            mark(p.decision == "ALLOWED"),
+            mark(p.decision.allowed()),
             p.decision,
             p.action,
             p.resource
@@ -127,7 +134,7 @@ fn headline(e: &Event) -> String {
                 by.map(|s| s.name()).unwrap_or("connection")
             )
         }
-        EventKind::Error { stage, .. } => format!("error in {stage}"),
+        EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
     }
 }
 
@@ -141,7 +148,7 @@ fn details(out: &mut String, e: &Event) {
             }
         }
         EventKind::Policy(p) => {
-            let _ = writeln!(out, "{INDENT}  {}", p.enforcement);
+            let _ = writeln!(out, "{INDENT}  {}", narrate::enforcement(p.enforcement));
             for l in &p.lines {
                 let _ = writeln!(out, "{INDENT}  {l}");
             }

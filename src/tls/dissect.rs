@@ -15,7 +15,10 @@ use super::handshake::{self, Facts};
 use super::keys::{self, RecordCipher};
 use super::names;
 use crate::mqtt::MqttStream;
-use crate::trace::{hex, EventKind, Fact, Phase, Side, TlsSummary};
+use crate::trace::{
+    hex, AlertDescription, AlertLevel, CheckId, EventKind, Fact, HandshakeType, Phase, Side,
+    TlsSummary, WireRecord,
+};
 
 /// Largest record fragment accepted: 2^14 plaintext + 2048 bytes of expansion (RFC 5246 §6.2.3).
 pub const MAX_RECORD_FRAGMENT: usize = (1 << 14) + 2048;
@@ -91,12 +94,15 @@ pub struct Dissector {
     server_ems: bool,
     sni: Option<String>,
     phase: Phase,
+    /// Every complete record, in the order pushed (see [`Dissector::take_records`]).
+    records: Vec<WireRecord>,
 }
 
 fn idx(side: Side) -> usize {
     match side {
-        Side::Device => 0,
         Side::Broker => 1,
+        // Only the device and the broker send bytes.
+        Side::Device | Side::Iotls => 0,
     }
 }
 
@@ -198,7 +204,14 @@ impl Dissector {
             server_ems: false,
             sni: None,
             phase: Phase::Hello,
+            records: Vec::new(),
         }
+    }
+
+    /// The complete records seen since the last call, whole, in order (`t_us` is 0: the caller
+    /// knows when the bytes arrived).
+    pub fn take_records(&mut self) -> Vec<WireRecord> {
+        std::mem::take(&mut self.records)
     }
 
     /// Every plaintext handshake message so far, in order, 4-byte header included — the
@@ -249,12 +262,13 @@ impl Dissector {
                 let at = dir.records;
                 let shown = &dir.buf[..dir.buf.len().min(MAX_UNDECODABLE_HEX)];
                 let kind = EventKind::Undecodable {
-                    hex: hex(shown),
+                    hex: shown.to_vec(),
                     reason: format!(
                         "Not TLS: after {at} record(s) from the {}, {reason} Ignoring the rest of \
                          this direction.",
                         from.name()
                     ),
+                    record: None,
                 };
                 dir.dead = true;
                 dir.buf = Vec::new();
@@ -314,8 +328,9 @@ impl Dissector {
                     phase,
                     side,
                     kind: EventKind::Undecodable {
-                        hex: hex(shown),
+                        hex: shown.to_vec(),
                         reason,
+                        record: None,
                     },
                 });
                 dir.buf.clear();
@@ -331,8 +346,9 @@ impl Dissector {
                     phase,
                     side,
                     kind: EventKind::Undecodable {
-                        hex: hex(shown),
+                        hex: shown.to_vec(),
                         reason,
+                        record: None,
                     },
                 });
                 dir.hs.clear();
@@ -345,8 +361,9 @@ impl Dissector {
                     pending.len()
                 );
                 let kind = EventKind::Undecodable {
-                    hex: hex(pending),
+                    hex: pending.to_vec(),
                     reason,
+                    record: None,
                 };
                 out.push(Decoded {
                     phase: Phase::Mqtt,
@@ -370,8 +387,9 @@ impl Dissector {
             phase: self.phase,
             side,
             kind: EventKind::Undecodable {
-                hex: hex(shown),
+                hex: shown.to_vec(),
                 reason,
+                record: None,
             },
         });
     }
@@ -401,8 +419,8 @@ impl Dissector {
         })?;
         let kb = keys::key_block(suite, master, &cr, &sr);
         let wk = match side {
-            Side::Device => &kb.client,
             Side::Broker => &kb.server,
+            Side::Device | Side::Iotls => &kb.client,
         };
         RecordCipher::new(suite.aead, wk)
             .ok_or_else(|| "the derived key has the wrong length".to_string())
@@ -424,6 +442,12 @@ impl Dissector {
         let frag = &rec[5..];
         let index = self.dirs[d].records;
         self.dirs[d].records += 1;
+        self.records.push(WireRecord {
+            from: side,
+            index,
+            t_us: 0,
+            bytes: rec.to_vec(),
+        });
 
         // Protected records: decrypt first.
         let encrypted = self.dirs[d].encrypted;
@@ -446,7 +470,7 @@ impl Dissector {
         match ct {
             20 => {
                 let kind = EventKind::ChangeCipherSpec {
-                    hex: hex(rec),
+                    hex: rec.to_vec(),
                     record: index,
                 };
                 self.emit(out, Phase::Finished, side, kind);
@@ -460,11 +484,11 @@ impl Dissector {
                 Ok(p) if !p.is_empty() && p.len() % 2 == 0 => {
                     for pair in p.chunks_exact(2) {
                         let kind = EventKind::Alert {
-                            level: names::alert_level(pair[0]),
-                            description: names::alert_name(pair[1]),
+                            level: AlertLevel(pair[0]),
+                            description: AlertDescription(pair[1]),
                             code: pair[1],
                             encrypted,
-                            hex: hex(rec),
+                            hex: rec.to_vec(),
                             record: index,
                         };
                         self.emit(out, Phase::Close, side, kind);
@@ -496,7 +520,7 @@ impl Dissector {
                             }
                         }
                         let packets = self.dirs[d].mqtt.push(&p);
-                        (Some(hex(&p)), packets)
+                        (Some(p), packets)
                     }
                     Ok(_) => (None, Vec::new()),
                     Err(reason) => {
@@ -507,7 +531,7 @@ impl Dissector {
                     }
                 };
                 let kind = EventKind::AppData {
-                    ciphertext: hex(rec),
+                    ciphertext: rec.to_vec(),
                     plaintext,
                     record: index,
                     mqtt,
@@ -570,19 +594,20 @@ impl Dissector {
         self.learn(side, m.msg_type, &m.facts);
         let phase = handshake_phase(m.msg_type, side, self.phase);
         let kind = EventKind::Handshake {
-            msg: m.name.clone(),
+            msg: HandshakeType(m.msg_type),
             msg_type: m.msg_type,
-            hex: hex(&msg),
+            hex: msg.clone(),
             record: index,
             encrypted: ciphertext.is_some(),
-            ciphertext: ciphertext.map(hex),
+            ciphertext: ciphertext.map(<[u8]>::to_vec),
             fields: m.fields,
         };
         self.emit(out, phase, side, kind);
         if m.msg_type == 20 {
             if let Some(vd) = &m.facts.verify_data {
                 if let Some(check) = self.finished_check(side, vd) {
-                    self.emit(out, Phase::Finished, side.peer(), check);
+                    // iotls's own recomputation from the key log, not the receiver's verdict.
+                    self.emit(out, Phase::Finished, Side::Iotls, check);
                 }
             }
         }
@@ -612,8 +637,8 @@ impl Dissector {
         let master = self.master_secret()?;
         let suite = keys::suite_params(self.suite?)?;
         let (check, label) = match sender {
-            Side::Device => ("client_finished", "client finished"),
-            Side::Broker => ("server_finished", "server finished"),
+            Side::Device => (CheckId::ClientFinished, "client finished"),
+            Side::Broker | Side::Iotls => (CheckId::ServerFinished, "server finished"),
         };
         let transcript: Vec<u8> = self
             .transcript
@@ -636,12 +661,11 @@ impl Dissector {
             (Some(a), Some(b)) => format!("{a} … {b}"),
             _ => "nothing".to_string(),
         };
-        let receiver = sender.peer().name();
         let reason = if ok {
             format!(
-                "The {receiver} accepts: verify_data equals PRF(master_secret, \"{label}\", {hash}(the \
-                 {} handshake messages {span}))[0..12] — the {} derived the same keys and saw the \
-                 same conversation.",
+                "iotls recomputed it from the key log: verify_data equals PRF(master_secret, \
+                 \"{label}\", {hash}(the {} handshake messages {span}))[0..12] — the {} derived the \
+                 same keys over the same conversation as the key log says.",
                 self.transcript.len(),
                 sender.name()
             )
@@ -657,11 +681,17 @@ impl Dissector {
             keys::PrfHash::Sha256 => "transcript_sha256",
             keys::PrfHash::Sha384 => "transcript_sha384",
         };
+        let failure = (!ok).then(|| crate::trace::Failure {
+            side: Some(Side::Iotls),
+            check: Some(check),
+            ..crate::trace::Failure::new(crate::trace::FailureCode::FinishedMismatch)
+        });
         Some(EventKind::Check {
-            check: check.to_string(),
+            check,
             ok,
             reason,
-            about: Some("Finished".to_string()),
+            about: Some(HandshakeType::FINISHED),
+            failure,
             facts: vec![
                 Fact::new(
                     "transcript_messages",
@@ -686,10 +716,10 @@ mod tests {
         let out = d.push(Side::Device, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(out.len(), 1);
         match &out[0].kind {
-            EventKind::Undecodable { reason, hex } => {
+            EventKind::Undecodable { reason, hex, .. } => {
                 assert!(reason.contains("0x47"), "{reason}");
                 assert!(reason.contains("GET / HTTP/1.1"), "{reason}");
-                assert!(hex.starts_with("474554"));
+                assert!(hex.starts_with(b"GET"));
             }
             other => panic!("{other:?}"),
         }
@@ -739,8 +769,8 @@ mod tests {
                 ..
             } => {
                 assert_eq!(
-                    (level.as_str(), description.as_str()),
-                    ("fatal", "unknown_ca")
+                    (*level, *description),
+                    (AlertLevel::FATAL, AlertDescription::UNKNOWN_CA)
                 );
                 assert_eq!((*code, *encrypted, *record), (48, false, 0));
             }
@@ -766,7 +796,7 @@ mod tests {
             let got: Vec<_> = out
                 .iter()
                 .map(|e| match &e.kind {
-                    EventKind::Handshake { msg, record, .. } => (msg.clone(), *record),
+                    EventKind::Handshake { msg, record, .. } => (msg.name(), *record),
                     other => panic!("{other:?}"),
                 })
                 .collect();

@@ -8,10 +8,16 @@
 //! The JSON form of these types is documented in `docs/trace-format.md`; bump [`FORMAT`] when a
 //! change would break a reader of the old form.
 
+mod codes;
+mod outcome;
+
+pub use codes::{hexbytes, AlertDescription, AlertLevel, HandshakeType};
+pub use outcome::{exit, Failure, FailureCode, MqttOutcome, MqttRequest, MqttResult};
+
 use serde::{Deserialize, Serialize};
 
-/// Version tag of the JSON trace format.
-pub const FORMAT: &str = "iotls-trace/1";
+/// Version tag of the JSON trace format (docs/trace-format.md says what changed from version 1).
+pub const FORMAT: &str = "iotls-trace/2";
 
 /// A whole recorded session.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -28,8 +34,25 @@ pub struct Trace {
     pub outcome: Outcome,
     /// Every certificate seen on the wire or configured as a trust anchor, described once.
     pub certificates: Vec<CertInfo>,
+    /// Every TLS record that was on the wire, whole (5-byte header included), in the order sent.
+    #[serde(default)]
+    pub records: Vec<WireRecord>,
     /// Events in causal order.
     pub events: Vec<Event>,
+}
+
+/// One TLS record exactly as it was on the wire (or, for bytes that were not TLS, the chunk).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireRecord {
+    /// The sender.
+    pub from: Side,
+    /// Index of the record in its direction, from 0 (the `record` of the events it carried).
+    pub index: u32,
+    /// Microseconds since the session started, when the record's last byte was seen.
+    pub t_us: u64,
+    /// The record: header and fragment (ciphertext when encrypted).
+    #[serde(rename = "hex", with = "hexbytes")]
+    pub bytes: Vec<u8>,
 }
 
 /// The negotiated TLS parameters.
@@ -47,21 +70,44 @@ pub struct TlsSummary {
     pub sni: Option<String>,
 }
 
-/// How a session ended.
+/// How a session ended: computed from the typed events (`engine::outcome`), never from text.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Outcome {
-    /// True when everything the scenario asked for happened and no check failed.
+    /// True when everything the device asked was carried out (or, for an MQTT 3.1.1 PUBACK,
+    /// acknowledged) and no check failed.
     pub ok: bool,
     /// Phase in which the session stopped (or `close` for a normal end).
     pub phase: Phase,
-    /// One sentence for a person: what happened.
+    /// One line for a person: what happened, on which side, and why (written from the values below).
     pub summary: String,
-    /// The `check` of the first failed check, if one failed.
-    pub failed_check: Option<String>,
-    /// Which side's check failed.
-    pub failed_side: Option<Side>,
-    /// The TLS alert that went out because of it, e.g. `unknown_ca`.
-    pub alert: Option<String>,
+    /// What failed first, with the values that explain it; `None` when nothing failed.
+    pub failure: Option<Failure>,
+    /// One entry per thing the device asked the broker, with what became of it.
+    #[serde(default)]
+    pub mqtt: Vec<MqttOutcome>,
+}
+
+impl Outcome {
+    /// The exit code of a non-interactive command that ran this session ([`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        if self.ok {
+            return exit::OK;
+        }
+        let after_handshake = self.failure.as_ref().is_some_and(|f| {
+            matches!(
+                f.code,
+                FailureCode::PolicyDenied
+                    | FailureCode::MqttRefused
+                    | FailureCode::InactiveCertificate
+                    | FailureCode::Unregistered
+            )
+        }) || self.phase >= Phase::Mqtt;
+        if after_handshake {
+            exit::MQTT
+        } else {
+            exit::TLS
+        }
+    }
 }
 
 /// The teaching phases of a session. Events are in causal order, so phases can recur.
@@ -122,26 +168,75 @@ impl Phase {
     }
 }
 
-/// Who did or sent something. For wire events, the sender.
+/// Who did or sent something. For wire events, the sender; for checks, the side that really made
+/// the check — `Iotls` for what iotls recomputed itself from the bytes and the key log.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Device,
     Broker,
+    /// iotls itself, as an observer (never a sender).
+    Iotls,
 }
 
 impl Side {
+    /// The other end of the connection (iotls has none).
     pub fn peer(self) -> Side {
         match self {
             Side::Device => Side::Broker,
             Side::Broker => Side::Device,
+            Side::Iotls => Side::Iotls,
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             Side::Device => "device",
             Side::Broker => "broker",
+            Side::Iotls => "iotls",
         }
+    }
+}
+
+/// The checks a session can contain, by stable id.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    /// The device checks the broker's chain against its trust anchors.
+    ServerChain,
+    /// The device checks the broker's certificate against the name it asked for.
+    ServerName,
+    /// The device checks the ServerKeyExchange signature.
+    ServerKxSignature,
+    /// The broker checks the device's chain.
+    ClientChain,
+    /// The broker checks the device's CertificateVerify signature.
+    CertificateVerify,
+    /// The device's Finished, checked by the broker (or recomputed by iotls).
+    ClientFinished,
+    /// The broker's Finished, checked by the device (or recomputed by iotls).
+    ServerFinished,
+    /// The broker looks the certificate up in its registry.
+    Registry,
+}
+
+impl CheckId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::ServerChain => "server_chain",
+            CheckId::ServerName => "server_name",
+            CheckId::ServerKxSignature => "server_kx_signature",
+            CheckId::ClientChain => "client_chain",
+            CheckId::CertificateVerify => "certificate_verify",
+            CheckId::ClientFinished => "client_finished",
+            CheckId::ServerFinished => "server_finished",
+            CheckId::Registry => "registry",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -220,74 +315,151 @@ pub enum EventKind {
     },
     /// A complete TLS handshake message.
     Handshake {
-        /// RFC 5246 name: `ClientHello`, `ServerHello`, `Certificate`, `ServerKeyExchange`,
-        /// `CertificateRequest`, `ServerHelloDone`, `ClientKeyExchange`, `CertificateVerify`,
-        /// `Finished`, or `Unknown(N)`.
-        msg: String,
+        /// RFC 5246 name in JSON (`ClientHello`, …, `Unknown(N)`).
+        msg: HandshakeType,
         /// Handshake type byte.
         msg_type: u8,
         /// The complete plaintext message including its 4-byte header (decrypted for Finished).
-        hex: String,
+        #[serde(with = "hexbytes")]
+        hex: Vec<u8>,
         /// Index (from 0) of the TLS record, in this direction, that completed the message.
         record: u32,
         /// Whether the message travelled encrypted (Finished).
         encrypted: bool,
         /// For an encrypted message: the whole TLS record as sent (header + ciphertext).
-        ciphertext: Option<String>,
+        #[serde(with = "hexbytes::opt")]
+        ciphertext: Option<Vec<u8>>,
         /// Decoded fields with offsets into `hex`.
         fields: Vec<Field>,
     },
     /// A ChangeCipherSpec record.
-    ChangeCipherSpec { hex: String, record: u32 },
+    ChangeCipherSpec {
+        #[serde(with = "hexbytes")]
+        hex: Vec<u8>,
+        record: u32,
+    },
     /// A TLS alert.
     Alert {
-        /// `warning` or `fatal`.
-        level: String,
-        /// RFC name, e.g. `bad_certificate`, `close_notify`.
-        description: String,
+        /// `warning` or `fatal` in JSON.
+        level: AlertLevel,
+        /// RFC name in JSON, e.g. `bad_certificate`, `close_notify`.
+        description: AlertDescription,
         code: u8,
         encrypted: bool,
-        /// Whole record as sent.
-        hex: String,
+        /// Whole record as sent (for an encrypted alert: header + ciphertext).
+        #[serde(with = "hexbytes")]
+        hex: Vec<u8>,
         record: u32,
     },
     /// An application-data record: its ciphertext and the MQTT packets completed in it.
     AppData {
         /// Whole record as sent (header + explicit nonce + ciphertext + tag).
-        ciphertext: String,
+        #[serde(with = "hexbytes")]
+        ciphertext: Vec<u8>,
         /// Decrypted content; `None` when it could not be decrypted.
-        plaintext: Option<String>,
+        #[serde(with = "hexbytes::opt")]
+        plaintext: Option<Vec<u8>>,
         record: u32,
         mqtt: Vec<MqttPacket>,
     },
     /// Bytes that could not be decoded as TLS (e.g. a peer speaking another protocol).
-    Undecodable { hex: String, reason: String },
+    Undecodable {
+        #[serde(with = "hexbytes")]
+        hex: Vec<u8>,
+        reason: String,
+        /// The record these bytes belong to, when they were inside a TLS record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<u32>,
+    },
     /// A verdict: a certificate-chain check, a signature check, a Finished check, a registry check.
+    /// The event's `side` is who made it: `device`/`broker` when that side's TLS library or policy
+    /// engine decided, `iotls` when iotls recomputed it from the bytes and the key log.
     Check {
-        /// Stable identifier: `server_chain`, `server_name`, `server_kx_signature`, `client_chain`,
-        /// `certificate_verify`, `client_finished`, `server_finished`, `registry`, …
-        check: String,
+        check: CheckId,
         ok: bool,
-        /// Why — rustls's / ring's verdict in words, or what matched.
+        /// Why, in words (rustls's / ring's verdict, or what matched).
         reason: String,
         /// The handshake message this check is about, if any.
-        about: Option<String>,
+        about: Option<HandshakeType>,
         /// Named values of this check (e.g. `transcript_sha256`), in display order.
         facts: Vec<Fact>,
+        /// For a failed check: what failed, with the values that explain it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<Failure>,
     },
     /// A key-log line: what the TLS library exported to decrypt the session.
     Secret {
         /// `CLIENT_RANDOM`.
         label: String,
-        client_random: String,
-        secret: String,
+        #[serde(with = "hexbytes")]
+        client_random: Vec<u8>,
+        #[serde(with = "hexbytes")]
+        secret: Vec<u8>,
     },
     /// An authorization decision of the policy engine.
     Policy(PolicyEvent),
-    /// The connection ended.
-    Closed { by: Option<Side>, reason: String },
+    /// The connection ended, as seen by `by` (or by nobody in particular).
+    Closed {
+        by: Option<Side>,
+        cause: CloseCause,
+        /// In words, for people.
+        reason: String,
+        /// What failed, when the close is a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<Failure>,
+    },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).
-    Error { stage: String, message: String },
+    Error {
+        stage: Stage,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<Failure>,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseCause {
+    /// Orderly: the device said DISCONNECT (or, TLS only, closed after the handshake).
+    Done,
+    /// The TLS handshake failed on the side that closed.
+    HandshakeFailed,
+    /// The side that closed refused an authorization (registry or policy).
+    Refused,
+    /// The side that closed was refused by its peer (e.g. a CONNACK with a failure code).
+    RefusedByPeer,
+    /// The side that closed saw its peer close first (EOF, close_notify, reset).
+    PeerClosed,
+    /// The peer sent MQTT DISCONNECT with a reason code (MQTT 5) — e.g. 0x87.
+    PeerDisconnect,
+    /// The peer stopped answering.
+    Timeout,
+    /// The peer broke the MQTT protocol (e.g. a second CONNECT, a packet before CONNECT).
+    ProtocolViolation,
+    /// Writing failed: the peer went away.
+    WriteFailed,
+}
+
+/// Where something failed outside the TLS checks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    TcpConnect,
+    TlsHandshake,
+    Mqtt,
+    BrokerSetup,
+}
+
+impl Stage {
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::TcpConnect => "TCP connect",
+            Stage::TlsHandshake => "TLS handshake",
+            Stage::Mqtt => "MQTT",
+            Stage::BrokerSetup => "broker set-up",
+        }
+    }
 }
 
 /// A named value attached to a check.
@@ -306,14 +478,97 @@ impl Fact {
     }
 }
 
+/// MQTT control packet types (and `MALFORMED` for bytes that are not a valid packet).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MqttPacketType {
+    Connect,
+    #[serde(rename = "CONNACK")]
+    ConnAck,
+    Publish,
+    #[serde(rename = "PUBACK")]
+    PubAck,
+    #[serde(rename = "PUBREC")]
+    PubRec,
+    #[serde(rename = "PUBREL")]
+    PubRel,
+    #[serde(rename = "PUBCOMP")]
+    PubComp,
+    Subscribe,
+    #[serde(rename = "SUBACK")]
+    SubAck,
+    Unsubscribe,
+    #[serde(rename = "UNSUBACK")]
+    UnsubAck,
+    #[serde(rename = "PINGREQ")]
+    PingReq,
+    #[serde(rename = "PINGRESP")]
+    PingResp,
+    Disconnect,
+    Auth,
+    #[default]
+    Malformed,
+}
+
+impl MqttPacketType {
+    /// The upper-case MQTT name, e.g. `PUBACK`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MqttPacketType::Connect => "CONNECT",
+            MqttPacketType::ConnAck => "CONNACK",
+            MqttPacketType::Publish => "PUBLISH",
+            MqttPacketType::PubAck => "PUBACK",
+            MqttPacketType::PubRec => "PUBREC",
+            MqttPacketType::PubRel => "PUBREL",
+            MqttPacketType::PubComp => "PUBCOMP",
+            MqttPacketType::Subscribe => "SUBSCRIBE",
+            MqttPacketType::SubAck => "SUBACK",
+            MqttPacketType::Unsubscribe => "UNSUBSCRIBE",
+            MqttPacketType::UnsubAck => "UNSUBACK",
+            MqttPacketType::PingReq => "PINGREQ",
+            MqttPacketType::PingResp => "PINGRESP",
+            MqttPacketType::Disconnect => "DISCONNECT",
+            MqttPacketType::Auth => "AUTH",
+            MqttPacketType::Malformed => "MALFORMED",
+        }
+    }
+
+    /// The type of a packet from the high nibble of its first byte.
+    pub fn from_nibble(n: u8) -> Option<Self> {
+        Some(match n {
+            1 => MqttPacketType::Connect,
+            2 => MqttPacketType::ConnAck,
+            3 => MqttPacketType::Publish,
+            4 => MqttPacketType::PubAck,
+            5 => MqttPacketType::PubRec,
+            6 => MqttPacketType::PubRel,
+            7 => MqttPacketType::PubComp,
+            8 => MqttPacketType::Subscribe,
+            9 => MqttPacketType::SubAck,
+            10 => MqttPacketType::Unsubscribe,
+            11 => MqttPacketType::UnsubAck,
+            12 => MqttPacketType::PingReq,
+            13 => MqttPacketType::PingResp,
+            14 => MqttPacketType::Disconnect,
+            15 => MqttPacketType::Auth,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for MqttPacketType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A decoded MQTT control packet.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct MqttPacket {
-    /// `CONNECT`, `CONNACK`, `PUBLISH`, `PUBACK`, `SUBSCRIBE`, `SUBACK`, `PINGREQ`, `PINGRESP`,
-    /// `DISCONNECT`, …
-    pub packet: String,
+    pub packet: MqttPacketType,
     /// The complete packet bytes.
-    pub hex: String,
+    #[serde(with = "hexbytes")]
+    pub hex: Vec<u8>,
     /// Offset of this packet in the record's plaintext.
     pub offset: usize,
     pub client_id: Option<String>,
@@ -323,28 +578,150 @@ pub struct MqttPacket {
     pub qos: Option<u8>,
     pub pkid: Option<u16>,
     pub retain: Option<bool>,
-    /// CONNACK / SUBACK return codes, in words.
+    /// CONNACK / SUBACK / acknowledgement / DISCONNECT codes, in words (malformed: the reason).
     pub code: Option<String>,
+    /// The CONNACK return code, or the reason code of an MQTT 5 acknowledgement or DISCONNECT
+    /// (absent in a packet that carries none, which means success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<u8>,
+    /// SUBACK: one return / reason code per filter. SUBSCRIBE: the filters asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reason_codes: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// MQTT protocol level of the connection (4 = 3.1.1, 5 = MQTT 5), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
     /// Decoded fields with offsets into `hex`.
     pub fields: Vec<Field>,
+}
+
+/// The MQTT actions AWS IoT authorizes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum PolicyAction {
+    #[serde(rename = "iot:Connect")]
+    Connect,
+    #[serde(rename = "iot:Publish")]
+    Publish,
+    #[serde(rename = "iot:RetainPublish")]
+    RetainPublish,
+    #[serde(rename = "iot:Subscribe")]
+    Subscribe,
+    #[serde(rename = "iot:Receive")]
+    Receive,
+}
+
+impl PolicyAction {
+    pub fn iot_name(self) -> &'static str {
+        match self {
+            PolicyAction::Connect => "iot:Connect",
+            PolicyAction::Publish => "iot:Publish",
+            PolicyAction::RetainPublish => "iot:RetainPublish",
+            PolicyAction::Subscribe => "iot:Subscribe",
+            PolicyAction::Receive => "iot:Receive",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.iot_name())
+    }
+}
+
+/// A policy engine's decision.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    Allowed,
+    ExplicitDeny,
+    ImplicitDeny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "ALLOWED",
+            Decision::ExplicitDeny => "EXPLICIT_DENY",
+            Decision::ImplicitDeny => "IMPLICIT_DENY",
+        }
+    }
+    pub fn allowed(self) -> bool {
+        self == Decision::Allowed
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the broker did because of a decision.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Allowed: the broker carries it out.
+    CarriedOut,
+    /// Denied: the broker closes the connection (AWS IoT on MQTT 3.1.1).
+    ConnectionClosed,
+    /// Denied: CONNACK 0x87, then the connection closes (MQTT 5).
+    ConnackRefused,
+    /// Denied: PUBACK 0x87, the connection stays open (MQTT 5).
+    PubackRefused,
+    /// Denied: DISCONNECT 0x87 — a QoS 0 publish has no PUBACK to carry the refusal (MQTT 5).
+    Disconnected,
+    /// Denied: SUBACK 0x87 for this filter, the connection stays open (MQTT 5).
+    SubackRefused,
+    /// Denied iot:Receive: the message is not delivered to this subscriber.
+    NotDelivered,
 }
 
 /// One decision of the policy engine, with its explanation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PolicyEvent {
-    /// `iot:Connect`, `iot:Publish`, `iot:Subscribe`, `iot:Receive`, `iot:RetainPublish`, or
-    /// `registry` for the certificate-status check.
-    pub action: String,
+    pub action: PolicyAction,
     /// Full resource ARN asked for.
     pub resource: String,
-    /// `ALLOWED`, `EXPLICIT_DENY` or `IMPLICIT_DENY`.
-    pub decision: String,
-    /// What the broker did because of it, e.g. `closed the connection`.
-    pub enforcement: String,
+    pub decision: Decision,
+    /// What the broker did because of it.
+    pub enforcement: Enforcement,
     /// The explanation for people, one line each.
     pub lines: Vec<String>,
     /// The explanation in structured form (policy, statement, substituted resources, variables).
     pub detail: serde_json::Value,
+}
+
+/// Where a certificate was seen.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct CertRole {
+    /// Whose chain or whose trust store.
+    pub side: Side,
+    pub kind: CertRoleKind,
+    /// Position in the chain (0 = leaf) or in the trust store.
+    pub index: usize,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CertRoleKind {
+    /// Sent in the side's Certificate message.
+    Chain,
+    /// Configured as one of the side's trusted roots.
+    TrustAnchor,
+    /// Known to the side as a registered CA (not a trust anchor by itself).
+    RegisteredCa,
+}
+
+impl std::fmt::Display for CertRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            CertRoleKind::Chain => "chain",
+            CertRoleKind::TrustAnchor => "trust anchor",
+            CertRoleKind::RegisteredCa => "registered CA",
+        };
+        write!(f, "{} {what}[{}]", self.side.name(), self.index)
+    }
 }
 
 /// A certificate, described for people (x509-parser).
@@ -352,12 +729,13 @@ pub struct PolicyEvent {
 pub struct CertInfo {
     /// Lower-case hex SHA-256 of the DER — also AWS IoT's certificate id.
     pub sha256: String,
-    /// Where it was seen: `device chain[0]`, `broker chain[1]`, `device trust anchor`, …
-    pub role: String,
+    /// Where it was seen: in a side's chain, or as a side's trust anchor.
+    pub roles: Vec<CertRole>,
     pub subject: String,
     pub issuer: String,
-    /// Serial number, hex with colons.
+    /// Serial number, hex with colons (the certificate's serial, not the subject's serialNumber).
     pub serial: String,
+    /// Validity, RFC 3339 (`2026-11-29T02:55:31Z`).
     pub not_before: String,
     pub not_after: String,
     /// Whole days from the session start to not_after (negative when expired).
@@ -371,23 +749,41 @@ pub struct CertInfo {
     /// e.g. `CA:TRUE, pathlen:0`, or `CA:FALSE`.
     pub basic_constraints: Option<String>,
     pub self_signed: bool,
-    /// The DER, hex.
-    pub der: String,
+    #[serde(with = "hexbytes")]
+    pub der: Vec<u8>,
+}
+
+impl CertInfo {
+    /// The roles, for people: `device chain[0], broker trust anchor[0]`.
+    pub fn role_text(&self) -> String {
+        self.roles
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl Trace {
-    /// Events of one kind of check, in order.
-    pub fn checks(&self) -> impl Iterator<Item = (&Event, &str, bool)> {
+    /// Every check, in order: (event, check, passed).
+    pub fn checks(&self) -> impl Iterator<Item = (&Event, CheckId, bool)> {
         self.events.iter().filter_map(|e| match &e.kind {
-            EventKind::Check { check, ok, .. } => Some((e, check.as_str(), *ok)),
+            EventKind::Check { check, ok, .. } => Some((e, *check, *ok)),
             _ => None,
         })
     }
 
-    /// The first handshake message with this name sent by `side`.
-    pub fn handshake(&self, side: Side, name: &str) -> Option<&Event> {
+    /// The first check `id` made by `side`.
+    pub fn check_by(&self, side: Side, id: CheckId) -> Option<&Event> {
+        self.checks()
+            .find(|(e, c, _)| *c == id && e.side == side)
+            .map(|(e, _, _)| e)
+    }
+
+    /// The first handshake message of this type sent by `side`.
+    pub fn handshake(&self, side: Side, t: HandshakeType) -> Option<&Event> {
         self.events.iter().find(|e| {
-            e.side == side && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg == name)
+            e.side == side && matches!(&e.kind, EventKind::Handshake { msg, .. } if *msg == t)
         })
     }
 

@@ -2,7 +2,9 @@
 //! application-data record yields one step per MQTT packet it carries (so CONNECT and PUBLISH
 //! each get their own arrow even when they share a record).
 
-use crate::trace::{Event, EventKind, MqttPacket, Phase, Side, Trace};
+use crate::trace::{
+    AlertLevel, CheckId, Decision, Event, EventKind, HandshakeType, MqttPacket, Phase, Side, Trace,
+};
 
 /// One step of the tour: an event, and for application data the MQTT packet within it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +90,7 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
             fields,
             ..
         } => {
-            let label = if msg == "Certificate" {
+            let label = if *msg == HandshakeType::CERTIFICATE {
                 let n = fields
                     .iter()
                     .filter(|f| f.depth == 1 && f.name.to_lowercase().starts_with("certificate"))
@@ -96,10 +98,10 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
                 if n > 0 {
                     format!("Certificate ×{n}")
                 } else {
-                    msg.clone()
+                    msg.name()
                 }
             } else {
-                msg.clone()
+                msg.name()
             };
             Shape::Arrow {
                 from: e.side,
@@ -124,7 +126,7 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
         EventKind::AppData { ciphertext, .. } => {
             let label = match step.packet(trace) {
                 Some(p) => mqtt_label(p),
-                None => format!("AppData {} B", ciphertext.len() / 2),
+                None => format!("AppData {} B", ciphertext.len()),
             };
             Shape::Arrow {
                 from: e.side,
@@ -134,12 +136,16 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
         }
         EventKind::Undecodable { hex, .. } => Shape::Arrow {
             from: e.side,
-            label: format!("?? {} bytes", hex.len() / 2),
+            label: format!("?? {} bytes", hex.len()),
             encrypted: false,
         },
         EventKind::Check { check, ok, .. } => Shape::Note {
             side: e.side,
-            label: check_label(check).to_string(),
+            label: if e.side == Side::Iotls {
+                format!("iotls: {}", check_label(*check))
+            } else {
+                check_label(*check).to_string()
+            },
             ok: Some(*ok),
         },
         EventKind::Secret { .. } => Shape::Note {
@@ -149,49 +155,44 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
         },
         EventKind::Policy(p) => Shape::Note {
             side: e.side,
-            label: format!("{} {}", p.action, decision_word(&p.decision)),
-            ok: Some(p.decision == "ALLOWED"),
+            label: format!("{} {}", p.action, decision_word(p.decision)),
+            ok: Some(p.decision.allowed()),
         },
         EventKind::Closed { .. } => Shape::Span {
             label: "connection closed".into(),
             ok: None,
         },
         EventKind::Error { stage, .. } => Shape::Span {
-            label: format!("error: {stage}"),
+            label: format!("error: {}", stage.title()),
             ok: Some(false),
         },
     }
 }
 
 fn mqtt_label(p: &MqttPacket) -> String {
-    match (&p.topic, p.packet.as_str()) {
-        (Some(_), "PUBLISH") => "MQTT PUBLISH".to_string(),
-        _ => format!("MQTT {}", p.packet),
-    }
+    format!("MQTT {}", p.packet.name())
 }
 
 /// Short diagram name of a check.
-pub fn check_label(check: &str) -> &str {
+pub fn check_label(check: CheckId) -> &'static str {
     match check {
-        "server_chain" => "broker chain",
-        "server_name" => "broker name",
-        "server_kx_signature" => "SKE signature",
-        "client_chain" => "device chain",
-        "certificate_verify" => "CertVerify sig",
-        "client_finished" => "device Finished",
-        "server_finished" => "broker Finished",
-        "registry" => "registry",
-        other => other,
+        CheckId::ServerChain => "broker chain",
+        CheckId::ServerName => "broker name",
+        CheckId::ServerKxSignature => "SKE signature",
+        CheckId::ClientChain => "device chain",
+        CheckId::CertificateVerify => "CertVerify sig",
+        CheckId::ClientFinished => "device Finished",
+        CheckId::ServerFinished => "broker Finished",
+        CheckId::Registry => "registry",
     }
 }
 
 /// `ALLOWED` → `allowed`, `EXPLICIT_DENY` → `denied`, `IMPLICIT_DENY` → `denied`.
-pub fn decision_word(decision: &str) -> &'static str {
-    match decision {
-        "ALLOWED" => "allowed",
-        "EXPLICIT_DENY" => "denied",
-        "IMPLICIT_DENY" => "denied",
-        _ => "?",
+pub fn decision_word(decision: Decision) -> &'static str {
+    if decision.allowed() {
+        "allowed"
+    } else {
+        "denied"
     }
 }
 
@@ -199,8 +200,8 @@ pub fn decision_word(decision: &str) -> &'static str {
 pub fn is_failure(trace: &Trace, step: &Step) -> bool {
     match step.event(trace).map(|e| &e.kind) {
         Some(EventKind::Check { ok, .. }) => !ok,
-        Some(EventKind::Policy(p)) => p.decision != "ALLOWED",
-        Some(EventKind::Alert { level, .. }) => level == "fatal",
+        Some(EventKind::Policy(p)) => !p.decision.allowed(),
+        Some(EventKind::Alert { level, .. }) => *level == AlertLevel::FATAL,
         Some(EventKind::Error { .. }) => true,
         _ => false,
     }

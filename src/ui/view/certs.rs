@@ -6,7 +6,7 @@
 //! certificates by where they were seen and links each to the one whose subject is its issuer.
 
 use super::fit;
-use crate::trace::{CertInfo, EventKind, Side, Trace};
+use crate::trace::{CertInfo, CertRoleKind, CheckId, EventKind, HandshakeType, Side, Trace};
 use crate::ui::app::{AppState, Pane};
 use crate::ui::narrate;
 use crate::ui::steps::Step;
@@ -23,7 +23,7 @@ use ratatui::widgets::Block;
 pub struct Group {
     pub title: String,
     /// The check that judges this chain, e.g. `server_chain`.
-    pub check: Option<&'static str>,
+    pub check: Option<CheckId>,
     /// Indices into `trace.certificates`, leaf first.
     pub path: Vec<usize>,
     /// Whether the path ends at a trust anchor (a self-signed certificate or one configured as an
@@ -33,27 +33,27 @@ pub struct Group {
     pub missing_issuer: Option<String>,
 }
 
-/// Whether one of a certificate's roles (`broker chain[1], device trust anchor[0]`) starts with
-/// `prefix`; returns the index in brackets when it has one.
-fn role_index(role: &str, prefix: &str) -> Option<usize> {
-    role.split(", ").find_map(|r| {
-        let rest = r.strip_prefix(prefix)?;
-        rest.split(']').next()?.parse().ok()
-    })
+fn has_anchor_role(c: &CertInfo) -> bool {
+    c.roles.iter().any(|r| r.kind == CertRoleKind::TrustAnchor)
 }
 
 fn is_anchor(c: &CertInfo) -> bool {
-    c.role.contains("anchor") || c.self_signed
+    has_anchor_role(c) || c.self_signed
 }
 
 /// Indices of the certificates a side presented, leaf first.
 pub fn chain_indices(trace: &Trace, side: Side) -> Vec<usize> {
-    let prefix = format!("{} chain[", side.name());
     let mut v: Vec<(usize, usize)> = trace
         .certificates
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| Some((role_index(&c.role, &prefix)?, i)))
+        .filter_map(|(i, c)| {
+            let r = c
+                .roles
+                .iter()
+                .find(|r| r.side == side && r.kind == CertRoleKind::Chain)?;
+            Some((r.index, i))
+        })
         .collect();
     v.sort();
     v.into_iter().map(|(_, i)| i).collect()
@@ -91,12 +91,12 @@ pub fn groups(trace: &Trace) -> Vec<Group> {
         (
             Side::Broker,
             "Broker's chain · checked by the device",
-            "server_chain",
+            CheckId::ServerChain,
         ),
         (
             Side::Device,
             "Device's chain · checked by the broker",
-            "client_chain",
+            CheckId::ClientChain,
         ),
     ] {
         let Some(&leaf) = chain_indices(trace, side).first() else {
@@ -151,10 +151,10 @@ pub fn order(trace: &Trace) -> Vec<usize> {
 pub fn cert_for_step(trace: &Trace, step: Option<&Step>) -> Option<usize> {
     let e = step?.event(trace)?;
     let side = match &e.kind {
-        EventKind::Handshake { msg, .. } if msg == "Certificate" => e.side,
-        EventKind::Check { check, .. } => match check.as_str() {
-            "server_chain" | "server_name" | "server_kx_signature" => Side::Broker,
-            "client_chain" | "certificate_verify" | "registry" => Side::Device,
+        EventKind::Handshake { msg, .. } if *msg == HandshakeType::CERTIFICATE => e.side,
+        EventKind::Check { check, .. } => match check {
+            CheckId::ServerChain | CheckId::ServerName | CheckId::ServerKxSignature => Side::Broker,
+            CheckId::ClientChain | CheckId::CertificateVerify | CheckId::Registry => Side::Device,
             _ => return None,
         },
         _ => return None,
@@ -164,7 +164,7 @@ pub fn cert_for_step(trace: &Trace, step: Option<&Step>) -> Option<usize> {
 }
 
 /// The verdict of a chain check as of the current step: `None` while not yet checked.
-fn verdict<'t>(trace: &'t Trace, state: &AppState, check: &str) -> Option<(bool, &'t str)> {
+fn verdict<'t>(trace: &'t Trace, state: &AppState, check: CheckId) -> Option<(bool, &'t str)> {
     let upto = state.current().map(|s| s.event).unwrap_or(0);
     trace
         .events
@@ -176,7 +176,7 @@ fn verdict<'t>(trace: &'t Trace, state: &AppState, check: &str) -> Option<(bool,
                 ok,
                 reason,
                 ..
-            } if c == check => Some((*ok, reason.as_str())),
+            } if *c == check && e.side != Side::Iotls => Some((*ok, reason.as_str())),
             _ => None,
         })
 }
@@ -264,7 +264,7 @@ fn group_lines(
         let c = &trace.certificates[idx];
         let tag = if d == 0 && g.check.is_some() {
             "leaf"
-        } else if d == last && g.anchored && c.role.contains("anchor") {
+        } else if d == last && g.anchored && has_anchor_role(c) {
             "trust anchor"
         } else if c.self_signed {
             "root"

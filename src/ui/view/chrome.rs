@@ -35,8 +35,8 @@ pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styl
     let outcome = if trace.outcome.ok {
         "✔ session ok".to_string()
     } else {
-        match &trace.outcome.failed_check {
-            Some(c) => format!("✘ failed: {c}"),
+        match &trace.outcome.failure {
+            Some(f) => format!("✘ failed: {}", f.code.as_str()),
             None => "✘ session failed".to_string(),
         }
     };

@@ -23,8 +23,8 @@ pub struct Decision {
     pub reason: String,
     /// Policy explanation lines.
     pub lines: Vec<String>,
-    /// For a failure: (name used for help, reason).
-    pub failure: Option<(String, String)>,
+    /// For a failure: what failed, with the values that explain it.
+    pub failure: Option<crate::trace::Failure>,
 }
 
 /// Every decision up to and including event `upto`.
@@ -40,14 +40,14 @@ pub fn decisions(trace: &Trace, upto: usize) -> Vec<Decision> {
             } => Some(Decision {
                 event: i,
                 ok: *ok,
-                title: check.clone(),
+                title: check.as_str().to_string(),
                 who: e.side.name(),
                 reason: reason.clone(),
                 lines: Vec::new(),
-                failure: (!ok).then(|| (check.clone(), reason.clone())),
+                failure: narrate::failure_at(trace, i),
             }),
             EventKind::Policy(p) => {
-                let ok = p.decision == "ALLOWED";
+                let ok = p.decision.allowed();
                 Some(Decision {
                     event: i,
                     ok,
@@ -55,12 +55,7 @@ pub fn decisions(trace: &Trace, upto: usize) -> Vec<Decision> {
                     who: e.side.name(),
                     reason: p.resource.clone(),
                     lines: p.lines.clone(),
-                    failure: (!ok).then(|| {
-                        (
-                            p.action.clone(),
-                            p.decision.replace('_', " ").to_lowercase(),
-                        )
-                    }),
+                    failure: narrate::failure_at(trace, i),
                 })
             }
             _ => None,
@@ -114,8 +109,8 @@ fn lines(trace: &Trace, state: &AppState, w: usize, styles: &Styles) -> Vec<Line
                 out.push(Line::styled(format!("{lead}{l}"), styles.dim));
             }
         }
-        if let Some((name, reason)) = &d.failure {
-            let help = narrate::failure_help(trace, name, reason);
+        if let Some(f) = &d.failure {
+            let help = narrate::failure_help(f);
             if let Some(a) = &help.alert {
                 for l in wrap(&format!("Alert sent: {a}"), w.saturating_sub(4)) {
                     out.push(Line::styled(format!("    {l}"), styles.fail));

@@ -3,7 +3,7 @@
 //! this run's real bytes). For checks: the verdict, its facts and, when it failed, cause and fix.
 
 use super::{fit, scroll_offset, wrap};
-use crate::trace::{unhex, EventKind, Trace};
+use crate::trace::{AlertLevel, EventKind, Trace};
 use crate::ui::app::{AppState, Pane};
 use crate::ui::narrate;
 use crate::ui::steps::{self, Step};
@@ -52,7 +52,7 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
         if !p.fields.is_empty() {
             return from_fields(&p.fields);
         }
-        let mut v = vec![DetailRow::plain("packet", p.packet.clone())];
+        let mut v = vec![DetailRow::plain("packet", p.packet.name())];
         let opt = [
             ("client_id", p.client_id.clone()),
             ("topic", p.topic.clone()),
@@ -87,7 +87,7 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             ]
         }
         EventKind::ChangeCipherSpec { hex, .. } => {
-            let len = hex.len() / 2;
+            let len = hex.len();
             let mut v = vec![DetailRow {
                 range: Some((0, 1.min(len))),
                 ..DetailRow::plain("content type", "20 = change_cipher_spec")
@@ -115,7 +115,7 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             encrypted,
             ..
         } => vec![
-            DetailRow::plain("level", level.clone()),
+            DetailRow::plain("level", level.name()),
             DetailRow::plain("description", format!("{description} ({code})")),
             DetailRow::plain("encrypted", encrypted.to_string()),
         ],
@@ -126,18 +126,18 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             ..
         } => vec![
             DetailRow::plain("record", format!("#{record}")),
-            DetailRow::plain("ciphertext", format!("{} bytes", ciphertext.len() / 2)),
+            DetailRow::plain("ciphertext", format!("{} bytes", ciphertext.len())),
             DetailRow::plain(
                 "plaintext",
                 plaintext
                     .as_ref()
-                    .map(|p| format!("{} bytes", p.len() / 2))
+                    .map(|p| format!("{} bytes", p.len()))
                     .unwrap_or("not decrypted".into()),
             ),
         ],
-        EventKind::Undecodable { hex, reason } => {
+        EventKind::Undecodable { hex, reason, .. } => {
             vec![
-                DetailRow::plain("bytes", (hex.len() / 2).to_string()),
+                DetailRow::plain("bytes", hex.len().to_string()),
                 DetailRow::plain("reason", reason.clone()),
             ]
         }
@@ -147,26 +147,26 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             secret,
         } => vec![
             DetailRow::plain("label", label.clone()),
-            DetailRow::plain("client_random", client_random.clone()),
-            DetailRow::plain("master secret", secret.clone()),
+            DetailRow::plain("client_random", crate::trace::hex(client_random)),
+            DetailRow::plain("master secret", crate::trace::hex(secret)),
         ],
         EventKind::Policy(p) => {
             let mut v = vec![
-                DetailRow::plain("action", p.action.clone()),
+                DetailRow::plain("action", p.action.iot_name()),
                 DetailRow::plain("resource", p.resource.clone()),
-                DetailRow::plain("decision", p.decision.clone()),
-                DetailRow::plain("enforcement", p.enforcement.clone()),
+                DetailRow::plain("decision", p.decision.as_str()),
+                DetailRow::plain("enforcement", narrate::enforcement(p.enforcement)),
             ];
             v.extend(p.lines.iter().map(|l| DetailRow::plain("why", l.clone())));
             v
         }
-        EventKind::Closed { by, reason } => vec![
+        EventKind::Closed { by, reason, .. } => vec![
             DetailRow::plain("by", by.map(|s| s.name().to_string()).unwrap_or("—".into())),
             DetailRow::plain("reason", reason.clone()),
         ],
-        EventKind::Error { stage, message } => {
+        EventKind::Error { stage, message, .. } => {
             vec![
-                DetailRow::plain("stage", stage.clone()),
+                DetailRow::plain("stage", stage.title()),
                 DetailRow::plain("message", message.clone()),
             ]
         }
@@ -176,18 +176,18 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
 /// The bytes shown in the hex view, if the step has any.
 pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
     if let Some(p) = step.packet(trace) {
-        return unhex(&p.hex);
+        return Some(p.hex.clone());
     }
     match &step.event(trace)?.kind {
-        EventKind::Handshake { hex, .. } => unhex(hex),
-        EventKind::ChangeCipherSpec { hex, .. } => unhex(hex),
-        EventKind::Alert { hex, .. } => unhex(hex),
+        EventKind::Handshake { hex, .. } => Some(hex.clone()),
+        EventKind::ChangeCipherSpec { hex, .. } => Some(hex.clone()),
+        EventKind::Alert { hex, .. } => Some(hex.clone()),
         EventKind::AppData {
             ciphertext,
             plaintext,
             ..
-        } => unhex(plaintext.as_ref().unwrap_or(ciphertext)),
-        EventKind::Undecodable { hex, .. } => unhex(hex),
+        } => Some(plaintext.as_ref().unwrap_or(ciphertext).clone()),
+        EventKind::Undecodable { hex, .. } => Some(hex.clone()),
         _ => None,
     }
 }
@@ -195,10 +195,10 @@ pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
 /// The name of the message or packet a step shows, for field meanings.
 fn context_name(trace: &Trace, step: &Step) -> String {
     if let Some(p) = step.packet(trace) {
-        return p.packet.clone();
+        return p.packet.name().to_string();
     }
     match step.event(trace).map(|e| &e.kind) {
-        Some(EventKind::Handshake { msg, .. }) => msg.clone(),
+        Some(EventKind::Handshake { msg, .. }) => msg.name(),
         _ => String::new(),
     }
 }
@@ -220,7 +220,7 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
             ..
         } => {
             out.push(Line::from(vec![
-                Span::styled(msg.clone(), styles.emphasis),
+                Span::styled(msg.name(), styles.emphasis),
                 Span::styled(
                     format!(" · {dir} · {} bytes · record {record}", hex.len() / 2),
                     styles.dim,
@@ -282,7 +282,7 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
             ));
         }
         EventKind::Policy(p) => {
-            let (mark, st) = if p.decision == "ALLOWED" {
+            let (mark, st) = if p.decision.allowed() {
                 ("✔", styles.ok)
             } else {
                 ("✘", styles.fail)
@@ -301,13 +301,13 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
         } => out.push(Line::from(vec![
             Span::styled(
                 format!("Alert: {description}"),
-                if level == "fatal" {
+                if *level == AlertLevel::FATAL {
                     styles.fail
                 } else {
                     styles.emphasis
                 },
             ),
-            Span::styled(format!(" · {level} · {dir}"), styles.dim),
+            Span::styled(format!(" · {} · {dir}", level.name()), styles.dim),
         ])),
         EventKind::Secret { .. } => out.push(Line::from(vec![
             Span::styled("Master secret", styles.emphasis),
@@ -315,9 +315,10 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
         ])),
         EventKind::Tcp { .. } => out.push(Line::styled("TCP connection", styles.emphasis)),
         EventKind::Closed { .. } => out.push(Line::styled("Connection closed", styles.emphasis)),
-        EventKind::Error { stage, .. } => {
-            out.push(Line::styled(format!("✘ Error during {stage}"), styles.fail))
-        }
+        EventKind::Error { stage, .. } => out.push(Line::styled(
+            format!("✘ Error during the {}", stage.title()),
+            styles.fail,
+        )),
         EventKind::Undecodable { .. } => {
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
         }
@@ -515,16 +516,15 @@ fn help_lines(trace: &Trace, step: &Step, width: u16) -> Vec<(String, bool)> {
     if !steps::is_failure(trace, step) {
         return Vec::new();
     }
-    let (check, reason) = match &e.kind {
-        EventKind::Check { check, reason, .. } => (check.clone(), reason.clone()),
-        EventKind::Policy(p) => (
-            p.action.clone(),
-            p.decision.replace('_', " ").to_lowercase(),
-        ),
-        EventKind::Error { stage, message } => (stage.clone(), message.clone()),
-        _ => return Vec::new(),
+    let failure = match &e.kind {
+        EventKind::Check { .. } | EventKind::Policy(_) => narrate::failure_at(trace, step.event),
+        EventKind::Error { failure, .. } => failure.clone(),
+        _ => None,
     };
-    let help = narrate::failure_help(trace, &check, &reason);
+    let Some(failure) = failure else {
+        return Vec::new();
+    };
+    let help = narrate::failure_help(&failure);
     let w = width as usize;
     let mut out = vec![("─".repeat(w), false)];
     if let Some(a) = &help.alert {
@@ -545,7 +545,10 @@ fn help_lines(trace: &Trace, step: &Step, width: u16) -> Vec<(String, bool)> {
 }
 
 fn alert_gloss(alert: &str) -> &'static str {
-    narrate::alert_meaning(alert.split_whitespace().next().unwrap_or(""))
+    let name = alert.split_whitespace().next().unwrap_or("");
+    let code = (0..=u8::MAX).find(|c| crate::trace::AlertDescription(*c).name() == name);
+    code.map(|c| narrate::alert_meaning(crate::trace::AlertDescription(c)))
+        .unwrap_or("an error the peer reported")
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styles: &Styles) {

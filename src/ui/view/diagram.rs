@@ -166,8 +166,8 @@ fn step_line(
             let fill = inner_w.saturating_sub(label.chars().count() + 4);
             let dashes: String = std::iter::repeat_n(line, fill).collect();
             let mid = match from {
-                Side::Device => format!("{line} {label} {dashes}▶"),
                 Side::Broker => format!("◀{dashes} {label} {line}"),
+                _ => format!("{line} {label} {dashes}▶"),
             };
             (tee_l, mid, tee_r)
         }
@@ -182,6 +182,11 @@ fn step_line(
             let mid = match side {
                 Side::Device => format!(" {text}{} ", " ".repeat(pad)),
                 Side::Broker => format!(" {}{text} ", " ".repeat(pad)),
+                // iotls's own recomputations sit in the middle: neither side made them.
+                Side::Iotls => {
+                    let l = pad / 2;
+                    format!(" {}{text}{} ", " ".repeat(l), " ".repeat(pad - l))
+                }
             };
             ('│', mid, '│')
         }

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use iotls::trace::{unhex, Event, EventKind, Side, Trace};
 
 /// Whether a real peer program is available. With `IOTLS_REQUIRE_PEERS=1` (CI) a missing peer is a

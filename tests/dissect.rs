@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use iotls::tls::dissect::{Decoded, Dissector, KeyLogEntry};
-use iotls::trace::{hex, unhex, EventKind, Field, MqttPacket, Phase, Side};
+use iotls::trace::{EventKind, Field, HandshakeType, MqttPacket, Phase, Side};
 use rustls::client::Resumption;
 use rustls::crypto::{ring as provider, CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -267,7 +267,7 @@ fn dissect(
 fn handshakes(out: &[Decoded]) -> Vec<(Side, String, Phase)> {
     out.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Handshake { msg, .. } => Some((e.side, msg.clone(), e.phase)),
+            EventKind::Handshake { msg, .. } => Some((e.side, msg.name(), e.phase)),
             _ => None,
         })
         .collect()
@@ -282,8 +282,8 @@ fn message<'a>(out: &'a [Decoded], side: Side, name: &str) -> (Vec<u8>, &'a [Fie
                 fields,
                 record,
                 ..
-            } if e.side == side && msg == name => {
-                Some((unhex(hex).unwrap(), fields.as_slice(), *record))
+            } if e.side == side && msg.name() == name => {
+                Some((hex.clone(), fields.as_slice(), *record))
             }
             _ => None,
         })
@@ -318,7 +318,7 @@ fn plaintext(out: &[Decoded], side: Side) -> Vec<u8> {
         .flat_map(|e| match &e.kind {
             EventKind::AppData {
                 plaintext: Some(p), ..
-            } => unhex(p).unwrap(),
+            } => p.clone(),
             _ => Vec::new(),
         })
         .collect()
@@ -396,16 +396,12 @@ fn full_session_decodes(
             ..
         } = &e.kind
         {
-            assert_eq!(*encrypted, msg == "Finished", "{msg}");
-            if msg == "Finished" {
+            assert_eq!(*encrypted, *msg == HandshakeType::FINISHED, "{msg}");
+            if *msg == HandshakeType::FINISHED {
                 assert_eq!(hex.len(), 2 * 16, "Finished is 4 + 12 bytes");
-                let ct = unhex(ciphertext.as_ref().unwrap()).unwrap();
+                let ct = ciphertext.clone().unwrap();
                 assert_eq!(ct[0], 22, "a handshake record");
-                assert_ne!(
-                    &ct[5..],
-                    &unhex(hex).unwrap()[..],
-                    "the record is not the plaintext"
-                );
+                assert_ne!(&ct[5..], &hex[..], "the record is not the plaintext");
             }
         }
     }
@@ -427,14 +423,14 @@ fn full_session_decodes(
     assert_eq!(checks.len(), 2);
     assert_eq!(
         (checks[0].0, checks[0].1.as_str(), checks[0].2),
-        (Broker, "client_finished", true)
+        (Side::Iotls, "client_finished", true)
     );
     assert_eq!(
         (checks[1].0, checks[1].1.as_str(), checks[1].2),
-        (Device, "server_finished", true)
+        (Side::Iotls, "server_finished", true)
     );
     for (_, _, _, facts, about) in &checks {
-        assert_eq!(about.as_deref(), Some("Finished"));
+        assert_eq!(*about, Some(HandshakeType::FINISHED));
         let fact = |n: &str| facts.iter().find(|f| f.name == n).unwrap().value.clone();
         assert_eq!(fact("expected_verify_data"), fact("received_verify_data"));
         assert_eq!(fact("expected_verify_data").len(), 24);
@@ -543,7 +539,7 @@ fn full_session_decodes(
     assert_eq!(plaintext(&out, Device), s.device_wrote);
     assert_eq!(plaintext(&out, Broker), s.broker_wrote);
     let dev = mqtt(&out, Device);
-    let names: Vec<_> = dev.iter().map(|p| p.packet.as_str()).collect();
+    let names: Vec<_> = dev.iter().map(|p| p.packet.name()).collect();
     assert_eq!(names, ["CONNECT", "PUBLISH"]);
     assert_eq!(dev[0].client_id.as_deref(), Some("device-001"));
     assert_eq!(dev[1].topic.as_deref(), Some("pizza/orders"));
@@ -551,13 +547,13 @@ fn full_session_decodes(
     assert_eq!((dev[1].qos, dev[1].pkid), (Some(1), Some(1)));
     assert_eq!(
         dev[1].hex,
-        hex(PUBLISH),
+        PUBLISH.to_vec(),
         "the PUBLISH spanning two records is whole"
     );
     let brk = mqtt(&out, Broker);
-    assert_eq!(brk[0].packet, "CONNACK");
+    assert_eq!(brk[0].packet.name(), "CONNACK");
     assert_eq!(brk[0].code.as_deref(), Some("0x00 Connection Accepted"));
-    assert_eq!((brk[1].packet.as_str(), brk[1].pkid), ("PUBACK", Some(1)));
+    assert_eq!((brk[1].packet.name(), brk[1].pkid), ("PUBACK", Some(1)));
     for e in &out {
         if let EventKind::AppData { .. } = e.kind {
             assert_eq!(e.phase, Mqtt);
@@ -574,7 +570,11 @@ fn full_session_decodes(
             ..
         } => {
             assert_eq!(
-                (level.as_str(), description.as_str(), *encrypted),
+                (
+                    level.name().as_str(),
+                    description.name().as_str(),
+                    *encrypted
+                ),
                 ("warning", "close_notify", true)
             );
             assert_eq!((last.side, last.phase), (Device, Close));

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use iotls::engine::connect::{self, ConnectOptions};
-use iotls::trace::{unhex, Side, Trace};
+use iotls::trace::{unhex, HandshakeType, Side, Trace};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -102,10 +102,13 @@ fn iotls_device_against_openssl_s_server() {
         assert_eq!(check_ok(&t, c), Some(true), "check {c} against openssl");
     }
     assert!(
-        t.handshake(Side::Broker, "CertificateRequest").is_some(),
+        t.handshake(Side::Broker, HandshakeType::CERTIFICATE_REQUEST)
+            .is_some(),
         "s_server -Verify asks for a certificate"
     );
-    assert!(t.handshake(Side::Device, "CertificateVerify").is_some());
+    assert!(t
+        .handshake(Side::Device, HandshakeType::CERTIFICATE_VERIFY)
+        .is_some());
     // openssl's view: it verified our device certificate.
     drop(server.0.stdin.take());
     let _ = server.0.wait();

@@ -5,7 +5,10 @@ mod common;
 use common::*;
 use iotls::engine::{self, lessons};
 use iotls::pki::{BUTTON_SERIAL, BUTTON_THING};
-use iotls::trace::{EventKind, PolicyEvent, Side, Trace, FORMAT};
+use iotls::trace::{
+    CheckId, Decision, Enforcement, EventKind, FailureCode, HandshakeType, PolicyEvent, Side,
+    Trace, FORMAT,
+};
 
 fn run(lesson: &str) -> Trace {
     engine::run(&lessons::scenario(lesson).expect("lesson")).expect("session runs")
@@ -68,13 +71,13 @@ fn pizza_button_session_has_the_mutual_tls_12_message_sequence() {
         .iter()
         .position(|e| {
             e.side == Device
-                && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg == "Certificate")
+                && matches!(&e.kind, EventKind::Handshake { msg, .. } if *msg == HandshakeType::CERTIFICATE)
         })
         .unwrap();
     let chain_check = t
         .events
         .iter()
-        .position(|e| matches!(&e.kind, EventKind::Check { check, .. } if check == "client_chain"))
+        .position(|e| matches!(&e.kind, EventKind::Check { check, .. } if check.as_str() == "client_chain"))
         .unwrap();
     assert!(chain_check > dev_cert);
 }
@@ -93,12 +96,18 @@ fn certificate_verify_signs_exactly_the_wire_transcript_and_verifies_with_ring()
     assert_eq!(fact(cv_check, "signed_len"), wire.len().to_string());
 
     // Independently of rustls: verify the signature with ring using the device certificate's key.
-    let cv = message_bytes(t.handshake(Side::Device, "CertificateVerify").unwrap());
+    let cv = message_bytes(
+        t.handshake(Side::Device, HandshakeType::CERTIFICATE_VERIFY)
+            .unwrap(),
+    );
     let scheme = u16::from_be_bytes([cv[4], cv[5]]);
     assert_eq!(scheme, 0x0403, "ecdsa_secp256r1_sha256");
     let sig_len = u16::from_be_bytes([cv[6], cv[7]]) as usize;
     let sig = &cv[8..8 + sig_len];
-    let cert_msg = message_bytes(t.handshake(Side::Device, "Certificate").unwrap());
+    let cert_msg = message_bytes(
+        t.handshake(Side::Device, HandshakeType::CERTIFICATE)
+            .unwrap(),
+    );
     let leaf = iotls::engine::certificate_list(&cert_msg)[0].to_vec();
     let (_, cert) = x509_parser::parse_x509_certificate(&leaf).unwrap();
     let spki = cert.public_key().subject_public_key.data.to_vec();
@@ -116,7 +125,7 @@ fn certificate_verify_signs_exactly_the_wire_transcript_and_verifies_with_ring()
 fn decrypted_mqtt_carries_the_client_id_topic_and_payload() {
     let t = run("pizza-button");
     let packets: Vec<_> = t.mqtt_packets().map(|(e, p)| (e.side, p.clone())).collect();
-    let names: Vec<&str> = packets.iter().map(|(_, p)| p.packet.as_str()).collect();
+    let names: Vec<&str> = packets.iter().map(|(_, p)| p.packet.name()).collect();
     assert_eq!(
         names,
         ["CONNECT", "CONNACK", "PUBLISH", "PUBACK", "DISCONNECT"]
@@ -138,29 +147,26 @@ fn decrypted_mqtt_carries_the_client_id_topic_and_payload() {
     let p = policies(&t);
     let publish_decision = p
         .iter()
-        .find(|p| p.action == "iot:Publish")
+        .find(|p| p.action.iot_name() == "iot:Publish")
         .expect("publish decision");
-    assert_eq!(publish_decision.decision, "ALLOWED");
+    assert_eq!(publish_decision.decision, Decision::Allowed);
     assert!(publish_decision
         .resource
         .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
     assert!(p
         .iter()
-        .any(|p| p.action == "iot:Connect" && p.decision == "ALLOWED"));
+        .any(|p| p.action.iot_name() == "iot:Connect" && p.decision.allowed()));
 }
 
 #[test]
 fn a_device_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
     let t = run("untrusted-device");
     assert!(!t.outcome.ok);
-    assert_eq!(t.outcome.failed_check.as_deref(), Some("client_chain"));
-    assert_eq!(t.outcome.failed_side, Some(Side::Broker));
-    assert_eq!(
-        t.outcome.alert.as_deref(),
-        Some("unknown_ca"),
-        "{:?}",
-        t.outcome
-    );
+    let f = t.outcome.failure.as_ref().expect("a failure");
+    assert_eq!(f.check, Some(CheckId::ClientChain));
+    assert_eq!(f.side, Some(Side::Broker));
+    assert_eq!(f.code, FailureCode::UnknownIssuer);
+    assert_eq!(f.alert.as_deref(), Some("unknown_ca"), "{:?}", t.outcome);
     assert_eq!(check_ok(&t, "client_chain"), Some(false));
     // The device's own checks of the broker passed: it is the device that is not trusted.
     assert_eq!(check_ok(&t, "server_chain"), Some(true));
@@ -181,10 +187,12 @@ fn a_device_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
 fn a_broker_certificate_for_another_host_is_refused_by_the_device() {
     let t = run("wrong-host");
     assert!(!t.outcome.ok);
-    assert_eq!(t.outcome.failed_check.as_deref(), Some("server_name"));
-    assert_eq!(t.outcome.failed_side, Some(Side::Device));
+    let f = t.outcome.failure.as_ref().expect("a failure");
+    assert_eq!(f.check, Some(CheckId::ServerName));
+    assert_eq!(f.side, Some(Side::Device));
+    assert_eq!(f.code, FailureCode::NotValidForName);
     assert_eq!(
-        t.outcome.alert.as_deref(),
+        f.alert.as_deref(),
         Some("bad_certificate"),
         "{:?}",
         t.outcome
@@ -194,7 +202,9 @@ fn a_broker_certificate_for_another_host_is_refused_by_the_device() {
         Some("mqtt.other-shop.example")
     );
     // The device never sent its certificate: it stopped as soon as the broker's name was wrong.
-    assert!(t.handshake(Side::Device, "Certificate").is_none());
+    assert!(t
+        .handshake(Side::Device, HandshakeType::CERTIFICATE)
+        .is_none());
 }
 
 #[test]
@@ -204,17 +214,20 @@ fn the_neighbours_button_cannot_order_on_another_buttons_topic() {
     let p = policies(&t);
     assert!(p
         .iter()
-        .any(|p| p.action == "iot:Connect" && p.decision == "ALLOWED"));
+        .any(|p| p.action.iot_name() == "iot:Connect" && p.decision.allowed()));
     let denied = p
         .iter()
-        .find(|p| p.action == "iot:Publish")
+        .find(|p| p.action.iot_name() == "iot:Publish")
         .expect("publish decision");
-    assert_eq!(denied.decision, "IMPLICIT_DENY");
+    assert_eq!(denied.decision, Decision::ImplicitDeny);
     assert!(denied
         .resource
         .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
     // Disconnected without PUBACK, like AWS IoT on MQTT 3.1.1.
-    let names: Vec<String> = t.mqtt_packets().map(|(_, p)| p.packet.clone()).collect();
+    let names: Vec<String> = t
+        .mqtt_packets()
+        .map(|(_, p)| p.packet.name().to_string())
+        .collect();
     assert!(names.contains(&"PUBLISH".to_string()));
     assert!(!names.contains(&"PUBACK".to_string()), "{names:?}");
 }
@@ -230,13 +243,16 @@ fn an_inactive_certificate_is_refused_after_a_successful_handshake() {
         "no policy is evaluated for an inactive certificate"
     );
     assert_eq!(check_ok(&t, "registry"), Some(false));
-    assert_eq!(t.outcome.failed_check.as_deref(), Some("registry"));
+    assert_eq!(
+        t.outcome.failure.as_ref().and_then(|f| f.check),
+        Some(CheckId::Registry)
+    );
     assert!(
         t.outcome.summary.contains("INACTIVE"),
         "{}",
         t.outcome.summary
     );
-    assert!(t.mqtt_packets().all(|(_, p)| p.packet != "CONNACK"));
+    assert!(t.mqtt_packets().all(|(_, p)| p.packet.name() != "CONNACK"));
 }
 
 #[test]
@@ -270,11 +286,14 @@ fn subscribing_to_everything_without_permission_closes_the_connection() {
     let p = policies(&t);
     let sub = p
         .iter()
-        .find(|p| p.action == "iot:Subscribe")
+        .find(|p| p.action.iot_name() == "iot:Subscribe")
         .expect("subscribe decision");
-    assert_eq!(sub.decision, "IMPLICIT_DENY");
+    assert_eq!(sub.decision, Decision::ImplicitDeny);
     assert!(sub.resource.ends_with("topicfilter/#"), "{}", sub.resource);
-    let names: Vec<String> = t.mqtt_packets().map(|(_, p)| p.packet.clone()).collect();
+    let names: Vec<String> = t
+        .mqtt_packets()
+        .map(|(_, p)| p.packet.name().to_string())
+        .collect();
     assert!(names.contains(&"SUBSCRIBE".to_string()));
     assert!(!names.contains(&"SUBACK".to_string()), "{names:?}");
 }
@@ -337,7 +356,14 @@ fn the_neighbours_order_never_reaches_the_shops_subscriber() {
         let nreport = engine::device::run(&neighbour.device, addr, &nrec, true)
             .await
             .unwrap();
-        let ntrace = engine::assemble("neighbour", 0, nrec.take(), &[], Some(&nreport));
+        let ntrace = engine::assemble(
+            "neighbour",
+            0,
+            nrec.take(),
+            &[],
+            Some(&nreport),
+            engine::Observer::BOTH,
+        );
         let crec = Recorder::new();
         let creport = engine::device::run(&control.device, addr, &crec, true)
             .await
@@ -351,7 +377,7 @@ fn the_neighbours_order_never_reaches_the_shops_subscriber() {
     assert!(
         !neighbour_trace
             .mqtt_packets()
-            .any(|(_, p)| p.packet == "PUBACK"),
+            .any(|(_, p)| p.packet.name() == "PUBACK"),
         "the neighbour got no PUBACK"
     );
     let payloads: Vec<String> = shop_report
@@ -378,7 +404,7 @@ fn mqtt5(lesson: &str) -> engine::Scenario {
 
 fn packets(t: &Trace) -> Vec<(Side, String, Option<String>)> {
     t.mqtt_packets()
-        .map(|(e, p)| (e.side, p.packet.clone(), p.code.clone()))
+        .map(|(e, p)| (e.side, p.packet.name().to_string(), p.code.clone()))
         .collect()
 }
 
@@ -386,13 +412,12 @@ fn packets(t: &Trace) -> Vec<(Side, String, Option<String>)> {
 fn on_mqtt5_a_denied_publish_gets_puback_0x87_and_the_connection_stays() {
     let t = engine::run(&mqtt5("neighbour")).unwrap();
     let p = policies(&t);
-    let denied = p.iter().find(|p| p.action == "iot:Publish").unwrap();
-    assert_eq!(denied.decision, "IMPLICIT_DENY");
-    assert!(
-        denied.enforcement.contains("PUBACK with reason 0x87"),
-        "{}",
-        denied.enforcement
-    );
+    let denied = p
+        .iter()
+        .find(|p| p.action.iot_name() == "iot:Publish")
+        .unwrap();
+    assert_eq!(denied.decision, Decision::ImplicitDeny);
+    assert_eq!(denied.enforcement, Enforcement::PubackRefused);
     let pk = packets(&t);
     let puback = pk.iter().find(|(_, n, _)| n == "PUBACK").expect("a PUBACK");
     assert_eq!(puback.0, Side::Broker);
@@ -438,8 +463,8 @@ fn a_denied_connect_closes_on_311_and_answers_connack_0x87_on_mqtt5() {
         let t = engine::run(&s).unwrap();
         let p = policies(&t);
         assert_eq!(p.len(), 1, "{version:?}: only the CONNECT is decided");
-        assert_eq!(p[0].action, "iot:Connect");
-        assert_ne!(p[0].decision, "ALLOWED");
+        assert_eq!(p[0].action.iot_name(), "iot:Connect");
+        assert_ne!(p[0].decision, Decision::Allowed);
         let connack = packets(&t).into_iter().find(|(_, n, _)| n == "CONNACK");
         match expect_connack {
             true => assert_eq!(
@@ -500,11 +525,12 @@ fn connect_attributes_reach_the_policy_a_persistent_session_can_be_denied() {
         let t = engine::run(&s).unwrap();
         let connect = policies(&t)
             .into_iter()
-            .find(|p| p.action == "iot:Connect")
+            .find(|p| p.action.iot_name() == "iot:Connect")
             .cloned()
             .unwrap();
         assert_eq!(
-            connect.decision, expected,
+            connect.decision.as_str(),
+            expected,
             "persistent = {persistent}: {:?}",
             connect.lines
         );
@@ -584,19 +610,22 @@ fn a_denied_receive_drops_the_message_for_that_subscriber_only() {
         "nothing was delivered: {:?}",
         shop_report.received
     );
-    let t = engine::assemble("shop", 0, shop_broker_rec.take(), &[], None);
+    let t = engine::assemble(
+        "shop",
+        0,
+        shop_broker_rec.take(),
+        &[],
+        None,
+        engine::Observer::BROKER,
+    );
     let receive = policies(&t)
         .into_iter()
-        .find(|p| p.action == "iot:Receive")
+        .find(|p| p.action.iot_name() == "iot:Receive")
         .cloned()
         .expect("a Receive decision");
-    assert_eq!(receive.decision, "IMPLICIT_DENY");
+    assert_eq!(receive.decision, Decision::ImplicitDeny);
     assert!(receive
         .resource
         .ends_with(&format!("topic/iotbutton/{BUTTON_SERIAL}")));
-    assert!(
-        receive.enforcement.contains("not delivered"),
-        "{}",
-        receive.enforcement
-    );
+    assert_eq!(receive.enforcement, Enforcement::NotDelivered);
 }

@@ -195,8 +195,8 @@ fn failures_are_red_and_explained() {
             .steps
             .iter()
             .position(|s| match &s.event(&trace).unwrap().kind {
-                EventKind::Check { check: c, ok, .. } => c == check && !ok,
-                EventKind::Policy(p) => p.action == check && p.decision != "ALLOWED",
+                EventKind::Check { check: c, ok, .. } => c.as_str() == check && !ok,
+                EventKind::Policy(p) => p.action.iot_name() == check && !p.decision.allowed(),
                 _ => false,
             })
             .unwrap_or_else(|| panic!("{lesson}: no failed {check}"));
@@ -283,8 +283,8 @@ fn walk_the_whole_tour_forward_and_back() {
         );
         match &e.kind {
             EventKind::Handshake { msg, .. } => {
-                assert!(s.contains(msg.as_str()));
-                match msg.as_str() {
+                assert!(s.contains(&msg.name()));
+                match msg.name().as_str() {
                     "ClientHello" => {
                         assert!(story.contains(tls.sni.as_deref().unwrap()), "{story}")
                     }
@@ -319,7 +319,7 @@ fn walk_the_whole_tour_forward_and_back() {
                 assert!(s.contains(&format!("✔ {check}")), "{s}");
             }
             EventKind::Policy(p) => assert!(
-                story.contains(&p.action) && story.contains("ALLOWED"),
+                story.contains(p.action.iot_name()) && story.contains("ALLOWED"),
                 "{story}"
             ),
             _ => {}

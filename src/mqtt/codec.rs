@@ -831,9 +831,9 @@ mod tests {
         let p = s.push(CONNECT);
         assert_eq!(p.len(), 1);
         let p = &p[0];
-        assert_eq!(p.packet, "CONNECT");
+        assert_eq!(p.packet.name(), "CONNECT");
         assert_eq!(p.client_id.as_deref(), Some("dev1"));
-        assert_eq!(p.hex, hex(CONNECT));
+        assert_eq!(p.hex, CONNECT.to_vec());
         assert_eq!(s.protocol_level(), Some(4));
         let field = |n: &str| p.fields.iter().find(|f| f.name == n).unwrap().clone();
         let id = field("client id");
@@ -861,7 +861,7 @@ mod tests {
         let p = s.push(&PUBLISH_QOS1[4..]);
         assert_eq!(p.len(), 1);
         let p = &p[0];
-        assert_eq!(p.packet, "PUBLISH");
+        assert_eq!(p.packet.name(), "PUBLISH");
         assert_eq!(p.topic.as_deref(), Some("a/b"));
         assert_eq!(p.payload.as_deref(), Some("hi"));
         assert_eq!((p.qos, p.pkid, p.retain), (Some(1), Some(10), Some(false)));
@@ -878,7 +878,7 @@ mod tests {
         bytes.extend_from_slice(PUBLISH_QOS1);
         bytes.extend_from_slice(&[0xc0, 0x00]); // PINGREQ, remaining length 0
         let p = s.push(&bytes);
-        let names: Vec<_> = p.iter().map(|p| (p.packet.as_str(), p.offset)).collect();
+        let names: Vec<_> = p.iter().map(|p| (p.packet.name(), p.offset)).collect();
         assert_eq!(names, [("CONNECT", 0), ("PUBLISH", 21), ("PINGREQ", 32)]);
     }
 
@@ -913,7 +913,7 @@ mod tests {
             0xE0, 0x01, // DISCONNECT, remaining length 1
             0x87, // reason: Not authorized (properties may be omitted)
         ]);
-        assert_eq!(p[0].packet, "DISCONNECT");
+        assert_eq!(p[0].packet.name(), "DISCONNECT");
         assert_eq!(p[0].code.as_deref(), Some("0x87 Not authorized"));
     }
 
@@ -927,7 +927,7 @@ mod tests {
             0x87, // reason: Not authorized
             0x00, // properties length 0
         ]);
-        assert_eq!(p[0].packet, "CONNACK");
+        assert_eq!(p[0].packet.name(), "CONNACK");
         assert_eq!(p[0].code.as_deref(), Some("0x87 Not authorized"));
     }
 
@@ -940,7 +940,7 @@ mod tests {
             0x00, 0x03, b'a', b'/', b'#', // filter "a/#"
             0x01, // requested QoS 1
         ]);
-        assert_eq!(p[0].packet, "SUBSCRIBE");
+        assert_eq!(p[0].packet.name(), "SUBSCRIBE");
         assert_eq!(p[0].topic.as_deref(), Some("a/#"));
         let sub = p[0]
             .fields
@@ -963,7 +963,7 @@ mod tests {
             0x01,
         ]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].packet, "MALFORMED");
+        assert_eq!(p[0].packet.name(), "MALFORMED");
         assert!(
             p[0].code.as_deref().unwrap().contains("remaining length"),
             "{:?}",
@@ -981,7 +981,7 @@ mod tests {
             0x00, 0x09, // topic length 9 — but only 2 bytes follow
             b'a', b'b',
         ]);
-        assert_eq!(p[0].packet, "MALFORMED");
+        assert_eq!(p[0].packet.name(), "MALFORMED");
         assert!(
             p[0].code.as_deref().unwrap().contains("9 bytes"),
             "{:?}",
@@ -993,7 +993,7 @@ mod tests {
     fn non_mqtt_bytes_are_malformed() {
         let mut s = MqttStream::new();
         let p = s.push(b"\x00GET / HTTP/1.1\r\n");
-        assert_eq!(p[0].packet, "MALFORMED");
+        assert_eq!(p[0].packet.name(), "MALFORMED");
         assert!(p[0].code.as_deref().unwrap().contains("type 0"));
     }
 

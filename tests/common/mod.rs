@@ -3,7 +3,7 @@
 
 pub mod peers;
 
-use iotls::trace::{unhex, Event, EventKind, Side, Trace};
+use iotls::trace::{CheckId, Event, EventKind, HandshakeType, Side, Trace};
 
 /// Whether a real peer program is available. With `IOTLS_REQUIRE_PEERS=1` (CI) a missing peer is a
 /// failure; otherwise the test says clearly that it skipped.
@@ -28,7 +28,7 @@ pub fn handshake_sequence(t: &Trace) -> Vec<(Side, String)> {
     t.events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Handshake { msg, .. } => Some((e.side, msg.clone())),
+            EventKind::Handshake { msg, .. } => Some((e.side, msg.name())),
             _ => None,
         })
         .collect()
@@ -37,16 +37,30 @@ pub fn handshake_sequence(t: &Trace) -> Vec<(Side, String)> {
 /// The bytes of a handshake event.
 pub fn message_bytes(e: &Event) -> Vec<u8> {
     match &e.kind {
-        EventKind::Handshake { hex, .. } => unhex(hex).expect("hex"),
+        EventKind::Handshake { hex, .. } => hex.clone(),
         _ => panic!("not a handshake event"),
     }
 }
 
-/// The check event with this name.
+/// The check event with this name made by a side (not iotls's own recomputation).
 pub fn check<'a>(t: &'a Trace, name: &str) -> Option<&'a Event> {
-    t.events
-        .iter()
-        .find(|e| matches!(&e.kind, EventKind::Check { check, .. } if check == name))
+    t.events.iter().find(|e| {
+        e.side != Side::Iotls
+            && matches!(&e.kind, EventKind::Check { check, .. } if check.as_str() == name)
+    })
+}
+
+/// The check event with this name recomputed by iotls itself.
+pub fn iotls_check<'a>(t: &'a Trace, name: &str) -> Option<&'a Event> {
+    t.events.iter().find(|e| {
+        e.side == Side::Iotls
+            && matches!(&e.kind, EventKind::Check { check, .. } if check.as_str() == name)
+    })
+}
+
+/// A check id by its JSON name.
+pub fn check_id(name: &str) -> CheckId {
+    serde_json::from_value(serde_json::Value::String(name.into())).expect("a check id")
 }
 
 pub fn check_ok(t: &Trace, name: &str) -> Option<bool> {
@@ -70,10 +84,10 @@ pub fn transcript_before_certificate_verify(t: &Trace) -> Vec<u8> {
     let mut out = Vec::new();
     for e in &t.events {
         if let EventKind::Handshake { msg, hex, .. } = &e.kind {
-            if msg == "CertificateVerify" {
+            if *msg == HandshakeType::CERTIFICATE_VERIFY {
                 break;
             }
-            out.extend(unhex(hex).expect("hex"));
+            out.extend(hex.iter().copied());
         }
     }
     out

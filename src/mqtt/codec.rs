@@ -369,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_body_reported_by_mqttbytes() {
+    fn a_field_running_past_the_packet_is_malformed() {
         let mut s = MqttStream::new();
         let p = s.push(&[
             0x32, 0x04, // PUBLISH qos 1, remaining length 4

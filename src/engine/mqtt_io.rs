@@ -417,4 +417,69 @@ mod tests {
             "{r:?}"
         );
     }
+
+    #[tokio::test]
+    async fn a_packet_over_the_limit_is_refused_from_its_header_without_waiting_for_it() {
+        // PUBLISH claiming 256 MiB; the peer stays connected and sends nothing more.
+        let (mut device, mut broker) = tokio::io::duplex(64);
+        device
+            .write_all(&[0x30, 0xff, 0xff, 0xff, 0x7f])
+            .await
+            .unwrap();
+        let mut buf = BytesMut::new();
+        let r = read_msg(
+            &mut broker,
+            &mut buf,
+            &mut Some(Version::V4),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(ReadError::Protocol(e)) if e.contains("131072")),
+            "{r:?}"
+        );
+        assert_eq!(buf.len(), 5, "only the fixed header was buffered");
+    }
+
+    #[tokio::test]
+    async fn mqtt5_short_disconnects_and_several_packets_in_one_read() {
+        // DISCONNECT 0x00 (no body), DISCONNECT 0x87 (no properties), PUBACK 0x87 (no properties).
+        let wire = [0xe0, 0x00, 0xe0, 0x01, 0x87, 0x40, 0x03, 0x00, 0x05, 0x87];
+        let mut src = &wire[..];
+        let mut buf = BytesMut::new();
+        let mut v = Some(Version::V5);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(
+                read_msg(&mut src, &mut buf, &mut v, Duration::from_secs(1))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            got,
+            [
+                Msg::Disconnect { code: 0 },
+                Msg::Disconnect { code: 0x87 },
+                Msg::PubAck {
+                    pkid: 5,
+                    code: 0x87
+                }
+            ]
+        );
+        let r = read_msg(&mut src, &mut buf, &mut v, Duration::from_secs(1)).await;
+        assert!(matches!(r, Err(ReadError::Closed)), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_will_topic_travels_in_the_connect() {
+        for v in [Version::V4, Version::V5] {
+            let connect = Msg::Connect {
+                client_id: "pizza-button-1".into(),
+                clean_session: false,
+                will_topic: Some("status/pizza-button-1".into()),
+            };
+            assert_eq!(round_trip(v, connect.clone()).await, connect);
+        }
+    }
 }

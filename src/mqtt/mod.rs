@@ -3,9 +3,9 @@
 //!
 //! Each packet type has its own file with a typed struct, `decode(bytes, version)` — the packet
 //! and its [`Fields`](crate::trace::Fields) with byte offsets into the packet — and
-//! `encode(&self, version, out)`. [`fixed_header`] frames a byte stream (and enforces
-//! [`MAX_PACKET`] before anything is buffered), [`properties`] reads MQTT 5 properties, [`codec`]
-//! turns packets into trace values.
+//! `encode(&self, version, out)`. [`fixed_header`] frames a byte stream and refuses a packet over
+//! a size limit ([`MAX_PACKET`] for the engine and the views) from its header, before its body is
+//! buffered; [`properties`] reads MQTT 5 properties; [`codec`] turns packets into trace values.
 //!
 //! Decoding is total: truncated or malformed input gives a [`DecodeError`] naming the field and
 //! its offset, and whatever the specifications forbid is rejected.
@@ -53,8 +53,8 @@ pub use subscribe::{Subscribe, Subscription};
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
 
-/// Largest packet (fixed header included) iotls sends or accepts, on either side and in the
-/// views: AWS IoT's limit of 128 KiB. MQTT itself allows 256 MiB.
+/// Largest packet (fixed header included) iotls accepts, in the broker, the device and the views:
+/// AWS IoT's limit of 128 KiB. MQTT itself allows 256 MiB.
 pub const MAX_PACKET: usize = 128 * 1024;
 
 /// The protocol version of a connection, fixed by its CONNECT's protocol level.

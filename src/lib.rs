@@ -11,3 +11,4 @@ pub mod render;
 pub mod tls;
 pub mod trace;
 pub mod ui;
+pub mod wire;

@@ -61,7 +61,7 @@ struct TourArgs {
     /// Narrate as plain text (the default when stdout is not a terminal).
     #[arg(long, conflicts_with = "json")]
     plain: bool,
-    /// Print the trace as JSON (format iotls-trace/1).
+    /// Print the trace as JSON (format iotls-trace/2).
     #[arg(long)]
     json: bool,
     /// List the lessons.
@@ -201,7 +201,14 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     }
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
-    let scenario = lesson_scenario(&lesson, mqtt5)?;
+    let scenario = match lesson_scenario(&lesson, mqtt5) {
+        Ok(s) => s,
+        Err(e) => {
+            // An unknown lesson name is a usage error, like any other wrong argument.
+            eprintln!("iotls: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
     let trace = engine::run(&scenario).map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", render::json(&trace));
@@ -293,10 +300,11 @@ fn inspect(file: &std::path::Path) -> Result<(), String> {
         println!("  subject      {}", d.subject);
         println!("  issuer       {}", d.issuer);
         println!("  serial       {}", d.serial);
-        println!(
-            "  valid        {} … {} ({} days left)",
-            d.not_before, d.not_after, d.days_left
-        );
+        let left = match d.days_left {
+            n if n < 0 => format!("expired {} days ago", -n),
+            n => format!("{n} days left"),
+        };
+        println!("  valid        {} … {} ({left})", d.not_before, d.not_after);
         println!("  key          {}", d.key);
         println!("  signature    {}", d.signature_algorithm);
         if !d.san.is_empty() {

@@ -125,12 +125,10 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
     } else {
         let mut s = format!("{tls12} TLS 1.2 cipher suites");
         if tls13 > 0 {
-            s.push_str(&format!(
-                " (plus {tls13} TLS 1.3 suites it would use if allowed)"
-            ));
+            s.push_str(&format!(" (+{tls13} for TLS 1.3)"));
         }
         if scsv > 0 {
-            s.push_str(" and the renegotiation SCSV, a signal value rather than a suite");
+            s.push_str(" and the SCSV signal");
         }
         s
     };
@@ -687,17 +685,11 @@ fn policy(p: &PolicyEvent) -> String {
 pub fn enforcement(e: Enforcement) -> &'static str {
     match e {
         Enforcement::CarriedOut => "the broker carries it out",
-        Enforcement::ConnectionClosed => {
-            "the broker closes the connection, as AWS IoT does on MQTT 3.1.1 (a 3.1.1 PUBACK has no \
-             code to refuse with; AWS IoT closes for a denied CONNECT too)"
-        }
+        Enforcement::ConnectionClosed => "the broker closes the connection, as AWS IoT does on MQTT 3.1.1",
         Enforcement::ConnackRefused => {
             "the broker answers CONNACK 0x87 Not authorized, then closes the connection"
         }
-        Enforcement::PubackRefused => {
-            "the broker answers PUBACK 0x87 Not authorized; nothing is delivered and the connection \
-             stays open"
-        }
+        Enforcement::PubackRefused => "the broker answers PUBACK 0x87 Not authorized; nothing is delivered",
         Enforcement::Disconnected => {
             "the broker sends DISCONNECT 0x87 Not authorized (a QoS 0 publish has no PUBACK to carry \
              the refusal)"
@@ -761,13 +753,10 @@ pub fn failure_help(f: &Failure) -> FailureHelp {
         C::NotValidForName => (
             format!(
                 "The certificate is genuine, but not for the name the device asked for{}.",
-                match &f.expected_name {
-                    Some(n) if !f.presented_names.is_empty() => {
-                        format!(" ({n}; it names {})", f.presented_names.join(", "))
-                    }
-                    Some(n) => format!(" ({n})"),
-                    None => String::new(),
-                }
+                f.expected_name
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
             ),
             "Connect with a name listed in the certificate's SAN (subject alternative name), or re-issue \
              the certificate with that name."

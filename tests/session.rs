@@ -177,7 +177,7 @@ fn a_device_certificate_from_an_untrusted_ca_is_refused_by_the_broker() {
     assert!(
         t.outcome
             .summary
-            .contains("does not lead to any trusted root"),
+            .starts_with("unknown_issuer — the broker refused the device's certificate chain"),
         "{}",
         t.outcome.summary
     );
@@ -248,7 +248,7 @@ fn an_inactive_certificate_is_refused_after_a_successful_handshake() {
         Some(CheckId::Registry)
     );
     assert!(
-        t.outcome.summary.contains("INACTIVE"),
+        t.outcome.summary.starts_with("inactive_certificate"),
         "{}",
         t.outcome.summary
     );

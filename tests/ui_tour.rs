@@ -63,7 +63,36 @@ fn masked(trace: &Trace, state: &AppState, w: u16, h: u16) -> String {
         .join("\n")
 }
 
+/// RFC 3339 times (`2026-11-28T03:19:58Z`) become `#` (they change every run).
+fn mask_times(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let shape = "dddd-dd-ddTdd:dd:ddZ";
+    let fits = |at: usize| {
+        shape
+            .chars()
+            .enumerate()
+            .all(|(k, p)| match (p, chars.get(at + k)) {
+                ('d', Some(c)) => c.is_ascii_digit(),
+                (p, Some(c)) => p == *c,
+                (_, None) => false,
+            })
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if fits(i) {
+            out.push('#');
+            i += shape.len();
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn mask_line(line: &str) -> String {
+    let line = mask_times(line);
     let chars: Vec<char> = line.chars().collect();
     let volatile = |c: char| c.is_ascii_hexdigit() || ":.…+–-".contains(c);
     let word = |c: char| c.is_alphanumeric() || c == '_';

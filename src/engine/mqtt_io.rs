@@ -1,26 +1,16 @@
-//! Reading and writing MQTT packets on an async stream, for MQTT 3.1.1 and MQTT 5 (framing and
-//! encoding via mqttbytes). The broker and the device speak in [`Msg`], one type for both versions,
-//! so their logic is written once; the version decides only the bytes.
+//! Reading and writing MQTT packets on an async stream, for MQTT 3.1.1 and MQTT 5, with the
+//! codec in [`crate::mqtt`]. The broker and the device speak in [`Msg`], one type for both
+//! versions, so their logic is written once; the version decides only the bytes.
 
 use bytes::BytesMut;
-use mqttbytes::{v4, v5, QoS};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Largest packet either side accepts (AWS IoT's limit is 128 KiB).
-pub const MAX_PACKET: usize = 128 * 1024;
+use crate::mqtt::{self, connect, frame, Packet, PacketType, QoS};
+pub use crate::mqtt::{Version, MAX_PACKET};
 
 /// MQTT reason code 0x87, "Not authorized" (MQTT 5).
 pub const NOT_AUTHORIZED: u8 = 0x87;
-
-/// The protocol version of a connection, fixed by its CONNECT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    /// MQTT 3.1.1 (protocol level 4).
-    V4,
-    /// MQTT 5 (protocol level 5).
-    V5,
-}
 
 /// The packets iotls's broker and device exchange, whatever the version. Codes are MQTT's reason
 /// codes (0 = success; MQTT 3.1.1 has fewer and no reason in PUBACK).
@@ -87,29 +77,6 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-/// The protocol level of a CONNECT at the start of `buf`: `Some(None)` when more bytes are needed,
-/// `None` when the bytes are not a CONNECT.
-fn connect_level(buf: &[u8]) -> Option<Option<u8>> {
-    if buf.is_empty() {
-        return Some(None);
-    }
-    if buf[0] != 0x10 {
-        return None;
-    }
-    // Remaining length: 1..4 bytes, high bit = more.
-    let mut i = 1;
-    while i < buf.len() && i <= 4 && buf[i] & 0x80 != 0 {
-        i += 1;
-    }
-    // Then the protocol name (2-byte length + "MQTT" or "MQIsdp") and the level.
-    let name_at = i + 1;
-    let Some(len) = buf.get(name_at..name_at + 2) else {
-        return Some(None);
-    };
-    let level_at = name_at + 2 + u16::from_be_bytes([len[0], len[1]]) as usize;
-    Some(buf.get(level_at).copied())
-}
-
 async fn fill<S: AsyncRead + Unpin>(
     s: &mut S,
     buf: &mut BytesMut,
@@ -131,298 +98,176 @@ async fn fill<S: AsyncRead + Unpin>(
     Ok(())
 }
 
-/// Read one packet, buffering partial data in `buf`. With `version` unknown (a broker before
-/// CONNECT), the CONNECT's protocol level decides it.
+/// Read one packet, buffering partial data in `buf` (never more than [`MAX_PACKET`] of one
+/// packet: a larger one is refused from its fixed header). With `version` unknown (a broker
+/// before CONNECT), the CONNECT's protocol level decides it; anything else first is read as
+/// MQTT 3.1.1.
 pub async fn read_msg<S: AsyncRead + Unpin>(
     s: &mut S,
     buf: &mut BytesMut,
     version: &mut Option<Version>,
     timeout: Duration,
 ) -> Result<Msg, ReadError> {
+    let protocol = |e: mqtt::DecodeError| ReadError::Protocol(e.to_string());
     loop {
-        let v = match *version {
-            Some(v) => v,
-            None => match connect_level(buf) {
-                Some(None) => {
-                    fill(s, buf, timeout).await?;
-                    continue;
-                }
-                Some(Some(5)) => *version.insert(Version::V5),
-                // 3.1.1, or not a CONNECT at all: the v4 reader says what is wrong.
-                _ => *version.insert(Version::V4),
-            },
+        let Some(len) = frame(buf, MAX_PACKET).map_err(protocol)? else {
+            fill(s, buf, timeout).await?;
+            continue;
         };
-        // mqttbytes 0.6's v5 reader rejects the short DISCONNECTs MQTT 5 allows: no reason (0x00),
-        // or a reason without properties.
-        if v == Version::V5 && buf.starts_with(&[0xE0, 0x00]) {
-            let _ = buf.split_to(2);
-            return Ok(Msg::Disconnect { code: 0 });
-        }
-        if v == Version::V5 && buf.len() >= 3 && buf.starts_with(&[0xE0, 0x01]) {
-            let code = buf.split_to(3)[2];
-            return Ok(Msg::Disconnect { code });
-        }
-        let parsed = match v {
-            Version::V4 => v4::read(buf, MAX_PACKET).map(from_v4),
-            Version::V5 => v5::read(buf, MAX_PACKET).map(from_v5),
+        let bytes = buf.split_to(len);
+        let v = if bytes[0] >> 4 == PacketType::Connect as u8 {
+            let v = connect::protocol_version(&bytes).map_err(protocol)?;
+            version.get_or_insert(v);
+            v
+        } else {
+            *version.get_or_insert(Version::V4)
         };
-        match parsed {
-            Ok(m) => return Ok(m),
-            Err(mqttbytes::Error::InsufficientBytes(_)) => fill(s, buf, timeout).await?,
-            Err(e) => return Err(ReadError::Protocol(format!("{e:?}"))),
-        }
+        let (packet, _) = Packet::decode(&bytes, v).map_err(protocol)?;
+        return Ok(to_msg(packet));
+    }
+}
+
+fn to_msg(p: Packet) -> Msg {
+    match p {
+        Packet::Connect(c) => Msg::Connect {
+            client_id: c.client_id,
+            clean_session: c.clean_start,
+            will_topic: c.will.map(|w| w.topic),
+        },
+        Packet::ConnAck(c) => Msg::ConnAck { code: c.code },
+        Packet::Publish(p) => Msg::Publish {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos as u8,
+            retain: p.retain,
+            pkid: p.pkid,
+        },
+        Packet::PubAck(a) => Msg::PubAck {
+            pkid: a.pkid,
+            code: a.reason,
+        },
+        Packet::Subscribe(s) => Msg::Subscribe {
+            pkid: s.pkid,
+            filters: s
+                .filters
+                .into_iter()
+                .map(|f| (f.filter, f.qos as u8))
+                .collect(),
+        },
+        Packet::SubAck(s) => Msg::SubAck {
+            pkid: s.pkid,
+            codes: s.codes,
+        },
+        Packet::PingReq(_) => Msg::PingReq,
+        Packet::PingResp(_) => Msg::PingResp,
+        Packet::Disconnect(d) => Msg::Disconnect { code: d.reason },
+        other => Msg::Other(other.packet_type().name().to_string()),
     }
 }
 
 fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
+    QoS::from_u8(q.min(2)).unwrap_or_default()
+}
+
+/// A refusal as this version can say it: MQTT 5 keeps 0 and 0x87 and says 0x80 "Unspecified
+/// error" for anything else; MQTT 3.1.1 has no reason codes in these packets.
+fn v5_reason(version: Version, code: u8) -> u8 {
+    match (version, code) {
+        (Version::V4, _) => 0,
+        (Version::V5, 0 | NOT_AUTHORIZED) => code,
+        (Version::V5, _) => 0x80,
     }
 }
 
-fn from_v4(p: v4::Packet) -> Msg {
-    use v4::Packet as P;
-    match p {
-        P::Connect(c) => Msg::Connect {
-            client_id: c.client_id,
-            clean_session: c.clean_session,
-            will_topic: c.last_will.map(|w| w.topic),
-        },
-        P::ConnAck(c) => Msg::ConnAck { code: c.code as u8 },
-        P::Publish(p) => Msg::Publish {
-            topic: p.topic,
-            payload: p.payload.to_vec(),
-            qos: p.qos as u8,
-            retain: p.retain,
-            pkid: p.pkid,
-        },
-        P::PubAck(a) => Msg::PubAck {
-            pkid: a.pkid,
-            code: 0,
-        },
-        P::Subscribe(s) => Msg::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, f.qos as u8))
-                .collect(),
-        },
-        P::SubAck(s) => Msg::SubAck {
-            pkid: s.pkid,
-            codes: s
-                .return_codes
-                .into_iter()
-                .map(|c| match c {
-                    v4::SubscribeReasonCode::Success(q) => q as u8,
-                    v4::SubscribeReasonCode::Failure => 0x80,
-                })
-                .collect(),
-        },
-        P::PingReq => Msg::PingReq,
-        P::PingResp => Msg::PingResp,
-        P::Disconnect => Msg::Disconnect { code: 0 },
-        other => Msg::Other(format!("{other:?}")),
-    }
-}
-
-fn from_v5(p: v5::Packet) -> Msg {
-    use v5::Packet as P;
-    match p {
-        P::Connect(c) => Msg::Connect {
-            client_id: c.client_id,
-            clean_session: c.clean_session,
-            will_topic: c.last_will.map(|w| w.topic),
-        },
-        P::ConnAck(c) => Msg::ConnAck { code: c.code as u8 },
-        P::Publish(p) => Msg::Publish {
-            topic: p.topic,
-            payload: p.payload.to_vec(),
-            qos: p.qos as u8,
-            retain: p.retain,
-            pkid: p.pkid,
-        },
-        P::PubAck(a) => Msg::PubAck {
-            pkid: a.pkid,
-            code: a.reason as u8,
-        },
-        P::Subscribe(s) => Msg::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, f.qos as u8))
-                .collect(),
-        },
-        P::SubAck(s) => Msg::SubAck {
-            pkid: s.pkid,
-            codes: s.return_codes.into_iter().map(|c| c as u8).collect(),
-        },
-        P::PingReq => Msg::PingReq,
-        P::PingResp => Msg::PingResp,
-        P::Disconnect(d) => Msg::Disconnect {
-            code: d.reason_code as u8,
-        },
-        other => Msg::Other(format!("{other:?}")),
-    }
-}
-
-fn encode_v4(m: &Msg, b: &mut BytesMut) -> Result<usize, String> {
-    let r = match m {
+fn to_packet(m: &Msg, v: Version) -> Result<Packet, String> {
+    Ok(match m {
         Msg::Connect {
             client_id,
             clean_session,
-            ..
-        } => {
-            let mut c = v4::Connect::new(client_id.clone());
-            c.keep_alive = 30;
-            c.clean_session = *clean_session;
-            c.write(b)
-        }
-        Msg::ConnAck { code } => {
-            let code = match code {
-                0 => v4::ConnectReturnCode::Success,
-                _ => v4::ConnectReturnCode::NotAuthorized,
-            };
-            v4::ConnAck::new(code, false).write(b)
-        }
+            will_topic,
+        } => Packet::Connect(mqtt::Connect {
+            client_id: client_id.clone(),
+            keep_alive: 30,
+            clean_start: *clean_session,
+            will: will_topic.as_ref().map(|topic| mqtt::Will {
+                topic: topic.clone(),
+                ..mqtt::Will::default()
+            }),
+            ..mqtt::Connect::default()
+        }),
+        Msg::ConnAck { code } => Packet::ConnAck(mqtt::ConnAck {
+            code: match (v, code) {
+                (_, 0) => 0,
+                // 3.1.1 has one refusal for policy: 0x05 "not authorized".
+                (Version::V4, _) => 0x05,
+                (Version::V5, _) => v5_reason(v, *code),
+            },
+            ..mqtt::ConnAck::default()
+        }),
         Msg::Publish {
             topic,
             payload,
             qos: q,
             retain,
             pkid,
-        } => {
-            let mut p = v4::Publish::new(topic.clone(), qos(*q), payload.clone());
-            p.retain = *retain;
-            p.pkid = *pkid;
-            p.write(b)
-        }
-        Msg::PubAck { pkid, .. } => v4::PubAck::new(*pkid).write(b),
-        Msg::Subscribe { pkid, filters } => {
-            let mut s = v4::Subscribe::new_many(
-                filters
-                    .iter()
-                    .map(|(f, q)| v4::SubscribeFilter::new(f.clone(), qos(*q))),
-            );
-            s.pkid = *pkid;
-            s.write(b)
-        }
-        Msg::SubAck { pkid, codes } => {
-            let codes = codes
+        } => Packet::Publish(mqtt::Publish {
+            qos: qos(*q),
+            retain: *retain,
+            topic: topic.clone(),
+            pkid: *pkid,
+            payload: payload.clone(),
+            ..mqtt::Publish::default()
+        }),
+        Msg::PubAck { pkid, code } => Packet::PubAck(mqtt::PubAck {
+            pkid: *pkid,
+            reason: v5_reason(v, *code),
+            ..mqtt::PubAck::default()
+        }),
+        Msg::Subscribe { pkid, filters } => Packet::Subscribe(mqtt::Subscribe {
+            pkid: *pkid,
+            filters: filters
                 .iter()
-                .map(|c| match c {
-                    0..=2 => v4::SubscribeReasonCode::Success(qos(*c)),
-                    _ => v4::SubscribeReasonCode::Failure,
+                .map(|(f, q)| mqtt::Subscription {
+                    filter: f.clone(),
+                    qos: qos(*q),
+                    ..mqtt::Subscription::default()
                 })
-                .collect();
-            v4::SubAck::new(*pkid, codes).write(b)
-        }
-        Msg::PingReq => v4::PingReq.write(b),
-        Msg::PingResp => v4::PingResp.write(b),
-        Msg::Disconnect { .. } => v4::Disconnect.write(b),
+                .collect(),
+            ..mqtt::Subscribe::default()
+        }),
+        Msg::SubAck { pkid, codes } => Packet::SubAck(mqtt::SubAck {
+            pkid: *pkid,
+            codes: codes
+                .iter()
+                .map(|&c| match (v, c) {
+                    (_, 0..=2) => c,
+                    (Version::V4, _) => 0x80,
+                    (Version::V5, NOT_AUTHORIZED) => c,
+                    (Version::V5, _) => 0x80,
+                })
+                .collect(),
+            ..mqtt::SubAck::default()
+        }),
+        Msg::PingReq => Packet::PingReq(mqtt::PingReq),
+        Msg::PingResp => Packet::PingResp(mqtt::PingResp),
+        Msg::Disconnect { code } => Packet::Disconnect(mqtt::Disconnect {
+            reason: v5_reason(v, *code),
+            ..mqtt::Disconnect::default()
+        }),
         Msg::Other(name) => return Err(format!("iotls does not send {name}")),
-    };
-    r.map_err(|e| format!("{e:?}"))
+    })
 }
 
-fn encode_v5(m: &Msg, b: &mut BytesMut) -> Result<usize, String> {
-    let r = match m {
-        Msg::Connect {
-            client_id,
-            clean_session,
-            ..
-        } => {
-            let mut c = v5::Connect::new(client_id.clone());
-            c.keep_alive = 30;
-            c.clean_session = *clean_session;
-            c.write(b)
-        }
-        Msg::ConnAck { code } => {
-            let code = match code {
-                0 => v5::ConnectReturnCode::Success,
-                &NOT_AUTHORIZED => v5::ConnectReturnCode::NotAuthorized,
-                _ => v5::ConnectReturnCode::UnspecifiedError,
-            };
-            let mut c = v5::ConnAck::new(code, false);
-            // mqttbytes 0.6 omits the (required) property length unless properties are present.
-            c.properties = Some(v5::ConnAckProperties::new());
-            c.write(b)
-        }
-        Msg::Publish {
-            topic,
-            payload,
-            qos: q,
-            retain,
-            pkid,
-        } => {
-            let mut p = v5::Publish::new(topic.clone(), qos(*q), payload.clone());
-            p.retain = *retain;
-            p.pkid = *pkid;
-            p.write(b)
-        }
-        Msg::PubAck { pkid, code } => {
-            let mut a = v5::PubAck::new(*pkid);
-            a.reason = match code {
-                0 => v5::PubAckReason::Success,
-                &NOT_AUTHORIZED => v5::PubAckReason::NotAuthorized,
-                _ => v5::PubAckReason::UnspecifiedError,
-            };
-            a.write(b)
-        }
-        Msg::Subscribe { pkid, filters } => {
-            let mut s = v5::Subscribe::new_many(
-                filters
-                    .iter()
-                    .map(|(f, q)| v5::SubscribeFilter::new(f.clone(), qos(*q))),
-            );
-            s.pkid = *pkid;
-            s.write(b)
-        }
-        Msg::SubAck { pkid, codes } => {
-            let codes = codes
-                .iter()
-                .map(|c| match c {
-                    0 => v5::SubscribeReasonCode::QoS0,
-                    1 => v5::SubscribeReasonCode::QoS1,
-                    2 => v5::SubscribeReasonCode::QoS2,
-                    &NOT_AUTHORIZED => v5::SubscribeReasonCode::NotAuthorized,
-                    _ => v5::SubscribeReasonCode::Unspecified,
-                })
-                .collect();
-            v5::SubAck::new(*pkid, codes).write(b)
-        }
-        Msg::PingReq => v5::PingReq.write(b),
-        Msg::PingResp => v5::PingResp.write(b),
-        Msg::Disconnect { code } => {
-            let mut d = v5::Disconnect::new();
-            d.reason_code = match code {
-                0 => v5::DisconnectReasonCode::NormalDisconnection,
-                &NOT_AUTHORIZED => v5::DisconnectReasonCode::NotAuthorized,
-                _ => v5::DisconnectReasonCode::UnspecifiedError,
-            };
-            d.write(b)
-        }
-        Msg::Other(name) => return Err(format!("iotls does not send {name}")),
-    };
-    r.map_err(|e| format!("{e:?}"))
-}
-
-/// Encode one packet into a fresh buffer (mqttbytes corrupts a CONNECT written into a non-empty one)
-/// and write it in one go, so it travels in one TLS record.
+/// Encode one packet and write it in one go, so it travels in one TLS record.
 pub async fn write_msg<S: AsyncWrite + Unpin>(
     s: &mut S,
     version: Version,
     m: &Msg,
 ) -> std::io::Result<()> {
-    let mut b = BytesMut::new();
-    match version {
-        Version::V4 => encode_v4(m, &mut b),
-        Version::V5 => encode_v5(m, &mut b),
-    }
-    .map_err(|e| std::io::Error::other(format!("encoding MQTT packet: {e}")))?;
+    let mut b = Vec::new();
+    to_packet(m, version)
+        .and_then(|p| p.encode(version, &mut b).map_err(|e| e.to_string()))
+        .map_err(|e| std::io::Error::other(format!("encoding MQTT packet: {e}")))?;
     s.write_all(&b).await?;
     s.flush().await
 }
@@ -568,8 +413,73 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&r, Err(ReadError::Protocol(e)) if e.contains("InvalidProtocolLevel(9)")),
+            matches!(&r, Err(ReadError::Protocol(e)) if e.contains("protocol level 9")),
             "{r:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_packet_over_the_limit_is_refused_from_its_header_without_waiting_for_it() {
+        // PUBLISH claiming 256 MiB; the peer stays connected and sends nothing more.
+        let (mut device, mut broker) = tokio::io::duplex(64);
+        device
+            .write_all(&[0x30, 0xff, 0xff, 0xff, 0x7f])
+            .await
+            .unwrap();
+        let mut buf = BytesMut::new();
+        let r = read_msg(
+            &mut broker,
+            &mut buf,
+            &mut Some(Version::V4),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(ReadError::Protocol(e)) if e.contains("131072")),
+            "{r:?}"
+        );
+        assert_eq!(buf.len(), 5, "only the fixed header was buffered");
+    }
+
+    #[tokio::test]
+    async fn mqtt5_short_disconnects_and_several_packets_in_one_read() {
+        // DISCONNECT 0x00 (no body), DISCONNECT 0x87 (no properties), PUBACK 0x87 (no properties).
+        let wire = [0xe0, 0x00, 0xe0, 0x01, 0x87, 0x40, 0x03, 0x00, 0x05, 0x87];
+        let mut src = &wire[..];
+        let mut buf = BytesMut::new();
+        let mut v = Some(Version::V5);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(
+                read_msg(&mut src, &mut buf, &mut v, Duration::from_secs(1))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            got,
+            [
+                Msg::Disconnect { code: 0 },
+                Msg::Disconnect { code: 0x87 },
+                Msg::PubAck {
+                    pkid: 5,
+                    code: 0x87
+                }
+            ]
+        );
+        let r = read_msg(&mut src, &mut buf, &mut v, Duration::from_secs(1)).await;
+        assert!(matches!(r, Err(ReadError::Closed)), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_will_topic_travels_in_the_connect() {
+        for v in [Version::V4, Version::V5] {
+            let connect = Msg::Connect {
+                client_id: "pizza-button-1".into(),
+                clean_session: false,
+                will_topic: Some("status/pizza-button-1".into()),
+            };
+            assert_eq!(round_trip(v, connect.clone()).await, connect);
+        }
     }
 }

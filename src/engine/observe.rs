@@ -316,7 +316,7 @@ pub fn explain_error(e: &Error) -> String {
             CertificateError::NotValidForName => "the certificate is not valid for the name asked for (rustls: NotValidForName)".to_string(),
             CertificateError::NotValidForNameContext { expected, presented } => format!(
                 "the certificate is for {} but the device asked for {} (rustls: NotValidForName)",
-                if presented.is_empty() { "no names".to_string() } else { presented.join(", ") },
+                if presented.is_empty() { "no names".to_string() } else { presented.iter().map(|p| plain_name(p)).collect::<Vec<_>>().join(", ") },
                 server_name_text(expected)
             ),
             CertificateError::Expired => "the certificate has expired (rustls: Expired)".to_string(),
@@ -341,6 +341,15 @@ pub fn explain_error(e: &Error) -> String {
         },
         other => format!("rustls: {other}"),
     }
+}
+
+/// rustls's `DnsName("localhost")` / `IpAddress(127.0.0.1)` as people write it.
+fn plain_name(p: &str) -> String {
+    let inner = p
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .unwrap_or(p);
+    inner.trim_matches('"').to_string()
 }
 
 /// A server name as people write it: `localhost`, `127.0.0.1`.
@@ -373,7 +382,7 @@ pub fn failure_of(e: &Error) -> Failure {
                 presented,
             } => {
                 f.expected_name = Some(server_name_text(expected));
-                f.presented_names = presented.clone();
+                f.presented_names = presented.iter().map(|p| plain_name(p)).collect();
                 C::NotValidForName
             }
             CertificateError::Expired => C::Expired,

@@ -73,14 +73,7 @@ pub fn outcome(
     }
     if failure.is_none() && !handshake_done {
         // The handshake never completed and no side said why.
-        let not_tls = events.iter().find_map(|e| match &e.kind {
-            EventKind::Undecodable {
-                record: None,
-                reason,
-                ..
-            } if reason.starts_with("Not TLS") => Some(e.side),
-            _ => None,
-        });
+        let not_tls = not_tls_sender(events);
         let f = match not_tls {
             Some(side) => Failure {
                 side: Some(side),
@@ -98,6 +91,18 @@ pub fn outcome(
         failure = Some((f, Phase::Hello));
     }
     if let Some((f, _)) = &mut failure {
+        // A handshake that broke on bytes that are not TLS at all: say so.
+        if let Some(sender) = not_tls_sender(events) {
+            if !handshake_done
+                && matches!(
+                    f.code,
+                    FailureCode::ProtocolViolation | FailureCode::Other | FailureCode::Alert
+                )
+            {
+                f.code = FailureCode::PeerNotTls;
+                f.side = Some(sender);
+            }
+        }
         explain_certificate(f, certificates);
     }
     let ok = failure.is_none();
@@ -111,9 +116,18 @@ pub fn outcome(
         summary: String::new(),
         failure,
         mqtt,
+        tls_completed: handshake_done,
     };
     out.summary = crate::narrate::outcome_line(&out, report.is_some_and(|r| !r.mqtt));
     out
+}
+
+/// The side that sent bytes that are not TLS, if one did.
+fn not_tls_sender(events: &[Event]) -> Option<Side> {
+    events.iter().find_map(|e| match &e.kind {
+        EventKind::Undecodable { not_tls: true, .. } => Some(e.side),
+        _ => None,
+    })
 }
 
 /// The first failure a real side decided, with its phase.

@@ -269,6 +269,7 @@ impl Dissector {
                         from.name()
                     ),
                     record: None,
+                    not_tls: true,
                 };
                 dir.dead = true;
                 dir.buf = Vec::new();
@@ -331,6 +332,7 @@ impl Dissector {
                         hex: shown.to_vec(),
                         reason,
                         record: None,
+                        not_tls: false,
                     },
                 });
                 dir.buf.clear();
@@ -349,6 +351,7 @@ impl Dissector {
                         hex: shown.to_vec(),
                         reason,
                         record: None,
+                        not_tls: false,
                     },
                 });
                 dir.hs.clear();
@@ -364,6 +367,7 @@ impl Dissector {
                     hex: pending.to_vec(),
                     reason,
                     record: None,
+                    not_tls: false,
                 };
                 out.push(Decoded {
                     phase: Phase::Mqtt,
@@ -390,6 +394,7 @@ impl Dissector {
                 hex: shown.to_vec(),
                 reason,
                 record: None,
+                not_tls: false,
             },
         });
     }

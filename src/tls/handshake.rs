@@ -8,6 +8,9 @@ use x509_parser::prelude::FromDer;
 
 use super::names;
 use crate::trace::{hex, Field, Fields};
+use crate::wire::{Error, Reader};
+
+type R<T> = Result<T, Error>;
 
 /// What the dissector needs from a message besides its fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,11 +47,11 @@ pub fn decode(msg: &[u8]) -> Message {
     let name = names::handshake_name(msg_type);
     let mut f = Fields(Vec::new());
     let mut facts = Facts::default();
-    let mut r = Rd { b: msg, pos: 0 };
-    let ok = (|| -> Option<()> {
-        r.u8()?;
+    let mut r = Reader::new(msg);
+    let ok = (|| -> R<()> {
+        r.u8("msg_type")?;
         f.add("msg_type", 0, 1, format!("{name} ({msg_type})"), 0);
-        let len = r.u24()?;
+        let len = r.u24("length")?;
         f.add("length", 1, 3, format!("{len} bytes"), 0);
         match msg_type {
             1 => client_hello(&mut r, &mut f, &mut facts),
@@ -57,10 +60,10 @@ pub fn decode(msg: &[u8]) -> Message {
             11 => certificate(&mut r, &mut f),
             12 => server_key_exchange(&mut r, &mut f, &mut facts),
             13 => certificate_request(&mut r, &mut f),
-            14 => Some(()),
+            14 => Ok(()),
             15 => certificate_verify(&mut r, &mut f),
             16 => {
-                let (o, l, point) = r.lp8()?;
+                let (o, l, point) = r.lp8("ecdh_Yc")?;
                 f.add(
                     "ecdh_Yc (client ECDHE public key)",
                     o,
@@ -68,38 +71,38 @@ pub fn decode(msg: &[u8]) -> Message {
                     point_value(point),
                     0,
                 );
-                Some(())
+                Ok(())
             }
             20 => {
-                let o = r.pos;
-                let vd = r.take(r.left())?;
+                let o = r.offset();
+                let vd = r.rest();
                 f.add("verify_data", o, vd.len(), hex(vd), 0);
                 facts.verify_data = Some(vd.to_vec());
-                Some(())
+                Ok(())
             }
             _ => {
-                let o = r.pos;
-                let body = r.take(r.left())?;
+                let o = r.offset();
+                let body = r.rest();
                 f.add("body", o, body.len(), short_hex(body), 0);
-                Some(())
+                Ok(())
             }
         }
     })()
-    .is_some();
+    .is_ok();
     if !ok {
         f.add(
             "malformed",
-            r.pos.min(msg.len()),
-            msg.len().saturating_sub(r.pos),
+            r.offset().min(msg.len()),
+            msg.len().saturating_sub(r.offset()),
             "a length field runs past the end of the message; decoding stopped here",
             0,
         );
     } else if r.left() > 0 {
         f.add(
             "trailing bytes",
-            r.pos,
+            r.offset(),
             r.left(),
-            short_hex(&msg[r.pos..]),
+            short_hex(&msg[r.offset()..]),
             0,
         );
     }
@@ -108,59 +111,6 @@ pub fn decode(msg: &[u8]) -> Message {
         msg_type,
         fields: f.0,
         facts,
-    }
-}
-
-/// Reader over the message; positions are offsets in the message.
-struct Rd<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Rd<'a> {
-    fn left(&self) -> usize {
-        self.b.len().saturating_sub(self.pos)
-    }
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        let s = self.take(2)?;
-        Some(u16::from_be_bytes([s[0], s[1]]))
-    }
-    fn u24(&mut self) -> Option<usize> {
-        let s = self.take(3)?;
-        Some(((s[0] as usize) << 16) | ((s[1] as usize) << 8) | s[2] as usize)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        let s = self.take(4)?;
-        Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    /// A sub-reader over the next `n` bytes (same absolute positions); advances self past them.
-    fn sub(&mut self, n: usize) -> Option<Rd<'a>> {
-        let start = self.pos;
-        self.take(n)?;
-        Some(Rd {
-            b: &self.b[..start + n],
-            pos: start,
-        })
-    }
-    /// `<0..2^8-1>` vector: (offset of the length byte, total length, contents).
-    fn lp8(&mut self) -> Option<(usize, usize, &'a [u8])> {
-        let o = self.pos;
-        let n = self.u8()? as usize;
-        Some((o, 1 + n, self.take(n)?))
-    }
-    /// `<0..2^16-1>` vector.
-    fn lp16(&mut self) -> Option<(usize, usize, &'a [u8])> {
-        let o = self.pos;
-        let n = self.u16()? as usize;
-        Some((o, 2 + n, self.take(n)?))
     }
 }
 
@@ -184,45 +134,45 @@ fn point_value(p: &[u8]) -> String {
     format!("{} bytes, {form}: {}", p.len(), hex(p))
 }
 
-fn random(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()> {
-    let o = r.pos;
-    let rnd = r.take(32)?;
+fn random(r: &mut Reader<'_>, f: &mut Fields, facts: &mut Facts) -> R<()> {
+    let o = r.offset();
+    let rnd = r.take(32, "random")?;
     f.add("random", o, 32, hex(rnd), 0);
     let mut a = [0u8; 32];
     a.copy_from_slice(rnd);
     facts.random = Some(a);
-    Some(())
+    Ok(())
 }
 
-fn session_id(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
-    let (o, l, id) = r.lp8()?;
+fn session_id(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
+    let (o, l, id) = r.lp8("session_id")?;
     let v = if id.is_empty() {
         "(empty)".to_string()
     } else {
         hex(id)
     };
     f.add("session_id", o, l, v, 0);
-    Some(())
+    Ok(())
 }
 
-fn client_hello(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()> {
-    let o = r.pos;
-    let v = r.u16()?;
+fn client_hello(r: &mut Reader<'_>, f: &mut Fields, facts: &mut Facts) -> R<()> {
+    let o = r.offset();
+    let v = r.u16("client_version")?;
     f.add("client_version", o, 2, names::version(v), 0);
     random(r, f, facts)?;
     session_id(r, f)?;
 
-    let o = r.pos;
-    let n = r.u16()? as usize;
-    let mut s = r.sub(n)?;
+    let o = r.offset();
+    let n = usize::from(r.u16("cipher_suites")?);
+    let mut s = r.sub(n, "cipher_suites")?;
     f.add("cipher_suites", o, 2 + n, format!("{} suites", n / 2), 0);
     while s.left() >= 2 {
-        let q = s.pos;
-        let c = s.u16()?;
+        let q = s.offset();
+        let c = s.u16("cipher_suite")?;
         f.add("cipher_suite", q, 2, names::cipher_suite(c), 1);
     }
 
-    let (o, l, methods) = r.lp8()?;
+    let (o, l, methods) = r.lp8("compression_methods")?;
     f.add(
         "compression_methods",
         o,
@@ -241,22 +191,22 @@ fn client_hello(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()>
     if r.left() > 0 {
         extensions(r, f, facts, true)?;
     }
-    Some(())
+    Ok(())
 }
 
-fn server_hello(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()> {
-    let o = r.pos;
-    let v = r.u16()?;
+fn server_hello(r: &mut Reader<'_>, f: &mut Fields, facts: &mut Facts) -> R<()> {
+    let o = r.offset();
+    let v = r.u16("server_version")?;
     f.add("server_version", o, 2, names::version(v), 0);
     facts.version = Some(v);
     random(r, f, facts)?;
     session_id(r, f)?;
-    let o = r.pos;
-    let c = r.u16()?;
+    let o = r.offset();
+    let c = r.u16("cipher_suite")?;
     f.add("cipher_suite", o, 2, names::cipher_suite(c), 0);
     facts.cipher_suite = Some(c);
-    let o = r.pos;
-    let m = r.u8()?;
+    let o = r.offset();
+    let m = r.u8("compression_method")?;
     f.add(
         "compression_method",
         o,
@@ -271,38 +221,38 @@ fn server_hello(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()>
     if r.left() > 0 {
         extensions(r, f, facts, false)?;
     }
-    Some(())
+    Ok(())
 }
 
-fn extensions(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts, client: bool) -> Option<()> {
-    let o = r.pos;
-    let n = r.u16()? as usize;
-    let mut s = r.sub(n)?;
+fn extensions(r: &mut Reader<'_>, f: &mut Fields, facts: &mut Facts, client: bool) -> R<()> {
+    let o = r.offset();
+    let n = usize::from(r.u16("extensions")?);
+    let mut s = r.sub(n, "extensions")?;
     let head = f.open("extensions", o, 2 + n, 0);
     let mut count = 0;
     while s.left() > 0 {
-        let q = s.pos;
-        let t = s.u16()?;
-        let len = s.u16()? as usize;
-        let mut d = s.sub(len)?;
+        let q = s.offset();
+        let t = s.u16("extension_type")?;
+        let len = usize::from(s.u16("extension_data")?);
+        let mut d = s.sub(len, "extension_data")?;
         let i = f.open(&names::extension_field(t), q, 4 + len, 1);
         count += 1;
         let value = extension(t, &mut d, f, facts, client)
-            .unwrap_or_else(|| format!("malformed: {}", short_hex(&d.b[q + 4..])));
+            .unwrap_or_else(|_| format!("malformed: {}", short_hex(&d.bytes()[q + 4..])));
         f.set(i, value);
     }
     f.set(head, format!("{count} extensions"));
-    Some(())
+    Ok(())
 }
 
 /// Decodes one extension's data; returns its display value and adds depth-2 fields.
 fn extension(
     t: u16,
-    d: &mut Rd<'_>,
+    d: &mut Reader<'_>,
     f: &mut Fields,
     facts: &mut Facts,
     client: bool,
-) -> Option<String> {
+) -> R<String> {
     if d.left() == 0 {
         let v = match t {
             0 => "(empty: the server acknowledges the name)",
@@ -317,20 +267,17 @@ fn extension(
             49 => "(empty: post-handshake auth supported)",
             _ => "(empty)",
         };
-        return Some(v.to_string());
+        return Ok(v.to_string());
     }
     match t {
         0 => {
-            let (_, _, list) = d.lp16()?;
-            let mut l = Rd {
-                b: d.b,
-                pos: d.pos - list.len(),
-            };
+            let (_, _, list) = d.lp16("server_name_list")?;
+            let mut l = Reader::starting_at(d.bytes(), d.offset() - list.len());
             let mut hosts = Vec::new();
-            while l.pos < d.pos {
-                let q = l.pos;
-                let nt = l.u8()?;
-                let (_, nl, name) = l.lp16()?;
+            while l.offset() < d.offset() {
+                let q = l.offset();
+                let nt = l.u8("name_type")?;
+                let (_, nl, name) = l.lp16("host_name")?;
                 let host = String::from_utf8_lossy(name).into_owned();
                 let label = if nt == 0 { "host_name" } else { "name" };
                 f.add(label, q, 1 + nl, host.clone(), 2);
@@ -341,29 +288,29 @@ fn extension(
                     hosts.push(host);
                 }
             }
-            Some(hosts.join(", "))
+            Ok(hosts.join(", "))
         }
         10 => {
-            let (o, _, list) = d.lp16()?;
+            let (o, _, list) = d.lp16("named_group_list")?;
             let mut out = Vec::new();
             for (i, c) in list.chunks_exact(2).enumerate() {
                 let g = u16::from_be_bytes([c[0], c[1]]);
                 f.add("group", o + 2 + 2 * i, 2, names::group(g), 2);
                 out.push(names::group_name(g).to_string());
             }
-            Some(out.join(", "))
+            Ok(out.join(", "))
         }
         11 => {
-            let (o, _, list) = d.lp8()?;
+            let (o, _, list) = d.lp8("ec_point_format_list")?;
             let mut out = Vec::new();
             for (i, p) in list.iter().enumerate() {
                 f.add("format", o + 1 + i, 1, names::ec_point_format(*p), 2);
                 out.push(names::ec_point_format(*p));
             }
-            Some(out.join(", "))
+            Ok(out.join(", "))
         }
         13 | 50 => {
-            let (o, _, list) = d.lp16()?;
+            let (o, _, list) = d.lp16("supported_signature_algorithms")?;
             let mut out = Vec::new();
             for (i, c) in list.chunks_exact(2).enumerate() {
                 let s = u16::from_be_bytes([c[0], c[1]]);
@@ -376,75 +323,72 @@ fn extension(
                 );
                 out.push(names::signature_scheme_name(s).to_string());
             }
-            Some(format!("{} schemes: {}", out.len(), out.join(", ")))
+            Ok(format!("{} schemes: {}", out.len(), out.join(", ")))
         }
         0xff01 => {
-            let (_, _, data) = d.lp8()?;
-            Some(if data.is_empty() {
+            let (_, _, data) = d.lp8("renegotiated_connection")?;
+            Ok(if data.is_empty() {
                 "empty (initial handshake, no renegotiation)".to_string()
             } else {
                 format!("renegotiated: {}", hex(data))
             })
         }
-        35 => Some(format!("{} bytes of ticket", d.left())),
+        35 => Ok(format!("{} bytes of ticket", d.left())),
         5 if client => {
-            let q = d.pos;
-            let st = d.u8()?;
+            let q = d.offset();
+            let st = d.u8("status_type")?;
             let kind = if st == 1 {
                 "ocsp (1)".to_string()
             } else {
                 format!("unknown ({st})")
             };
             f.add("status_type", q, 1, kind.clone(), 2);
-            Some(kind)
+            Ok(kind)
         }
         16 => {
-            let (_, _, list) = d.lp16()?;
-            let mut l = Rd {
-                b: d.b,
-                pos: d.pos - list.len(),
-            };
+            let (_, _, list) = d.lp16("protocol_name_list")?;
+            let mut l = Reader::starting_at(d.bytes(), d.offset() - list.len());
             let mut out = Vec::new();
-            while l.pos < d.pos {
-                let (q, pl, p) = l.lp8()?;
+            while l.offset() < d.offset() {
+                let (q, pl, p) = l.lp8("protocol_name")?;
                 let name = String::from_utf8_lossy(p).into_owned();
                 f.add("protocol", q, pl, name.clone(), 2);
                 out.push(name);
             }
-            Some(out.join(", "))
+            Ok(out.join(", "))
         }
         43 if client => {
-            let (o, _, list) = d.lp8()?;
+            let (o, _, list) = d.lp8("supported_versions")?;
             let mut out = Vec::new();
             for (i, c) in list.chunks_exact(2).enumerate() {
                 let v = u16::from_be_bytes([c[0], c[1]]);
                 f.add("version", o + 1 + 2 * i, 2, names::version(v), 2);
                 out.push(names::version(v));
             }
-            Some(out.join(", "))
+            Ok(out.join(", "))
         }
         43 => {
-            let v = d.u16()?;
+            let v = d.u16("selected_version")?;
             facts.version = Some(v);
-            Some(names::version(v))
+            Ok(names::version(v))
         }
         _ => {
-            let rest = d.take(d.left())?;
-            Some(format!("{} bytes: {}", rest.len(), short_hex(rest)))
+            let rest = d.rest();
+            Ok(format!("{} bytes: {}", rest.len(), short_hex(rest)))
         }
     }
 }
 
-fn certificate(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
-    let o = r.pos;
-    let n = r.u24()?;
-    let mut s = r.sub(n)?;
+fn certificate(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
+    let o = r.offset();
+    let n = r.u24("certificate_list")? as usize;
+    let mut s = r.sub(n, "certificate_list")?;
     let head = f.open("certificate_list", o, 3 + n, 0);
     let mut i = 0;
     while s.left() > 0 {
-        let q = s.pos;
-        let l = s.u24()?;
-        let der = s.take(l)?;
+        let q = s.offset();
+        let l = s.u24("certificate")? as usize;
+        let der = s.take(l, "certificate")?;
         f.add(
             &format!("certificate[{i}]"),
             q,
@@ -462,7 +406,7 @@ fn certificate(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
             _ => format!("{i} certificates"),
         },
     );
-    Some(())
+    Ok(())
 }
 
 /// `CN=device-001 (issuer CN=iotls CA, 412 bytes DER)`.
@@ -490,11 +434,11 @@ pub fn describe_cert(der: &[u8]) -> String {
     }
 }
 
-fn server_key_exchange(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Option<()> {
-    let params_start = r.pos;
+fn server_key_exchange(r: &mut Reader<'_>, f: &mut Fields, facts: &mut Facts) -> R<()> {
+    let params_start = r.offset();
     let params = f.open("ECDHE parameters (signed)", params_start, 0, 0);
-    let o = r.pos;
-    let ct = r.u8()?;
+    let o = r.offset();
+    let ct = r.u8("curve_type")?;
     let ctv = if ct == 3 {
         "named_curve (3)".to_string()
     } else {
@@ -502,8 +446,8 @@ fn server_key_exchange(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Opt
     };
     f.add("curve_type", o, 1, ctv, 1);
     if ct != 3 {
-        let o = r.pos;
-        let rest = r.take(r.left())?;
+        let o = r.offset();
+        let rest = r.rest();
         f.add(
             "parameters (not ECDHE named_curve)",
             o,
@@ -511,13 +455,13 @@ fn server_key_exchange(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Opt
             short_hex(rest),
             1,
         );
-        return Some(());
+        return Ok(());
     }
-    let o = r.pos;
-    let g = r.u16()?;
+    let o = r.offset();
+    let g = r.u16("named_curve")?;
     f.add("named_curve", o, 2, names::group(g), 1);
     facts.named_group = Some(g);
-    let (o, l, point) = r.lp8()?;
+    let (o, l, point) = r.lp8("public")?;
     f.add(
         "public (server ECDHE public key)",
         o,
@@ -526,17 +470,17 @@ fn server_key_exchange(r: &mut Rd<'_>, f: &mut Fields, facts: &mut Facts) -> Opt
         1,
     );
     if let Some(p) = f.0.get_mut(params) {
-        p.len = r.pos - params_start;
+        p.len = r.offset() - params_start;
         p.value = format!("{}, {}-byte public key", names::group_name(g), point.len());
     }
     signature(r, f)
 }
 
-fn signature(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
-    let o = r.pos;
-    let s = r.u16()?;
+fn signature(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
+    let o = r.offset();
+    let s = r.u16("signature_algorithm")?;
     f.add("signature_algorithm", o, 2, names::signature_scheme(s), 0);
-    let (o, l, sig) = r.lp16()?;
+    let (o, l, sig) = r.lp16("signature")?;
     f.add(
         "signature",
         o,
@@ -544,11 +488,11 @@ fn signature(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
         format!("{} bytes: {}", sig.len(), hex(sig)),
         0,
     );
-    Some(())
+    Ok(())
 }
 
-fn certificate_request(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
-    let (o, l, types) = r.lp8()?;
+fn certificate_request(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
+    let (o, l, types) = r.lp8("certificate_types")?;
     f.add(
         "certificate_types",
         o,
@@ -565,7 +509,7 @@ fn certificate_request(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
             1,
         );
     }
-    let (o, l, algs) = r.lp16()?;
+    let (o, l, algs) = r.lp16("supported_signature_algorithms")?;
     f.add(
         "supported_signature_algorithms",
         o,
@@ -583,13 +527,13 @@ fn certificate_request(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
             1,
         );
     }
-    let o = r.pos;
-    let n = r.u16()? as usize;
-    let mut s = r.sub(n)?;
+    let o = r.offset();
+    let n = usize::from(r.u16("certificate_authorities")?);
+    let mut s = r.sub(n, "certificate_authorities")?;
     let head = f.open("certificate_authorities", o, 2 + n, 0);
     let mut count = 0;
     while s.left() > 0 {
-        let (q, l, dn) = s.lp16()?;
+        let (q, l, dn) = s.lp16("distinguished_name")?;
         let v = match x509_parser::x509::X509Name::from_der(dn) {
             Ok((_, name)) => name.to_string(),
             Err(_) => format!("unparseable name: {}", short_hex(dn)),
@@ -598,20 +542,20 @@ fn certificate_request(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
         count += 1;
     }
     f.set(head, format!("{count} acceptable CAs"));
-    Some(())
+    Ok(())
 }
 
-fn certificate_verify(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
+fn certificate_verify(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
     signature(r, f)
 }
 
-fn new_session_ticket(r: &mut Rd<'_>, f: &mut Fields) -> Option<()> {
-    let o = r.pos;
-    let hint = r.u32()?;
+fn new_session_ticket(r: &mut Reader<'_>, f: &mut Fields) -> R<()> {
+    let o = r.offset();
+    let hint = r.u32("ticket_lifetime_hint")?;
     f.add("ticket_lifetime_hint", o, 4, format!("{hint} s"), 0);
-    let (o, l, t) = r.lp16()?;
+    let (o, l, t) = r.lp16("ticket")?;
     f.add("ticket", o, l, format!("{} bytes", t.len()), 0);
-    Some(())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub struct Outcome {
     /// One entry per thing the device asked the broker, with what became of it.
     #[serde(default)]
     pub mqtt: Vec<MqttOutcome>,
+    /// Whether the TLS handshake completed (a side's rustls finished it).
+    #[serde(default)]
+    pub tls_completed: bool,
 }
 
 impl Outcome {
@@ -93,16 +96,7 @@ impl Outcome {
         if self.ok {
             return exit::OK;
         }
-        let after_handshake = self.failure.as_ref().is_some_and(|f| {
-            matches!(
-                f.code,
-                FailureCode::PolicyDenied
-                    | FailureCode::MqttRefused
-                    | FailureCode::InactiveCertificate
-                    | FailureCode::Unregistered
-            )
-        }) || self.phase >= Phase::Mqtt;
-        if after_handshake {
+        if self.tls_completed {
             exit::MQTT
         } else {
             exit::TLS
@@ -370,6 +364,9 @@ pub enum EventKind {
         /// The record these bytes belong to, when they were inside a TLS record.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<u32>,
+        /// The bytes are not TLS at all: the sender does not speak TLS on this connection.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_tls: bool,
     },
     /// A verdict: a certificate-chain check, a signature check, a Finished check, a registry check.
     /// The event's `side` is who made it: `device`/`broker` when that side's TLS library or policy

@@ -32,6 +32,7 @@ pub fn empty() -> Trace {
             summary: String::new(),
             failure: None,
             mqtt: Vec::new(),
+            tls_completed: false,
         },
         certificates: Vec::new(),
         records: Vec::new(),
@@ -73,6 +74,7 @@ pub fn odd() -> Trace {
                 hex: b"HTTP/1.1".to_vec(),
                 reason: "HTTP, not TLS".into(),
                 record: None,
+                not_tls: true,
             },
         },
         Event {

@@ -345,12 +345,12 @@ fn finished(trace: &Trace, event: usize, side: Side, encrypted: bool) -> String 
         Side::Device => (CheckId::ClientFinished, Side::Broker),
         _ => (CheckId::ServerFinished, Side::Device),
     };
-    let real = trace.events.iter().skip(event).find(|e| {
-        e.side == checker && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
-    });
-    let mine = trace.events.iter().skip(event).find(|e| {
-        e.side == Side::Iotls && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
-    });
+    let after = |by: Side| {
+        trace.events.iter().skip(event).find(|e| {
+            e.side == by && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
+        })
+    };
+    let (real, mine) = (after(checker), after(Side::Iotls));
     let mut verdict = match real.map(|e| &e.kind) {
         Some(EventKind::Check { ok: true, .. }) => {
             format!(" The {} computed the same value: ✔ match.", checker.name())
@@ -701,14 +701,7 @@ pub fn enforcement(e: Enforcement) -> &'static str {
     }
 }
 
-/// `arn:aws:iot:us-east-1:123456789012:topic/x` → `topic/x`.
-pub fn short_arn(resource: &str) -> &str {
-    if resource.starts_with("arn:") {
-        resource.splitn(6, ':').nth(5).unwrap_or(resource)
-    } else {
-        resource
-    }
-}
+pub use crate::trace::short_arn;
 
 fn closed(by: Option<Side>, reason: &str) -> String {
     match by {
@@ -902,27 +895,11 @@ pub fn failure_help(f: &Failure) -> FailureHelp {
 /// The failure recorded at event `at` (a failed check, a denied decision), if any.
 pub fn failure_at(trace: &Trace, at: usize) -> Option<Failure> {
     let e = trace.events.get(at)?;
-    match &e.kind {
-        EventKind::Check {
-            ok: false,
-            failure,
-            check,
-            ..
-        } => Some(failure.clone().unwrap_or_else(|| Failure {
-            side: Some(e.side),
-            check: Some(*check),
-            ..Failure::default()
-        })),
-        EventKind::Policy(p) if !p.decision.allowed() => Some(Failure {
-            side: Some(Side::Broker),
-            action: Some(p.action.iot_name().to_string()),
-            topic: Some(short_arn(&p.resource).to_string()),
-            decision: Some(p.decision.as_str().to_string()),
-            ..Failure::new(FailureCode::PolicyDenied)
-        }),
+    let f = match &e.kind {
+        EventKind::Check { .. } | EventKind::Policy(_) => e.failure(),
         _ => None,
-    }
-    .map(|mut f| {
+    };
+    f.map(|mut f| {
         if f.alert.is_none() {
             f.alert = trace.events[at..].iter().find_map(|a| match &a.kind {
                 EventKind::Alert {
@@ -1205,41 +1182,38 @@ pub fn find_field<'f>(fields: &'f [Field], keys: &[&str]) -> Option<&'f Field> {
         .find_map(|k| fields.iter().find(|f| f.name.to_lowercase().contains(k)))
 }
 
-/// The verdict of check `name` recorded closest after event `at` (or anywhere, if none after) —
-/// a side's own verdict, not iotls's recomputation.
-pub fn check_near(trace: &Trace, at: usize, name: CheckId) -> Option<(bool, &str)> {
-    fn is(e: &Event, name: CheckId) -> Option<(bool, &str)> {
-        match &e.kind {
-            EventKind::Check {
-                check, ok, reason, ..
-            } if *check == name && e.side != Side::Iotls => Some((*ok, reason.as_str())),
-            _ => None,
-        }
-    }
+/// The check event `name` made by `by` closest after event `at` (or anywhere, if none after).
+fn check_event(
+    trace: &Trace,
+    at: usize,
+    name: CheckId,
+    by: impl Fn(Side) -> bool,
+) -> Option<&Event> {
+    let is = |e: &&Event| {
+        by(e.side) && matches!(&e.kind, EventKind::Check { check, .. } if *check == name)
+    };
     trace
         .events
         .iter()
         .skip(at)
-        .find_map(|e| is(e, name))
-        .or_else(|| trace.events.iter().find_map(|e| is(e, name)))
+        .find(is)
+        .or_else(|| trace.events.iter().find(is))
+}
+
+/// The verdict of check `name` closest after event `at` — a side's own verdict, not iotls's
+/// recomputation.
+pub fn check_near(trace: &Trace, at: usize, name: CheckId) -> Option<(bool, &str)> {
+    match &check_event(trace, at, name, |s| s != Side::Iotls)?.kind {
+        EventKind::Check { ok, reason, .. } => Some((*ok, reason.as_str())),
+        _ => None,
+    }
 }
 
 fn check_facts_near(trace: &Trace, at: usize, name: CheckId) -> &[Fact] {
-    fn is(e: &Event, name: CheckId) -> Option<&[Fact]> {
-        match &e.kind {
-            EventKind::Check { check, facts, .. } if *check == name && e.side != Side::Iotls => {
-                Some(facts.as_slice())
-            }
-            _ => None,
-        }
+    match check_event(trace, at, name, |s| s != Side::Iotls).map(|e| &e.kind) {
+        Some(EventKind::Check { facts, .. }) => facts,
+        _ => &[],
     }
-    trace
-        .events
-        .iter()
-        .skip(at)
-        .find_map(|e| is(e, name))
-        .or_else(|| trace.events.iter().find_map(|e| is(e, name)))
-        .unwrap_or(&[])
 }
 
 fn fact<'f>(facts: &'f [Fact], name: &str) -> Option<&'f str> {

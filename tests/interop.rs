@@ -3,32 +3,12 @@
 
 mod common;
 
+use common::peers::{default_pki, free_port, tempdir, Owned};
 use common::*;
 use iotls::engine::connect::{self, ConnectOptions};
 use iotls::trace::{unhex, HandshakeType, Side, Trace};
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn pki(dir: &Path) {
-    iotls::pki::write_default(dir, false).expect("write PKI");
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn iotls_device_against_openssl_s_server() {
@@ -36,7 +16,7 @@ fn iotls_device_against_openssl_s_server() {
         return;
     }
     let dir = tempdir("s_server");
-    pki(&dir);
+    default_pki(&dir);
     let port = free_port();
     // s_server's -cert takes the leaf; the issuing CA goes in -cert_chain.
     let leaf_and_ca = std::fs::read_to_string(dir.join("broker.pem")).unwrap();
@@ -62,7 +42,7 @@ fn iotls_device_against_openssl_s_server() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start openssl s_server");
-    let mut server = Kill(server);
+    let mut server = Owned(server);
     // Wait for s_server's "ACCEPT" (a probe connection would use up its one -naccept).
     let mut out_lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
@@ -154,7 +134,7 @@ fn openssl_s_client_against_the_iotls_broker() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start iotls serve");
-    let mut serve = Kill(serve);
+    let mut serve = Owned(serve);
     let mut lines = BufReader::new(serve.0.stdout.take().unwrap()).lines();
     // The status line is on stderr: stdout carries only traces (JSON Lines).
     let mut status = BufReader::new(serve.0.stderr.take().unwrap()).lines();
@@ -299,21 +279,4 @@ fn openssl_verifies_certificate_verify_from_the_json_trace_alone() {
             .next(),
         Some(ours.as_str())
     );
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "iotls-test-{name}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }

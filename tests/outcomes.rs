@@ -58,11 +58,7 @@ fn checks(t: &Value) -> Vec<(usize, &Value)> {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    iotls::trace::unhex(s).expect("hex")
 }
 
 /// The bytes of every record in `records` sent by `from`, concatenated in order.

@@ -79,7 +79,7 @@ pub fn assemble(
             Raw::Bytes { from, data, t_us } => {
                 last_t = t_us;
                 // The sender's peer replying means it has consumed what came before.
-                b.release_for_reply(from, t_us);
+                b.release_for_reply(from);
                 for x in d.push(from, &data) {
                     b.push(x.phase, x.side, x.kind, t_us);
                 }
@@ -118,8 +118,7 @@ pub fn assemble(
             .into_iter()
             .map(|r| WireRecord { t_us: last_t, ..r }),
     );
-    b.flush(last_t);
-    let events = b.events;
+    let events = b.finish();
 
     let mut certificates = certificates(&events, started_unix as i64);
     for (role, der) in anchors {
@@ -154,7 +153,7 @@ pub fn assemble(
 struct Builder {
     events: Vec<Event>,
     /// (event, the check it shadows, the side that receives the flight)
-    held: Vec<(Event, Option<CheckId>, Side)>,
+    held: Vec<(Event, CheckId, Side)>,
     observer: Observer,
 }
 
@@ -174,7 +173,7 @@ impl Builder {
                     side,
                     kind,
                 };
-                self.held.push((e, Some(check), receiver));
+                self.held.push((e, check, receiver));
                 return;
             }
         }
@@ -192,37 +191,31 @@ impl Builder {
             side,
             kind,
         });
-        let mut keep = Vec::new();
-        for (e, shadows, receiver) in std::mem::take(&mut self.held) {
-            let matched = releases.is_some() && shadows == releases && receiver == side;
-            let closed = closes && receiver == side;
-            if matched || closed {
-                self.append(e);
-            } else {
-                keep.push((e, shadows, receiver));
-            }
-        }
-        self.held = keep;
+        self.release(|shadows, receiver| receiver == side && (closes || Some(shadows) == releases));
     }
 
     /// Bytes from `from` are about to be recorded: held checks whose receiver is `from` and is not
     /// iotls's own (so its verdict cannot be in the record) go first.
-    fn release_for_reply(&mut self, from: Side, _t_us: u64) {
-        let mut keep = Vec::new();
-        for (e, shadows, receiver) in std::mem::take(&mut self.held) {
-            if receiver == from && !self.observer.is(receiver) {
-                self.append(e);
-            } else {
-                keep.push((e, shadows, receiver));
-            }
-        }
-        self.held = keep;
+    fn release_for_reply(&mut self, from: Side) {
+        let observed = self.observer.is(from);
+        self.release(|_, receiver| receiver == from && !observed);
     }
 
-    fn flush(&mut self, _t_us: u64) {
-        for (e, _, _) in std::mem::take(&mut self.held) {
+    /// Appends the held checks for which `due(shadows, receiver)` holds, in the order held.
+    fn release(&mut self, due: impl Fn(CheckId, Side) -> bool) {
+        let (now, keep) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(_, shadows, receiver)| due(*shadows, *receiver));
+        self.held = keep;
+        for (e, _, _) in now {
             self.append(e);
         }
+    }
+
+    /// The events, with whatever is still held at the end.
+    fn finish(mut self) -> Vec<Event> {
+        self.release(|_, _| true);
+        self.events
     }
 
     fn append(&mut self, mut e: Event) {

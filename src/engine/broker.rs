@@ -5,7 +5,7 @@
 use super::authz::{Connection, MqttAction, Verdict};
 use super::device::{finished_verified, handshake_failure, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
-use super::observe::{ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
+use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::BrokerSpec;
 use super::EngineError;
 use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
@@ -66,21 +66,6 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     subs: Arc<Mutex<Subscriptions>>,
-}
-
-/// After close_notify: read what the device still sends (its close_notify) until it closes, for at
-/// most [`CLOSE_GRACE`], so the record holds every byte that was on the wire.
-async fn drain<S: tokio::io::AsyncRead + Unpin>(s: &mut S) {
-    use tokio::io::AsyncReadExt;
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Ok(n) = s.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// MQTT topic filter matching (`+` one level, `#` the rest).
@@ -185,21 +170,18 @@ impl Broker {
         rec: Recorder,
         tap: TapMode,
     ) {
-        let stream = match tap {
-            TapMode::Both => {
-                rec.event(
-                    Phase::Connect,
-                    Side::Device,
-                    EventKind::Tcp {
-                        device_addr: peer.to_string(),
-                        broker_addr: self.local_addr().to_string(),
-                    },
-                );
-                Tap::new(tcp, Side::Broker, rec.clone())
-            }
-            TapMode::WritesOnly => Tap::writes_only(tcp, Side::Broker, rec.clone()),
-            TapMode::Off => Tap::off(tcp, Side::Broker, rec.clone()),
-        };
+        if tap == TapMode::Both {
+            // The device is not iotls's own: the broker records the connection.
+            rec.event(
+                Phase::Connect,
+                Side::Device,
+                EventKind::Tcp {
+                    device_addr: peer.to_string(),
+                    broker_addr: self.local_addr().to_string(),
+                },
+            );
+        }
+        let stream = Tap::new(tcp, Side::Broker, rec.clone(), tap);
         self.serve_stream(stream, peer, rec, tap == TapMode::Both)
             .await;
     }
@@ -273,7 +255,7 @@ impl Broker {
         if !self.enforce(&rec, v, DENY_V4) {
             let _ = tls.shutdown().await;
             if drain_after {
-                drain(&mut tls).await;
+                drain(&mut tls, CLOSE_GRACE).await;
             }
             rec.event(
                 Phase::Close,
@@ -526,7 +508,7 @@ impl Broker {
             .remove(&my_id);
         let _ = tls.shutdown().await;
         if drain_after {
-            drain(&mut tls).await;
+            drain(&mut tls, CLOSE_GRACE).await;
         }
         let (cause, reason) = end;
         rec.event(

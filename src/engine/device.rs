@@ -2,7 +2,9 @@
 //! resumption) and an MQTT 3.1.1 session: CONNECT, its actions, DISCONNECT.
 
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version};
-use super::observe::{failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
+use super::observe::{
+    drain, failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap, TapMode,
+};
 use super::scenario::{DeviceAction, DeviceSpec};
 use super::EngineError;
 use crate::trace::{
@@ -25,7 +27,6 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the device got done.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeviceReport {
-    pub handshake_ok: bool,
     /// Whether the device was asked to speak MQTT after the handshake.
     pub mqtt: bool,
     pub connected: bool,
@@ -33,8 +34,6 @@ pub struct DeviceReport {
     pub completed: usize,
     /// Messages delivered to the device on its subscriptions: (topic, payload).
     pub received: Vec<(String, Vec<u8>)>,
-    /// Refusals the broker sent in acknowledgements (MQTT 5), e.g. `PUBACK 0x87 Not authorized`.
-    pub refused: Vec<String>,
     /// What the device meant to ask the broker, in order (results are worked out from the trace).
     pub planned: Vec<MqttOutcome>,
 }
@@ -125,11 +124,7 @@ pub async fn run_with(
         },
     );
     let connector = tokio_rustls::TlsConnector::from(cfg);
-    let stream = match tap {
-        TapMode::Both => Tap::new(tcp, Side::Device, rec.clone()),
-        TapMode::WritesOnly => Tap::writes_only(tcp, Side::Device, rec.clone()),
-        TapMode::Off => Tap::off(tcp, Side::Device, rec.clone()),
-    };
+    let stream = Tap::new(tcp, Side::Device, rec.clone(), tap);
     let mut tls = match tokio::time::timeout(ANSWER_TIMEOUT, connector.connect(name, stream)).await
     {
         Err(_) => {
@@ -166,7 +161,6 @@ pub async fn run_with(
         }
         Ok(Ok(t)) => t,
     };
-    report.handshake_ok = true;
     // rustls finished the handshake: the device has verified the broker's Finished.
     rec.event(
         Phase::Finished,
@@ -175,7 +169,7 @@ pub async fn run_with(
     );
     if !mqtt {
         let _ = tls.shutdown().await;
-        drain(&mut tls).await;
+        drain(&mut tls, CLOSE_GRACE).await;
         rec.event(
             Phase::Close,
             Side::Device,
@@ -193,7 +187,7 @@ pub async fn run_with(
     let outcome = session(&mut tls, &mut buf, spec, v, &mut report).await;
     let _ = tls.shutdown().await;
     if tap == TapMode::Both {
-        drain(&mut tls).await;
+        drain(&mut tls, CLOSE_GRACE).await;
     }
     let (cause, reason) = match outcome {
         Ok(()) => (
@@ -217,15 +211,7 @@ pub async fn run_with(
 
 /// The requests a device spec will make: CONNECT, then its actions.
 fn planned(spec: &DeviceSpec) -> Vec<MqttOutcome> {
-    let base = |action| MqttOutcome {
-        action,
-        client_id: None,
-        topic: None,
-        filter: None,
-        qos: None,
-        result: MqttResult::NotSent,
-        reason_code: None,
-    };
+    let base = |action| MqttOutcome::new(action, MqttResult::NotSent);
     let mut v = vec![MqttOutcome {
         client_id: Some(spec.client_id.clone()),
         ..base(MqttRequest::Connect)
@@ -246,21 +232,6 @@ fn planned(spec: &DeviceSpec) -> Vec<MqttOutcome> {
         });
     }
     v
-}
-
-/// After close_notify: read what the broker still sends (its own close_notify) until it closes,
-/// for at most [`CLOSE_GRACE`], so the record holds every byte that was on the wire.
-async fn drain<S: tokio::io::AsyncRead + Unpin>(s: &mut S) {
-    use tokio::io::AsyncReadExt;
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Ok(n) = s.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// The check a side makes when rustls completes its handshake: it verified its peer's Finished.
@@ -328,7 +299,7 @@ where
     };
     write_msg(tls, v, &connect).await.map_err(write_err)?;
     match read_msg(tls, buf, &mut Some(v), ANSWER_TIMEOUT).await {
-        Ok(Msg::ConnAck { code: 0 }) => report.connected = true,
+        Ok(Msg::ConnAck { code: 0 }) => {}
         Ok(Msg::ConnAck { code }) => {
             return Err((
                 CloseCause::RefusedByPeer,
@@ -372,7 +343,6 @@ where
                 })
                 .await?;
                 if code != 0 {
-                    report.refused.push(format!("PUBACK {}", reason_code(code)));
                     continue;
                 }
             }
@@ -387,8 +357,7 @@ where
                     _ => None,
                 })
                 .await?;
-                if let Some(c) = codes.iter().find(|c| **c >= 0x80) {
-                    report.refused.push(format!("SUBACK {}", reason_code(*c)));
+                if codes.iter().any(|c| *c >= 0x80) {
                     continue;
                 }
             }

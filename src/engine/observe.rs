@@ -5,6 +5,7 @@
 //! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
 
 use super::verdict::{Evidence, Pending, Verdict};
+use crate::pki::rfc3339;
 use crate::trace::{EventKind, Failure, FailureCode, Phase, Side};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -163,42 +164,25 @@ pub struct Tap<S> {
     inner: S,
     me: Side,
     rec: Recorder,
-    reads: bool,
-    writes: bool,
+    mode: TapMode,
 }
 
 impl<S> Tap<S> {
-    /// Records both directions.
-    pub fn new(inner: S, me: Side, rec: Recorder) -> Self {
+    pub fn new(inner: S, me: Side, rec: Recorder, mode: TapMode) -> Self {
         Tap {
             inner,
             me,
             rec,
-            reads: true,
-            writes: true,
+            mode,
         }
     }
 
-    /// Records nothing (another tap records this connection).
-    pub fn off(inner: S, me: Side, rec: Recorder) -> Self {
-        Tap {
-            inner,
-            me,
-            rec,
-            reads: false,
-            writes: false,
-        }
+    fn reads(&self) -> bool {
+        self.mode == TapMode::Both
     }
 
-    /// Records only what `me` writes (the other end records its own writes).
-    pub fn writes_only(inner: S, me: Side, rec: Recorder) -> Self {
-        Tap {
-            inner,
-            me,
-            rec,
-            reads: false,
-            writes: true,
-        }
+    fn writes(&self) -> bool {
+        self.mode != TapMode::Off
     }
 }
 
@@ -210,7 +194,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if !self.reads {
+        if !self.reads() {
             return r;
         }
         if let Poll::Ready(Ok(())) = r {
@@ -230,7 +214,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if !self.writes {
+        if !self.writes() {
             return r;
         }
         if let Poll::Ready(Ok(n)) = r {
@@ -248,7 +232,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if !self.writes {
+        if !self.writes() {
             return r;
         }
         if let Poll::Ready(Ok(n)) = r {
@@ -322,14 +306,14 @@ pub fn explain_error(e: &Error) -> String {
             CertificateError::Expired => "the certificate has expired (rustls: Expired)".to_string(),
             CertificateError::ExpiredContext { time, not_after } => format!(
                 "the certificate expired on {} (checked at {}) (rustls: Expired)",
-                rfc3339(not_after.as_secs()),
-                rfc3339(time.as_secs())
+                rfc3339(not_after.as_secs() as i64),
+                rfc3339(time.as_secs() as i64)
             ),
             CertificateError::NotValidYet => "the certificate is not valid yet (rustls: NotValidYet)".to_string(),
             CertificateError::NotValidYetContext { time, not_before } => format!(
                 "the certificate is valid only from {} (checked at {}) (rustls: NotValidYet)",
-                rfc3339(not_before.as_secs()),
-                rfc3339(time.as_secs())
+                rfc3339(not_before.as_secs() as i64),
+                rfc3339(time.as_secs() as i64)
             ),
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "the certificate's extended key usage does not allow this use (rustls: InvalidPurpose)".to_string()
@@ -361,9 +345,19 @@ pub fn server_name_text(n: &ServerName<'_>) -> String {
     }
 }
 
-/// Seconds since the Unix epoch as RFC 3339 (`2020-01-01T00:00:00Z`).
-pub fn rfc3339(secs: u64) -> String {
-    crate::pki::rfc3339(secs as i64)
+/// After saying goodbye (close_notify): read what the peer still sends — its own close_notify —
+/// until it closes, for at most `grace`, so the record holds every byte that was on the wire.
+pub async fn drain<S: AsyncRead + Unpin>(s: &mut S, grace: std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(grace, async {
+        while let Ok(n) = s.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The typed failure of a rustls error: its code and the values rustls gives with it.
@@ -387,14 +381,14 @@ pub fn failure_of(e: &Error) -> Failure {
             }
             CertificateError::Expired => C::Expired,
             CertificateError::ExpiredContext { time, not_after } => {
-                f.not_after = Some(rfc3339(not_after.as_secs()));
-                f.checked_at = Some(rfc3339(time.as_secs()));
+                f.not_after = Some(rfc3339(not_after.as_secs() as i64));
+                f.checked_at = Some(rfc3339(time.as_secs() as i64));
                 C::Expired
             }
             CertificateError::NotValidYet => C::NotYetValid,
             CertificateError::NotValidYetContext { time, not_before } => {
-                f.not_before = Some(rfc3339(not_before.as_secs()));
-                f.checked_at = Some(rfc3339(time.as_secs()));
+                f.not_before = Some(rfc3339(not_before.as_secs() as i64));
+                f.checked_at = Some(rfc3339(time.as_secs() as i64));
                 C::NotYetValid
             }
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {

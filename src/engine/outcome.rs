@@ -13,9 +13,9 @@
 use super::assemble::Observer;
 use super::device::DeviceReport;
 use crate::trace::{
-    CertInfo, CertRoleKind, CheckId, CloseCause, Enforcement, Event, EventKind, Failure,
-    FailureCode, MqttOutcome, MqttPacket, MqttPacketType, MqttRequest, MqttResult, Outcome, Phase,
-    PolicyAction, Side,
+    CertInfo, CertRoleKind, CheckId, CloseCause, Event, EventKind, Failure, FailureCode,
+    MqttOutcome, MqttPacket, MqttPacketType, MqttRequest, MqttResult, Outcome, Phase, PolicyAction,
+    Side,
 };
 
 /// The outcome of a session from its events.
@@ -63,7 +63,7 @@ pub fn outcome(
             };
             let f = Failure {
                 side: Some(Side::Broker),
-                action: Some(request_name(m.action).to_string()),
+                action: Some(m.action.packet_name().to_string()),
                 topic: m.topic.clone().or_else(|| m.filter.clone()),
                 reason_code: m.reason_code,
                 ..Failure::new(code)
@@ -133,43 +133,14 @@ fn not_tls_sender(events: &[Event]) -> Option<Side> {
 /// The first failure a real side decided, with its phase.
 fn first_failure(events: &[Event]) -> Option<(Failure, Phase)> {
     for (i, e) in events.iter().enumerate() {
-        let f = match &e.kind {
-            EventKind::Check {
-                ok: false,
-                failure,
-                check,
-                ..
-            } if e.side != Side::Iotls => Some(failure.clone().unwrap_or_else(|| Failure {
-                side: Some(e.side),
-                check: Some(*check),
-                ..Failure::default()
-            })),
-            EventKind::Policy(p) if !p.decision.allowed() && p.action != PolicyAction::Receive => {
-                let reason_code = match p.enforcement {
-                    Enforcement::ConnackRefused
-                    | Enforcement::PubackRefused
-                    | Enforcement::SubackRefused
-                    | Enforcement::Disconnected => Some(crate::engine::mqtt_io::NOT_AUTHORIZED),
-                    _ => None,
-                };
-                Some(Failure {
-                    side: Some(Side::Broker),
-                    action: Some(p.action.iot_name().to_string()),
-                    topic: Some(crate::narrate::short_arn(&p.resource).to_string()),
-                    decision: Some(p.decision.as_str().to_string()),
-                    reason_code,
-                    ..Failure::new(FailureCode::PolicyDenied)
-                })
-            }
-            EventKind::Error {
-                failure: Some(f), ..
-            } => Some(f.clone()),
-            EventKind::Closed {
-                failure: Some(f), ..
-            } => Some(f.clone()),
-            _ => None,
+        // iotls's own recomputations never decide an outcome; a denied iot:Receive drops a
+        // delivery to a subscriber, it refuses nothing the device asked.
+        let decides = match &e.kind {
+            EventKind::Check { .. } => e.side != Side::Iotls,
+            EventKind::Policy(p) => p.action != PolicyAction::Receive,
+            _ => true,
         };
-        if let Some(mut f) = f {
+        if let Some(mut f) = e.failure().filter(|_| decides) {
             // The alert that went out because of it, if the trace shows one.
             if f.alert.is_none() {
                 f.alert = events[i..].iter().find_map(|a| match &a.kind {
@@ -234,22 +205,12 @@ fn device_close_cause(events: &[Event]) -> Option<CloseCause> {
     })
 }
 
-pub fn request_name(r: MqttRequest) -> &'static str {
-    match r {
-        MqttRequest::Connect => "CONNECT",
-        MqttRequest::Publish => "PUBLISH",
-        MqttRequest::Subscribe => "SUBSCRIBE",
-        MqttRequest::Unsubscribe => "UNSUBSCRIBE",
-        MqttRequest::Ping => "PINGREQ",
-    }
-}
-
 /// One request on the wire, with the index of the event that carried it.
 struct Asked {
     at: usize,
     out: MqttOutcome,
     pkid: Option<u16>,
-    /// For SUBSCRIBE: which filter of the packet this entry is.
+    /// For SUBSCRIBE and UNSUBSCRIBE: which filter of the packet this entry is.
     filter_index: usize,
 }
 
@@ -266,40 +227,70 @@ fn mqtt_outcomes(
             _ => Vec::new(),
         })
         .collect();
-    let mut asked: Vec<Asked> = Vec::new();
-    for (i, side, p) in &packets {
-        if *side != Side::Device {
-            continue;
+    let mut out: Vec<MqttOutcome> = asked(&packets)
+        .iter()
+        .map(|a| {
+            let mut o = a.out.clone();
+            match answer(&packets, a) {
+                Some((r, code)) => (o.result, o.reason_code) = (r, code),
+                None if o.action == MqttRequest::Publish && o.qos == Some(0) => {
+                    o.result = MqttResult::SentUnacknowledged
+                }
+                None => {}
+            }
+            if observer.broker {
+                // iotls is the broker: its own decisions say what became of the request.
+                if let Some(allowed) = decided(events, &packets, a) {
+                    o.result = if allowed {
+                        MqttResult::CarriedOut
+                    } else {
+                        MqttResult::Refused
+                    };
+                }
+            }
+            o
+        })
+        .collect();
+    // What the device meant to ask but never sent.
+    if let Some(r) = report {
+        let mut seen: Vec<MqttRequest> = out.iter().map(|o| o.action).collect();
+        for p in &r.planned {
+            match seen.iter().position(|a| *a == p.action) {
+                Some(k) => {
+                    seen.remove(k);
+                }
+                None => out.push(MqttOutcome {
+                    result: MqttResult::NotSent,
+                    ..p.clone()
+                }),
+            }
         }
-        let base = |action| MqttOutcome {
-            action,
-            client_id: None,
-            topic: None,
-            filter: None,
-            qos: None,
-            result: MqttResult::ConnectionClosed,
-            reason_code: None,
+    }
+    out
+}
+
+/// The device's requests, in order; a SUBSCRIBE or UNSUBSCRIBE is one entry per filter. Until an
+/// answer says otherwise, a request's result is `connection_closed`.
+fn asked(packets: &[(usize, Side, &MqttPacket)]) -> Vec<Asked> {
+    let mut asked = Vec::new();
+    for (at, _, p) in packets.iter().filter(|(_, side, _)| *side == Side::Device) {
+        let new = |action| MqttOutcome::new(action, MqttResult::ConnectionClosed);
+        let one = |out| Asked {
+            at: *at,
+            out,
+            pkid: p.pkid,
+            filter_index: 0,
         };
         match p.packet {
-            MqttPacketType::Connect => asked.push(Asked {
-                at: *i,
-                out: MqttOutcome {
-                    client_id: p.client_id.clone(),
-                    ..base(MqttRequest::Connect)
-                },
-                pkid: None,
-                filter_index: 0,
-            }),
-            MqttPacketType::Publish => asked.push(Asked {
-                at: *i,
-                out: MqttOutcome {
-                    topic: p.topic.clone(),
-                    qos: p.qos,
-                    ..base(MqttRequest::Publish)
-                },
-                pkid: p.pkid,
-                filter_index: 0,
-            }),
+            MqttPacketType::Connect => asked.push(one(MqttOutcome {
+                client_id: p.client_id.clone(),
+                ..new(MqttRequest::Connect)
+            })),
+            MqttPacketType::Publish => asked.push(one(MqttOutcome {
+                topic: p.topic.clone(),
+                qos: p.qos,
+                ..new(MqttRequest::Publish)
+            })),
             MqttPacketType::Subscribe | MqttPacketType::Unsubscribe => {
                 let action = if p.packet == MqttPacketType::Subscribe {
                     MqttRequest::Subscribe
@@ -308,180 +299,97 @@ fn mqtt_outcomes(
                 };
                 for (k, f) in p.filters.iter().enumerate() {
                     asked.push(Asked {
-                        at: *i,
-                        out: MqttOutcome {
-                            filter: Some(f.clone()),
-                            ..base(action)
-                        },
-                        pkid: p.pkid,
                         filter_index: k,
+                        ..one(MqttOutcome {
+                            filter: Some(f.clone()),
+                            ..new(action)
+                        })
                     });
                 }
             }
-            MqttPacketType::PingReq => asked.push(Asked {
-                at: *i,
-                out: base(MqttRequest::Ping),
-                pkid: None,
-                filter_index: 0,
-            }),
+            MqttPacketType::PingReq => asked.push(one(new(MqttRequest::Ping))),
             _ => {}
         }
     }
-
-    // The broker's answers.
-    let answer = |a: &Asked| -> Option<(MqttResult, Option<u8>)> {
-        let v5 = |p: &MqttPacket| p.level == Some(5);
-        packets
-            .iter()
-            .filter(|(i, side, _)| *side == Side::Broker && *i >= a.at)
-            .find_map(|(_, _, p)| match (a.out.action, p.packet) {
-                (MqttRequest::Connect, MqttPacketType::ConnAck) => {
-                    let c = p.reason_code.unwrap_or(0);
-                    Some((
-                        if c == 0 {
-                            MqttResult::CarriedOut
-                        } else {
-                            MqttResult::Refused
-                        },
-                        Some(c),
-                    ))
-                }
-                (MqttRequest::Publish, MqttPacketType::PubAck) if p.pkid == a.pkid => {
-                    if v5(p) {
-                        let c = p.reason_code.unwrap_or(0);
-                        Some((
-                            if c < 0x80 {
-                                MqttResult::CarriedOut
-                            } else {
-                                MqttResult::Refused
-                            },
-                            Some(c),
-                        ))
-                    } else {
-                        Some((MqttResult::AcknowledgedUnverifiable, None))
-                    }
-                }
-                (MqttRequest::Subscribe, MqttPacketType::SubAck) if p.pkid == a.pkid => {
-                    let c = p.reason_codes.get(a.filter_index).copied().unwrap_or(0x80);
-                    Some((
-                        if c < 0x80 {
-                            MqttResult::CarriedOut
-                        } else {
-                            MqttResult::Refused
-                        },
-                        Some(c),
-                    ))
-                }
-                (MqttRequest::Unsubscribe, MqttPacketType::UnsubAck) if p.pkid == a.pkid => {
-                    let c = p.reason_codes.get(a.filter_index).copied();
-                    Some((
-                        if c.unwrap_or(0) < 0x80 {
-                            MqttResult::CarriedOut
-                        } else {
-                            MqttResult::Refused
-                        },
-                        c,
-                    ))
-                }
-                (MqttRequest::Ping, MqttPacketType::PingResp) => {
-                    Some((MqttResult::CarriedOut, None))
-                }
-                (MqttRequest::Publish, MqttPacketType::Disconnect)
-                    if a.out.qos == Some(0) && p.reason_code.unwrap_or(0) >= 0x80 =>
-                {
-                    Some((MqttResult::Refused, p.reason_code))
-                }
-                _ => None,
-            })
-    };
-
-    // The broker's own decisions, where iotls is the broker.
-    let decision = |a: &Asked, nth: usize| -> Option<(bool, usize)> {
-        let want: &[PolicyAction] = match a.out.action {
-            MqttRequest::Connect => &[PolicyAction::Connect],
-            MqttRequest::Publish => &[PolicyAction::Publish, PolicyAction::RetainPublish],
-            MqttRequest::Subscribe => &[PolicyAction::Subscribe],
-            _ => return None,
-        };
-        events
-            .iter()
-            .enumerate()
-            .skip(a.at)
-            .filter_map(|(i, e)| match &e.kind {
-                EventKind::Policy(p) if want.contains(&p.action) => Some((p.decision.allowed(), i)),
-                _ => None,
-            })
-            .nth(nth)
-    };
-    let registry_refused = events.iter().any(|e| {
-        matches!(
-            e.kind,
-            EventKind::Check {
-                check: CheckId::Registry,
-                ok: false,
-                ..
-            }
-        )
-    });
-
-    let mut out = Vec::new();
-    for a in &asked {
-        let mut o = a.out.clone();
-        let wire = answer(a);
-        if let Some((r, code)) = wire {
-            o.result = r;
-            o.reason_code = code;
-        } else if a.out.action == MqttRequest::Publish && a.out.qos == Some(0) {
-            o.result = MqttResult::SentUnacknowledged;
-        }
-        if observer.broker {
-            // A RetainPublish and a Publish decision may both belong to one PUBLISH: a denial of
-            // either refuses it. SUBSCRIBE filters are decided in order.
-            let nth = if a.out.action == MqttRequest::Subscribe {
-                a.filter_index
-            } else {
-                0
-            };
-            match decision(a, nth) {
-                Some((true, _)) if wire.is_none_or(|(r, _)| r.is_ok()) => {
-                    // Allowed, and (for a retained publish) no second decision denied it.
-                    let denied_retain = a.out.action == MqttRequest::Publish
-                        && decision(a, 1).is_some_and(|(ok, i)| {
-                            !ok && events[a.at..i].iter().all(|e| !is_device_packet(e))
-                        });
-                    o.result = if denied_retain {
-                        MqttResult::Refused
-                    } else {
-                        MqttResult::CarriedOut
-                    };
-                }
-                Some((false, _)) => o.result = MqttResult::Refused,
-                Some(_) => {}
-                None if a.out.action == MqttRequest::Connect && registry_refused => {
-                    o.result = MqttResult::Refused
-                }
-                None => {}
-            }
-        }
-        out.push(o);
-    }
-    // What the device meant to ask but never sent.
-    if let Some(r) = report {
-        let mut seen: Vec<MqttRequest> = out.iter().map(|o| o.action).collect();
-        for p in &r.planned {
-            if let Some(k) = seen.iter().position(|a| *a == p.action) {
-                seen.remove(k);
-            } else {
-                out.push(MqttOutcome {
-                    result: MqttResult::NotSent,
-                    ..p.clone()
-                });
-            }
-        }
-    }
-    out
+    asked
 }
 
-fn is_device_packet(e: &Event) -> bool {
-    e.side == Side::Device && matches!(&e.kind, EventKind::AppData { mqtt, .. } if !mqtt.is_empty())
+/// The broker's answer on the wire to a request, if one came: (result, code).
+fn answer(packets: &[(usize, Side, &MqttPacket)], a: &Asked) -> Option<(MqttResult, Option<u8>)> {
+    let per_filter = |p: &MqttPacket| p.reason_codes.get(a.filter_index).copied();
+    packets
+        .iter()
+        .filter(|(i, side, _)| *side == Side::Broker && *i >= a.at)
+        .find_map(|(_, _, p)| match (a.out.action, p.packet) {
+            (MqttRequest::Connect, MqttPacketType::ConnAck) => {
+                let c = p.reason_code.unwrap_or(0);
+                Some((MqttResult::of_connack(c), Some(c)))
+            }
+            (MqttRequest::Publish, MqttPacketType::PubAck) if p.pkid == a.pkid => {
+                match p.reason_code {
+                    // MQTT 5: the reason code says what happened.
+                    Some(c) => Some((MqttResult::of_code(c), Some(c))),
+                    // MQTT 3.1.1: receipt only.
+                    None => Some((MqttResult::AcknowledgedUnverifiable, None)),
+                }
+            }
+            (MqttRequest::Subscribe, MqttPacketType::SubAck) if p.pkid == a.pkid => {
+                let c = per_filter(p).unwrap_or(0x80);
+                Some((MqttResult::of_code(c), Some(c)))
+            }
+            (MqttRequest::Unsubscribe, MqttPacketType::UnsubAck) if p.pkid == a.pkid => {
+                let c = per_filter(p);
+                Some((MqttResult::of_code(c.unwrap_or(0)), c))
+            }
+            (MqttRequest::Ping, MqttPacketType::PingResp) => Some((MqttResult::CarriedOut, None)),
+            // MQTT 5: a QoS 0 publish has no PUBACK; a refusal comes as DISCONNECT.
+            (MqttRequest::Publish, MqttPacketType::Disconnect)
+                if a.out.qos == Some(0) && p.reason_code.unwrap_or(0) >= 0x80 =>
+            {
+                Some((MqttResult::Refused, p.reason_code))
+            }
+            _ => None,
+        })
+}
+
+/// Where iotls is the broker: whether it allowed a request, from its own decisions between the
+/// request and the device's next packet (a retained PUBLISH has two: iot:RetainPublish and
+/// iot:Publish; a SUBSCRIBE one per filter). A registry refusal refuses the CONNECT.
+fn decided(events: &[Event], packets: &[(usize, Side, &MqttPacket)], a: &Asked) -> Option<bool> {
+    let wanted: &[PolicyAction] = match a.out.action {
+        MqttRequest::Connect => &[PolicyAction::Connect],
+        MqttRequest::Publish => &[PolicyAction::Publish, PolicyAction::RetainPublish],
+        MqttRequest::Subscribe => &[PolicyAction::Subscribe],
+        _ => return None,
+    };
+    let next = packets
+        .iter()
+        .find(|(i, side, _)| *side == Side::Device && *i > a.at)
+        .map(|(i, _, _)| *i)
+        .unwrap_or(events.len());
+    let decisions: Vec<bool> = events[a.at..next]
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Policy(p) if wanted.contains(&p.action) => Some(p.decision.allowed()),
+            _ => None,
+        })
+        .collect();
+    match a.out.action {
+        MqttRequest::Subscribe => decisions.get(a.filter_index).copied(),
+        MqttRequest::Connect if decisions.is_empty() => {
+            let refused = events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Check {
+                        check: CheckId::Registry,
+                        ok: false,
+                        ..
+                    }
+                )
+            });
+            refused.then_some(false)
+        }
+        _ if decisions.is_empty() => None,
+        _ => Some(decisions.iter().all(|ok| *ok)),
+    }
 }

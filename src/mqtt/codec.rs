@@ -107,9 +107,8 @@ impl MqttStream {
             _ => Version::V4,
         };
         let (packet, fields) = Packet::decode(bytes, version).map_err(|e| e.to_string())?;
-        let mut p = to_trace(&packet, bytes, offset, fields.0);
+        let mut p = to_trace(&packet, version, bytes, offset, fields.0);
         p.level = self.level;
-        typed_codes(&mut p, &packet, version);
         Ok(p)
     }
 }
@@ -119,29 +118,19 @@ fn trace_type(t: PacketType) -> MqttPacketType {
     MqttPacketType::from_nibble(t as u8).unwrap_or_default()
 }
 
-/// The return / reason codes and filters of a packet, as values (the outcome is computed from
-/// these, never from the words in `code`).
-fn typed_codes(p: &mut MqttPacket, packet: &Packet, version: Version) {
-    let v5 = version == Version::V5;
-    match packet {
-        Packet::ConnAck(c) => p.reason_code = Some(c.code),
-        // MQTT 3.1.1 acknowledgements carry no code at all.
-        Packet::PubAck(x) if v5 => p.reason_code = Some(x.reason),
-        Packet::PubRec(x) if v5 => p.reason_code = Some(x.reason),
-        Packet::PubRel(x) if v5 => p.reason_code = Some(x.reason),
-        Packet::PubComp(x) if v5 => p.reason_code = Some(x.reason),
-        Packet::Disconnect(d) if v5 => p.reason_code = Some(d.reason),
-        Packet::SubAck(x) => p.reason_codes = x.codes.clone(),
-        Packet::UnsubAck(x) => p.reason_codes = x.codes.clone(),
-        Packet::Subscribe(x) => p.filters = x.filters.iter().map(|f| f.filter.clone()).collect(),
-        Packet::Unsubscribe(x) => p.filters = x.filters.clone(),
-        _ => {}
-    }
-}
-
 /// A decoded packet as the trace shows it. `code` is the words of its return or reason codes,
 /// as they appear in its fields (none when the packet left them out).
-fn to_trace(packet: &Packet, bytes: &[u8], offset: usize, fields: Vec<Field>) -> MqttPacket {
+///
+/// The codes are also kept as values (`reason_code`, `reason_codes`): the outcome is computed
+/// from those, never from the words. MQTT 3.1.1 acknowledgements carry no code at all.
+fn to_trace(
+    packet: &Packet,
+    version: Version,
+    bytes: &[u8],
+    offset: usize,
+    fields: Vec<Field>,
+) -> MqttPacket {
+    let v5 = version == Version::V5;
     let code: Vec<&str> = fields
         .iter()
         .filter(|f| f.name == "reason code" || f.name == "return code")
@@ -163,26 +152,25 @@ fn to_trace(packet: &Packet, bytes: &[u8], offset: usize, fields: Vec<Field>) ->
             p.pkid = (x.qos as u8 > 0).then_some(x.pkid);
             p.retain = Some(x.retain);
         }
-        Packet::PubAck(x) => p.pkid = Some(x.pkid),
-        Packet::PubRec(x) => p.pkid = Some(x.pkid),
-        Packet::PubRel(x) => p.pkid = Some(x.pkid),
-        Packet::PubComp(x) => p.pkid = Some(x.pkid),
+        Packet::PubAck(x) => (p.pkid, p.reason_code) = (Some(x.pkid), v5.then_some(x.reason)),
+        Packet::PubRec(x) => (p.pkid, p.reason_code) = (Some(x.pkid), v5.then_some(x.reason)),
+        Packet::PubRel(x) => (p.pkid, p.reason_code) = (Some(x.pkid), v5.then_some(x.reason)),
+        Packet::PubComp(x) => (p.pkid, p.reason_code) = (Some(x.pkid), v5.then_some(x.reason)),
         Packet::Subscribe(x) => {
             p.pkid = Some(x.pkid);
-            let filters: Vec<&str> = x.filters.iter().map(|f| f.filter.as_str()).collect();
-            p.topic = Some(filters.join(", "));
+            p.filters = x.filters.iter().map(|f| f.filter.clone()).collect();
+            p.topic = Some(p.filters.join(", "));
         }
-        Packet::SubAck(x) => p.pkid = Some(x.pkid),
+        Packet::SubAck(x) => (p.pkid, p.reason_codes) = (Some(x.pkid), x.codes.clone()),
         Packet::Unsubscribe(x) => {
             p.pkid = Some(x.pkid);
+            p.filters = x.filters.clone();
             p.topic = Some(x.filters.join(", "));
         }
-        Packet::UnsubAck(x) => p.pkid = Some(x.pkid),
-        Packet::ConnAck(_)
-        | Packet::PingReq(_)
-        | Packet::PingResp(_)
-        | Packet::Disconnect(_)
-        | Packet::Auth(_) => {}
+        Packet::UnsubAck(x) => (p.pkid, p.reason_codes) = (Some(x.pkid), x.codes.clone()),
+        Packet::ConnAck(c) => p.reason_code = Some(c.code),
+        Packet::Disconnect(d) => p.reason_code = v5.then_some(d.reason),
+        Packet::PingReq(_) | Packet::PingResp(_) | Packet::Auth(_) => {}
     }
     p.fields = fields;
     p

@@ -3,7 +3,8 @@
 //! and written back.
 
 use super::error::{refuse, EncodeError};
-use super::{DecodeError, Problem, QoS, Version};
+use super::properties::{Place, Properties};
+use super::{DecodeError, PacketType, Problem, QoS, Version};
 use crate::trace::Fields;
 use crate::wire::Reader;
 
@@ -62,6 +63,118 @@ pub(crate) fn code(
     let shown = format!("0x{c:02x} {words}");
     f.add(field, o, 1, shown.clone(), 0);
     Ok((c, shown))
+}
+
+/// The variable header SUBSCRIBE, SUBACK and UNSUBSCRIBE share: a packet identifier, then (MQTT
+/// 5 only) the properties.
+pub(crate) fn id_and_properties(
+    r: &mut Reader<'_>,
+    f: &mut Fields,
+    ty: PacketType,
+    version: Version,
+) -> Result<(u16, Properties), DecodeError> {
+    let pkid = packet_id(r, f)?;
+    let properties = match version {
+        Version::V4 => Properties::default(),
+        Version::V5 => Properties::decode(r, Place::Packet(ty), f, "properties")?,
+    };
+    Ok((pkid, properties))
+}
+
+/// Writes [`id_and_properties`]; MQTT 3.1.1 has no properties to write.
+pub(crate) fn put_id_and_properties(
+    b: &mut Vec<u8>,
+    pkid: u16,
+    properties: &Properties,
+    ty: PacketType,
+    version: Version,
+) -> Result<(), EncodeError> {
+    put_packet_id(b, pkid)?;
+    match version {
+        Version::V5 => properties.encode(Place::Packet(ty), b),
+        Version::V4 if !properties.is_empty() => {
+            refuse("properties", "MQTT 3.1.1 has no properties")
+        }
+        Version::V4 => Ok(()),
+    }
+}
+
+/// The optional MQTT 5 tail of acknowledgements, DISCONNECT and AUTH: a reason code, then
+/// properties, either of which may be left out (the packet ends early). MQTT 3.1.1: neither.
+pub(crate) fn reason_and_properties(
+    r: &mut Reader<'_>,
+    f: &mut Fields,
+    ty: PacketType,
+    version: Version,
+) -> Result<(u8, Properties), DecodeError> {
+    let mut reason_code = 0;
+    let mut properties = Properties::default();
+    if version == Version::V5 && !r.is_empty() {
+        reason_code = code(r, f, "reason code", |c| super::reason::name(c, ty, version))?.0;
+        if !r.is_empty() {
+            properties = Properties::decode(r, Place::Packet(ty), f, "properties")?;
+        }
+    }
+    Ok((reason_code, properties))
+}
+
+/// Writes [`reason_and_properties`] for MQTT 5 in its shortest form: nothing when the reason is
+/// 0x00 and there are no properties, the reason alone when there are none.
+pub(crate) fn put_reason_and_properties(
+    b: &mut Vec<u8>,
+    reason_code: u8,
+    properties: &Properties,
+    ty: PacketType,
+) -> Result<(), EncodeError> {
+    if super::reason::name(reason_code, ty, Version::V5).is_none() {
+        return refuse("reason code", "not defined for this packet");
+    }
+    if reason_code != 0 || !properties.is_empty() {
+        b.push(reason_code);
+    }
+    if !properties.is_empty() {
+        properties.encode(Place::Packet(ty), b)?;
+    }
+    Ok(())
+}
+
+/// One code per filter until the packet ends, at least one (SUBACK; MQTT 5 UNSUBACK).
+pub(crate) fn codes_to_end(
+    r: &mut Reader<'_>,
+    f: &mut Fields,
+    field: &'static str,
+    ty: PacketType,
+    version: Version,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut codes = Vec::new();
+    loop {
+        let (c, _) = code(r, f, field, |c| super::reason::name(c, ty, version))?;
+        codes.push(c);
+        if r.is_empty() {
+            return Ok(codes);
+        }
+    }
+}
+
+/// Appends one code per filter; refuses an empty list (`none`) and a code `ty` does not define in
+/// `version` (`undefined`).
+pub(crate) fn put_codes(
+    b: &mut Vec<u8>,
+    codes: &[u8],
+    (field, none, undefined): (&'static str, &'static str, &'static str),
+    ty: PacketType,
+    version: Version,
+) -> Result<(), EncodeError> {
+    if codes.is_empty() {
+        return refuse(field, none);
+    }
+    for &c in codes {
+        if super::reason::name(c, ty, version).is_none() {
+            return refuse(field, undefined);
+        }
+        b.push(c);
+    }
+    Ok(())
 }
 
 /// What is wrong with a topic name (MQTT 5 §4.7.3): it may not hold wildcards, and in MQTT 3.1.1

@@ -2,11 +2,10 @@
 //! body; in MQTT 5 it may carry a reason code and properties, both of which may be left out
 //! (`E0 00` = 0x00 Normal disconnection, `E0 01 87` = 0x87 without properties).
 
-use super::data::code;
+use super::data::{put_reason_and_properties, reason_and_properties};
 use super::error::{refuse, EncodeError};
 use super::fixed_header::{finish, open, write};
-use super::properties::{Place, Properties};
-use super::reason;
+use super::properties::Properties;
 use super::{DecodeError, PacketType, Version};
 use crate::trace::Fields;
 
@@ -28,17 +27,7 @@ pub(crate) fn decode_reason(
 ) -> Result<(u8, Properties, Fields), DecodeError> {
     let mut f = Fields::default();
     let (_, mut r) = open(bytes, ty, version, &mut f)?;
-    let mut reason_code = 0;
-    let mut properties = Properties::default();
-    if version == Version::V5 && !r.is_empty() {
-        reason_code = code(&mut r, &mut f, "reason code", |c| {
-            reason::name(c, ty, version)
-        })?
-        .0;
-        if !r.is_empty() {
-            properties = Properties::decode(&mut r, Place::Packet(ty), &mut f, "properties")?;
-        }
-    }
+    let (reason_code, properties) = reason_and_properties(&mut r, &mut f, ty, version)?;
     finish(&r)?;
     Ok((reason_code, properties, f))
 }
@@ -57,17 +46,7 @@ pub(crate) fn encode_reason(
             return refuse("reason code", "an MQTT 3.1.1 DISCONNECT has no body")
         }
         Version::V4 => {}
-        Version::V5 => {
-            if reason::name(reason_code, ty, version).is_none() {
-                return refuse("reason code", "not defined for this packet");
-            }
-            if reason_code != 0 || !properties.is_empty() {
-                b.push(reason_code);
-            }
-            if !properties.is_empty() {
-                properties.encode(Place::Packet(ty), &mut b)?;
-            }
-        }
+        Version::V5 => put_reason_and_properties(&mut b, reason_code, properties, ty)?,
     }
     write(ty, 0, &b, out)
 }

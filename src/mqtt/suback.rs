@@ -1,11 +1,10 @@
 //! SUBACK (MQTT 3.1.1 §3.9, MQTT 5 §3.9): one code per filter of the SUBSCRIBE, the QoS granted
 //! or a refusal.
 
-use super::data::{code, packet_id, put_packet_id};
-use super::error::{refuse, EncodeError};
+use super::data::{codes_to_end, id_and_properties, put_codes, put_id_and_properties};
+use super::error::EncodeError;
 use super::fixed_header::{open, write};
-use super::properties::{Place, Properties};
-use super::reason;
+use super::properties::Properties;
 use super::{DecodeError, PacketType, Version};
 use crate::trace::Fields;
 
@@ -24,21 +23,8 @@ impl SubAck {
     pub fn decode(bytes: &[u8], version: Version) -> Result<(SubAck, Fields), DecodeError> {
         let mut f = Fields::default();
         let (_, mut r) = open(bytes, TY, version, &mut f)?;
-        let pkid = packet_id(&mut r, &mut f)?;
-        let properties = match version {
-            Version::V4 => Properties::default(),
-            Version::V5 => Properties::decode(&mut r, Place::Packet(TY), &mut f, "properties")?,
-        };
-        let mut codes = Vec::new();
-        loop {
-            let (c, _) = code(&mut r, &mut f, "return code", |c| {
-                reason::name(c, TY, version)
-            })?;
-            codes.push(c);
-            if r.is_empty() {
-                break;
-            }
-        }
+        let (pkid, properties) = id_and_properties(&mut r, &mut f, TY, version)?;
+        let codes = codes_to_end(&mut r, &mut f, "return code", TY, version)?;
         let p = SubAck {
             pkid,
             properties,
@@ -49,23 +35,13 @@ impl SubAck {
 
     pub fn encode(&self, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let mut b = Vec::new();
-        put_packet_id(&mut b, self.pkid)?;
-        match version {
-            Version::V5 => self.properties.encode(Place::Packet(TY), &mut b)?,
-            Version::V4 if !self.properties.is_empty() => {
-                return refuse("properties", "MQTT 3.1.1 has no properties")
-            }
-            Version::V4 => {}
-        }
-        if self.codes.is_empty() {
-            return refuse("return code", "a SUBACK needs at least one");
-        }
-        for &c in &self.codes {
-            if reason::name(c, TY, version).is_none() {
-                return refuse("return code", "not defined for SUBACK in this version");
-            }
-            b.push(c);
-        }
+        put_id_and_properties(&mut b, self.pkid, &self.properties, TY, version)?;
+        let why = (
+            "return code",
+            "a SUBACK needs at least one",
+            "not defined for SUBACK in this version",
+        );
+        put_codes(&mut b, &self.codes, why, TY, version)?;
         write(TY, 0, &b, out)
     }
 }

@@ -1,9 +1,11 @@
 //! SUBSCRIBE (MQTT 3.1.1 §3.8, MQTT 5 §3.8): topic filters, each with its options.
 
-use super::data::{packet_id, put_packet_id, put_string, qos, string, text, topic_filter_problem};
+use super::data::{
+    id_and_properties, put_id_and_properties, put_string, qos, string, text, topic_filter_problem,
+};
 use super::error::{refuse, EncodeError};
 use super::fixed_header::{open, write};
-use super::properties::{Place, Properties};
+use super::properties::Properties;
 use super::{DecodeError, PacketType, Problem, QoS, Version};
 use crate::trace::Fields;
 
@@ -58,11 +60,7 @@ impl Subscribe {
         let v5 = version == Version::V5;
         let mut f = Fields::default();
         let (_, mut r) = open(bytes, TY, version, &mut f)?;
-        let pkid = packet_id(&mut r, &mut f)?;
-        let properties = match version {
-            Version::V4 => Properties::default(),
-            Version::V5 => Properties::decode(&mut r, Place::Packet(TY), &mut f, "properties")?,
-        };
+        let (pkid, properties) = id_and_properties(&mut r, &mut f, TY, version)?;
         let mut filters = Vec::new();
         loop {
             let start = r.offset();
@@ -141,14 +139,7 @@ impl Subscribe {
 
     pub fn encode(&self, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let mut b = Vec::new();
-        put_packet_id(&mut b, self.pkid)?;
-        match version {
-            Version::V5 => self.properties.encode(Place::Packet(TY), &mut b)?,
-            Version::V4 if !self.properties.is_empty() => {
-                return refuse("properties", "MQTT 3.1.1 has no properties")
-            }
-            Version::V4 => {}
-        }
+        put_id_and_properties(&mut b, self.pkid, &self.properties, TY, version)?;
         if self.filters.is_empty() {
             return refuse("topic filter", "a SUBSCRIBE needs at least one");
         }

@@ -1,11 +1,10 @@
 //! UNSUBACK (MQTT 3.1.1 §3.11, MQTT 5 §3.11): the packet identifier and, in MQTT 5, properties
 //! and one reason code per filter of the UNSUBSCRIBE.
 
-use super::data::{code, packet_id, put_packet_id};
+use super::data::{codes_to_end, packet_id, put_codes, put_packet_id};
 use super::error::{refuse, EncodeError};
 use super::fixed_header::{finish, open, write};
 use super::properties::{Place, Properties};
-use super::reason;
 use super::{DecodeError, PacketType, Version};
 use crate::trace::Fields;
 
@@ -31,15 +30,7 @@ impl UnsubAck {
         };
         if version == Version::V5 {
             p.properties = Properties::decode(&mut r, Place::Packet(TY), &mut f, "properties")?;
-            loop {
-                let (c, _) = code(&mut r, &mut f, "reason code", |c| {
-                    reason::name(c, TY, version)
-                })?;
-                p.codes.push(c);
-                if r.is_empty() {
-                    break;
-                }
-            }
+            p.codes = codes_to_end(&mut r, &mut f, "reason code", TY, version)?;
         }
         finish(&r)?;
         Ok((p, f))
@@ -55,15 +46,12 @@ impl UnsubAck {
             Version::V4 => {}
             Version::V5 => {
                 self.properties.encode(Place::Packet(TY), &mut b)?;
-                if self.codes.is_empty() {
-                    return refuse("reason code", "an MQTT 5 UNSUBACK needs at least one");
-                }
-                for &c in &self.codes {
-                    if reason::name(c, TY, version).is_none() {
-                        return refuse("reason code", "not defined for UNSUBACK");
-                    }
-                    b.push(c);
-                }
+                let why = (
+                    "reason code",
+                    "an MQTT 5 UNSUBACK needs at least one",
+                    "not defined for UNSUBACK",
+                );
+                put_codes(&mut b, &self.codes, why, TY, version)?;
             }
         }
         write(TY, 0, &b, out)

@@ -1,9 +1,11 @@
 //! UNSUBSCRIBE (MQTT 3.1.1 §3.10, MQTT 5 §3.10): topic filters to forget.
 
-use super::data::{packet_id, put_packet_id, put_string, string, text, topic_filter_problem};
+use super::data::{
+    id_and_properties, put_id_and_properties, put_string, string, text, topic_filter_problem,
+};
 use super::error::{refuse, EncodeError};
 use super::fixed_header::{open, write};
-use super::properties::{Place, Properties};
+use super::properties::Properties;
 use super::{DecodeError, PacketType, Problem, Version};
 use crate::trace::Fields;
 
@@ -22,11 +24,7 @@ impl Unsubscribe {
     pub fn decode(bytes: &[u8], version: Version) -> Result<(Unsubscribe, Fields), DecodeError> {
         let mut f = Fields::default();
         let (_, mut r) = open(bytes, TY, version, &mut f)?;
-        let pkid = packet_id(&mut r, &mut f)?;
-        let properties = match version {
-            Version::V4 => Properties::default(),
-            Version::V5 => Properties::decode(&mut r, Place::Packet(TY), &mut f, "properties")?,
-        };
+        let (pkid, properties) = id_and_properties(&mut r, &mut f, TY, version)?;
         let mut filters = Vec::new();
         loop {
             let (o, l, filter) = string(&mut r, "topic filter")?;
@@ -49,14 +47,7 @@ impl Unsubscribe {
 
     pub fn encode(&self, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let mut b = Vec::new();
-        put_packet_id(&mut b, self.pkid)?;
-        match version {
-            Version::V5 => self.properties.encode(Place::Packet(TY), &mut b)?,
-            Version::V4 if !self.properties.is_empty() => {
-                return refuse("properties", "MQTT 3.1.1 has no properties")
-            }
-            Version::V4 => {}
-        }
+        put_id_and_properties(&mut b, self.pkid, &self.properties, TY, version)?;
         if self.filters.is_empty() {
             return refuse("topic filter", "an UNSUBSCRIBE needs at least one");
         }

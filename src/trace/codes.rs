@@ -34,21 +34,6 @@ impl fmt::Display for HandshakeType {
     }
 }
 
-impl Serialize for HandshakeType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for HandshakeType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        by_name(&s, names::handshake_name)
-            .map(HandshakeType)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown handshake message {s:?}")))
-    }
-}
-
 /// An alert level (1 warning, 2 fatal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AlertLevel(pub u8);
@@ -59,21 +44,6 @@ impl AlertLevel {
 
     pub fn name(self) -> String {
         names::alert_level(self.0)
-    }
-}
-
-impl Serialize for AlertLevel {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for AlertLevel {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        by_name(&s, names::alert_level)
-            .map(AlertLevel)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown alert level {s:?}")))
     }
 }
 
@@ -113,20 +83,33 @@ impl fmt::Display for AlertDescription {
     }
 }
 
-impl Serialize for AlertDescription {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
+/// Serialize a byte newtype as its name, and read it back from that name.
+macro_rules! by_name_serde {
+    ($ty:ident, $name:path, $what:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&$name(self.0))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                by_name(&s, $name)
+                    .map($ty)
+                    .ok_or_else(|| serde::de::Error::custom(format!(concat!($what, " {:?}"), s)))
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for AlertDescription {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        by_name(&s, names::alert_name)
-            .map(AlertDescription)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown alert {s:?}")))
-    }
-}
+by_name_serde!(
+    HandshakeType,
+    names::handshake_name,
+    "unknown handshake message"
+);
+by_name_serde!(AlertLevel, names::alert_level, "unknown alert level");
+by_name_serde!(AlertDescription, names::alert_name, "unknown alert");
 
 /// The byte whose name is `s` in a total naming function.
 fn by_name(s: &str, name: impl Fn(u8) -> String) -> Option<u8> {

@@ -654,6 +654,49 @@ impl std::fmt::Display for Decision {
     }
 }
 
+impl Event {
+    /// What failed at this event, if something did: a failed check, a denied policy decision, or
+    /// an error or close that carries a failure.
+    pub fn failure(&self) -> Option<Failure> {
+        match &self.kind {
+            EventKind::Check {
+                ok: false,
+                failure,
+                check,
+                ..
+            } => Some(failure.clone().unwrap_or_else(|| Failure {
+                side: Some(self.side),
+                check: Some(*check),
+                ..Failure::default()
+            })),
+            EventKind::Policy(p) if !p.decision.allowed() => Some(Failure {
+                side: Some(Side::Broker),
+                action: Some(p.action.iot_name().to_string()),
+                topic: Some(short_arn(&p.resource).to_string()),
+                decision: Some(p.decision.as_str().to_string()),
+                reason_code: p.enforcement.reason_code(),
+                ..Failure::new(FailureCode::PolicyDenied)
+            }),
+            EventKind::Error {
+                failure: Some(f), ..
+            }
+            | EventKind::Closed {
+                failure: Some(f), ..
+            } => Some(f.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// `arn:aws:iot:us-east-1:123456789012:topic/x` → `topic/x`.
+pub fn short_arn(resource: &str) -> &str {
+    if resource.starts_with("arn:") {
+        resource.splitn(6, ':').nth(5).unwrap_or(resource)
+    } else {
+        resource
+    }
+}
+
 /// What the broker did because of a decision.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -672,6 +715,21 @@ pub enum Enforcement {
     SubackRefused,
     /// Denied iot:Receive: the message is not delivered to this subscriber.
     NotDelivered,
+}
+
+impl Enforcement {
+    /// The reason code the refusal carried on the wire (0x87 Not authorized), if it carried one.
+    pub fn reason_code(self) -> Option<u8> {
+        match self {
+            Enforcement::ConnackRefused
+            | Enforcement::PubackRefused
+            | Enforcement::SubackRefused
+            | Enforcement::Disconnected => Some(0x87),
+            Enforcement::CarriedOut | Enforcement::ConnectionClosed | Enforcement::NotDelivered => {
+                None
+            }
+        }
+    }
 }
 
 /// One decision of the policy engine, with its explanation.

@@ -183,6 +183,25 @@ pub enum MqttResult {
 }
 
 impl MqttResult {
+    /// What an answer's return / reason code says: below 0x80 success, 0x80 and above a refusal
+    /// (MQTT 5 §2.4; a 3.1.1 CONNACK's non-zero return codes are refusals too, see [`Self::of_connack`]).
+    pub fn of_code(code: u8) -> Self {
+        if code < 0x80 {
+            MqttResult::CarriedOut
+        } else {
+            MqttResult::Refused
+        }
+    }
+
+    /// A CONNACK: 0 accepts; anything else refuses (3.1.1 return codes 1–5, MQTT 5 0x80 and up).
+    pub fn of_connack(code: u8) -> Self {
+        if code == 0 {
+            MqttResult::CarriedOut
+        } else {
+            MqttResult::Refused
+        }
+    }
+
     /// Whether this result counts as success for the exit code.
     pub fn is_ok(self) -> bool {
         matches!(
@@ -210,6 +229,34 @@ pub struct MqttOutcome {
     /// The reason / return code that came back, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<u8>,
+}
+
+impl MqttRequest {
+    /// The MQTT packet that asks for it.
+    pub fn packet_name(self) -> &'static str {
+        match self {
+            MqttRequest::Connect => "CONNECT",
+            MqttRequest::Publish => "PUBLISH",
+            MqttRequest::Subscribe => "SUBSCRIBE",
+            MqttRequest::Unsubscribe => "UNSUBSCRIBE",
+            MqttRequest::Ping => "PINGREQ",
+        }
+    }
+}
+
+impl MqttOutcome {
+    /// A request with nothing known about it yet (`result` is set by whoever knows it).
+    pub fn new(action: MqttRequest, result: MqttResult) -> Self {
+        MqttOutcome {
+            action,
+            client_id: None,
+            topic: None,
+            filter: None,
+            qos: None,
+            result,
+            reason_code: None,
+        }
+    }
 }
 
 /// Exit codes of the non-interactive commands. Stable: scripts depend on them.

@@ -201,15 +201,10 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     }
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
-    let scenario = match lesson_scenario(&lesson, mqtt5) {
-        Ok(s) => s,
-        Err(e) => {
-            // An unknown lesson name is a usage error, like any other wrong argument.
-            eprintln!("iotls: {e}");
-            return Ok(exit::USAGE);
-        }
+    let trace = match lesson_scenario(&lesson, mqtt5).and_then(|s| engine::run(&s)) {
+        Ok(t) => t,
+        Err(e) => return refused(e),
     };
-    let trace = engine::run(&scenario).map_err(|e| e.to_string())?;
     if a.json {
         println!("{}", render::json(&trace));
         return Ok(trace.outcome.exit_code());
@@ -223,8 +218,9 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         };
         let rerun = move || {
-            let s = lesson_scenario(&lesson, mqtt5)?;
-            engine::run(&s).map_err(|e| e.to_string())
+            lesson_scenario(&lesson, mqtt5)
+                .and_then(|s| engine::run(&s))
+                .map_err(|e| e.to_string())
         };
         iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
     }
@@ -232,8 +228,21 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     Ok(exit::OK)
 }
 
-fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, String> {
-    let mut s = engine::lessons::scenario(name).map_err(|e| e.to_string())?;
+/// A session that could not start: the message on stderr, and the exit code — 2 for what the
+/// command line asked wrongly (an unknown lesson, options that do not go together), 3 for set-up.
+fn refused(e: engine::EngineError) -> Result<u8, String> {
+    use engine::EngineError as E;
+    match e {
+        E::UnknownLesson { .. } | E::Usage(_) | E::ServerName(_) => {
+            eprintln!("iotls: {e}");
+            Ok(exit::USAGE)
+        }
+        other => Err(other.to_string()),
+    }
+}
+
+fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, engine::EngineError> {
+    let mut s = engine::lessons::scenario(name)?;
     if mqtt5 {
         s.device.mqtt_version = engine::mqtt_io::Version::V5;
     }
@@ -253,7 +262,10 @@ fn connect(a: ConnectArgs) -> Result<u8, String> {
         tls_only: a.tls_only,
         mqtt5: a.mqtt5,
     };
-    let trace = engine::connect::run(&opts).map_err(|e| e.to_string())?;
+    let trace = match engine::connect::run(&opts) {
+        Ok(t) => t,
+        Err(e) => return refused(e),
+    };
     if a.json {
         println!("{}", render::json(&trace));
     } else {
@@ -276,7 +288,7 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).
     let mut code = exit::OK;
-    engine::serve::run(&opts, |trace| {
+    let served = engine::serve::run(&opts, |trace| {
         if json {
             // JSON Lines: one complete trace per line, nothing else on stdout.
             println!("{}", serde_json::to_string(trace).unwrap_or_default());
@@ -286,8 +298,10 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         if code == exit::OK {
             code = trace.outcome.exit_code();
         }
-    })
-    .map_err(|e| e.to_string())?;
+    });
+    if let Err(e) = served {
+        return refused(e);
+    }
     Ok(code)
 }
 

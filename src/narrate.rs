@@ -596,10 +596,15 @@ fn check(
     let what = check_title(check);
     let mark = if ok { "✔" } else { "✘" };
     let lead = match side {
-        Side::Iotls => {
-            format!("iotls recomputed {what} itself (not a side's verdict): {mark} {reason}.")
-        }
-        _ => format!("The {} checked {what}: {mark} {reason}.", side.name()),
+        Side::Iotls => format!(
+            "iotls recomputed {what} itself (not a side's verdict): {mark} {}.",
+            reason.trim_end_matches('.')
+        ),
+        _ => format!(
+            "The {} checked {what}: {mark} {}.",
+            side.name(),
+            reason.trim_end_matches('.')
+        ),
     };
     let why = match (check, ok) {
         (CheckId::ServerChain, true) => {

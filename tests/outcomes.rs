@@ -408,6 +408,106 @@ fn serve_names_the_missing_intermediate_of_openssl_s_client() {
     assert_eq!(code, Some(4), "serve --sessions 1 exit code\n{shown}");
 }
 
+/// `serve` with its own certificates and registry: a CA registered by its PEM (not a trust anchor)
+/// is how the broker knows the intermediate a leaf-only device left out.
+#[test]
+fn serve_with_a_registry_names_a_registered_intermediate() {
+    if !peer_available(
+        "openssl",
+        "serve_with_a_registry_names_a_registered_intermediate",
+    ) {
+        return;
+    }
+    let dir = tempdir("serve-registry-ca");
+    default_pki(&dir);
+    std::fs::write(
+        dir.join("button-leaf-only.pem"),
+        leaf_only(&dir.join("button.pem")),
+    )
+    .expect("write leaf");
+    let registry = serde_json::json!({
+        "policies": [{ "name": "AllowAll", "document": { "Version": "2012-10-17",
+            "Statement": { "Effect": "Allow", "Action": "iot:*", "Resource": "*" } } }],
+        "cas": [{ "pem": "issuing-ca.pem", "status": "ACTIVE" }],
+        "certificates": [{ "pem": "button.pem", "status": "ACTIVE", "policies": ["AllowAll"] }]
+    });
+    std::fs::write(dir.join("registry.json"), registry.to_string()).expect("write registry");
+    let (cert, key, ca, reg) = (
+        dir.join("broker.pem"),
+        dir.join("broker.key"),
+        dir.join("root.pem"),
+        dir.join("registry.json"),
+    );
+    let extra: Vec<&std::ffi::OsStr> = vec![
+        "--cert".as_ref(),
+        cert.as_os_str(),
+        "--key".as_ref(),
+        key.as_os_str(),
+        "--ca".as_ref(),
+        ca.as_os_str(),
+        "--registry".as_ref(),
+        reg.as_os_str(),
+    ];
+    let mut serve = Serve::start_with(&dir.join("unused-pki"), 1, &extra);
+    let client = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect", &serve.addr])
+        .args(["-servername", "localhost"])
+        .arg("-cert")
+        .arg(dir.join("button-leaf-only.pem"))
+        .arg("-key")
+        .arg(dir.join("button.key"))
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start openssl s_client");
+    let client = collect(client, SESSION);
+    let code = serve.finish(SESSION);
+    let shown = format!(
+        "--- openssl s_client ---\n{}\n{}",
+        client.show(),
+        serve.show()
+    );
+    let lines = serve.trace_lines();
+    assert_eq!(lines.len(), 1, "one trace line per session\n{shown}");
+    let t: Value = serde_json::from_str(&lines[0])
+        .unwrap_or_else(|e| panic!("serve's line is not JSON ({e})\n{shown}"));
+    let failure = &t["outcome"]["failure"];
+    assert_eq!(failure["code"], "missing_intermediate", "{shown}");
+    assert!(
+        failure["missing_issuer"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Pizza Shop Issuing CA 1"),
+        "{shown}"
+    );
+    assert_eq!(code, Some(4), "{shown}");
+}
+
+/// Options that do not go together are a usage error (exit 2), named in one line.
+#[test]
+fn serve_cert_without_ca_is_a_usage_error() {
+    let dir = tempdir("serve-usage");
+    default_pki(&dir);
+    let r = iotls([
+        "serve".as_ref(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--cert".as_ref(),
+        dir.join("broker.pem").as_os_str(),
+        "--key".as_ref(),
+        dir.join("broker.key").as_os_str(),
+    ]);
+    assert_eq!(r.code, Some(2), "{}", r.show());
+    assert!(
+        r.stderr.contains("--ca is needed with --cert"),
+        "{}",
+        r.show()
+    );
+}
+
 /// A good session through iotls's broker: button publishes to its own topic.
 fn good_connect(dir: &Path, addr: &str) -> Run {
     iotls_connect(

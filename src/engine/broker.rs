@@ -3,7 +3,7 @@
 //! SUBSCRIBE closes the connection; a denied Receive drops the message.
 
 use super::authz::{Connection, MqttAction, Verdict};
-use super::device::{finished_verified, handshake_failure, CLOSE_GRACE};
+use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::BrokerSpec;
@@ -88,7 +88,7 @@ impl Broker {
     pub async fn bind(spec: BrokerSpec, addr: SocketAddr) -> Result<Broker, EngineError> {
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| EngineError::Setup(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|source| EngineError::Listen { addr, source })?;
         Ok(Broker {
             spec,
             listener: Arc::new(listener),
@@ -109,11 +109,11 @@ impl Broker {
         for r in &spec.client_roots {
             roots
                 .add(r.clone())
-                .map_err(|e| EngineError::Setup(format!("broker trust anchor rejected: {e}")))?;
+                .map_err(|e| EngineError::tls("broker trust anchor rejected", e))?;
         }
         let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| EngineError::Setup(format!("broker client verifier: {e}")))?;
+            .map_err(|e| EngineError::tls("broker client verifier", e))?;
         let verifier = ObservedClientVerifier {
             inner,
             roots: spec.client_roots.clone().into(),
@@ -122,10 +122,10 @@ impl Broker {
         };
         let mut cfg = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])
-            .map_err(|e| EngineError::Setup(format!("broker TLS config: {e}")))?
+            .map_err(|e| EngineError::tls("broker TLS config", e))?
             .with_client_cert_verifier(Arc::new(verifier))
             .with_single_cert(spec.identity.chain.clone(), spec.identity.key.clone_key())
-            .map_err(|e| EngineError::Setup(format!("broker certificate and key: {e}")))?;
+            .map_err(|e| EngineError::tls("broker certificate and key", e))?;
         cfg.key_log = Arc::new(RecordingKeyLog {
             rec: rec.clone(),
             side: Side::Broker,
@@ -150,10 +150,7 @@ impl Broker {
 
     /// Wait for the next TCP connection.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), EngineError> {
-        self.listener
-            .accept()
-            .await
-            .map_err(|e| EngineError::Setup(format!("accept: {e}")))
+        self.listener.accept().await.map_err(EngineError::Accept)
     }
 
     /// Serve one accepted connection to its end.
@@ -232,7 +229,10 @@ impl Broker {
                     EventKind::Closed {
                         by: Some(Side::Broker),
                         cause: CloseCause::HandshakeFailed,
-                        reason: format!("the handshake failed on the broker: {e}"),
+                        reason: format!(
+                            "the handshake failed on the broker: {}",
+                            handshake_words(&e)
+                        ),
                         failure: Some(handshake_failure(&e, Side::Device)),
                     },
                 );

@@ -29,8 +29,8 @@ pub struct ConnectOptions {
 /// Connect, run the session, and return its trace. Setup problems (files, address) are errors;
 /// anything that goes wrong on the wire is in the trace.
 pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
-    let identity = load_identity(&o.cert, &o.key).map_err(|e| EngineError::Setup(e.to_string()))?;
-    let trust = load_certs(&o.ca).map_err(|e| EngineError::Setup(e.to_string()))?;
+    let identity = load_identity(&o.cert, &o.key)?;
+    let trust = load_certs(&o.ca)?;
     let host = o
         .addr
         .rsplit_once(':')
@@ -68,14 +68,14 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
     rt.block_on(async {
         let addr = tokio::net::lookup_host(&o.addr)
             .await
-            .map_err(|e| {
-                EngineError::Setup(format!(
-                    "{}: cannot resolve the broker address (HOST:PORT): {e}",
-                    o.addr
-                ))
+            .map_err(|source| EngineError::Resolve {
+                addr: o.addr.clone(),
+                source,
             })?
             .next()
-            .ok_or_else(|| EngineError::Setup(format!("{}: no address found", o.addr)))?;
+            .ok_or_else(|| EngineError::NoAddress {
+                addr: o.addr.clone(),
+            })?;
         let started = unix_now();
         let rec = Recorder::new();
         let report = device::run(&spec, addr, &rec, !o.tls_only).await?;

@@ -3,7 +3,8 @@
 
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version};
 use super::observe::{
-    drain, failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap, TapMode,
+    drain, explain_error, failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap,
+    TapMode,
 };
 use super::scenario::{DeviceAction, DeviceSpec};
 use super::EngineError;
@@ -45,11 +46,11 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
     for r in &spec.trust {
         roots
             .add(r.clone())
-            .map_err(|e| EngineError::Setup(format!("device trust anchor rejected: {e}")))?;
+            .map_err(|e| EngineError::tls("device trust anchor rejected", e))?;
     }
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| EngineError::Setup(format!("device server verifier: {e}")))?;
+        .map_err(|e| EngineError::tls("device server verifier", e))?;
     let verifier = ObservedServerVerifier {
         inner,
         roots: spec.trust.clone().into(),
@@ -57,11 +58,11 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
     };
     let mut cfg = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS12])
-        .map_err(|e| EngineError::Setup(format!("device TLS config: {e}")))?
+        .map_err(|e| EngineError::tls("device TLS config", e))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_auth_cert(spec.identity.chain.clone(), spec.identity.key.clone_key())
-        .map_err(|e| EngineError::Setup(format!("device certificate and key: {e}")))?;
+        .map_err(|e| EngineError::tls("device certificate and key", e))?;
     cfg.resumption = Resumption::disabled();
     cfg.key_log = Arc::new(RecordingKeyLog {
         rec: rec.clone(),
@@ -94,12 +95,8 @@ pub async fn run_with(
     tap: TapMode,
 ) -> Result<DeviceReport, EngineError> {
     let cfg = tls_config(spec, rec)?;
-    let name = ServerName::try_from(spec.server_name.clone()).map_err(|_| {
-        EngineError::Setup(format!(
-            "{:?} is not a valid server name (SNI)",
-            spec.server_name
-        ))
-    })?;
+    let name = ServerName::try_from(spec.server_name.clone())
+        .map_err(|_| EngineError::ServerName(spec.server_name.clone()))?;
     let mut report = DeviceReport {
         mqtt,
         planned: if mqtt { planned(spec) } else { Vec::new() },
@@ -107,12 +104,8 @@ pub async fn run_with(
     };
     let tcp = match tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Err(EngineError::Setup(format!("cannot connect to {addr}: {e}"))),
-        Err(_) => {
-            return Err(EngineError::Setup(format!(
-                "connecting to {addr} timed out"
-            )))
-        }
+        Ok(Err(source)) => return Err(EngineError::Connect { addr, source }),
+        Err(_) => return Err(EngineError::ConnectTimeout { addr }),
     };
     let local = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
     rec.event(
@@ -153,7 +146,10 @@ pub async fn run_with(
                 EventKind::Closed {
                     by: Some(Side::Device),
                     cause: CloseCause::HandshakeFailed,
-                    reason: format!("the handshake failed on the device: {e}"),
+                    reason: format!(
+                        "the handshake failed on the device: {}",
+                        handshake_words(&e)
+                    ),
                     failure: Some(failure),
                 },
             );
@@ -251,6 +247,15 @@ pub fn finished_verified(side: Side) -> EventKind {
         about: Some(HandshakeType::FINISHED),
         facts: Vec::new(),
         failure: None,
+    }
+}
+
+/// A failed handshake in words: rustls's error explained (names and dates as people write them),
+/// or the I/O error.
+pub fn handshake_words(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(tls) => explain_error(tls),
+        None => e.to_string(),
     }
 }
 

@@ -61,10 +61,10 @@ pub fn scenario(name: &str) -> Result<Scenario, EngineError> {
         }
         other => {
             let names: Vec<&str> = LESSONS.iter().map(|(n, _)| *n).collect();
-            return Err(EngineError::Setup(format!(
-                "unknown lesson {other:?}; the lessons are: {} (iotls tour --list)",
-                names.join(", ")
-            )));
+            return Err(EngineError::UnknownLesson {
+                name: other.to_string(),
+                known: names.join(", "),
+            });
         }
     }
     Ok(s)

@@ -31,24 +31,65 @@ use std::net::SocketAddr;
 
 /// A session could not even start (bad configuration, port in use, …). A session that starts and
 /// fails (a rejected certificate, a denied publish) is not an error: it is a trace with that outcome.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    Setup(String),
+    /// A certificate or key file that cannot be read or used (the error names the file).
+    #[error(transparent)]
+    File(#[from] crate::pki::LoadError),
+    /// The registry file (or a policy it names) cannot be read or is invalid.
+    #[error(transparent)]
+    Registry(#[from] crate::policy::RegistryError),
+    /// The in-memory PKI could not be generated, or a PKI directory could not be used.
+    #[error("{0}")]
+    Pki(String),
+    /// A TLS configuration rustls refused (which side, which part, and why).
+    #[error("{what}: {message}")]
+    TlsConfig { what: &'static str, message: String },
+    /// Options that do not go together, or a value that cannot be used as given.
+    #[error("{0}")]
+    Usage(String),
+    #[error("unknown lesson {name:?}; the lessons are: {known} (iotls tour --list)")]
+    UnknownLesson { name: String, known: String },
+    #[error("{0:?} is not a valid server name (SNI)")]
+    ServerName(String),
+    #[error("{addr}: cannot resolve the broker address (HOST:PORT): {source}")]
+    Resolve {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{addr}: no address found")]
+    NoAddress { addr: String },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connecting to {addr} timed out")]
+    ConnectTimeout { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("accept: {0}")]
+    Accept(std::io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
-impl fmt::Display for EngineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EngineError::Setup(s) => write!(f, "{s}"),
+impl EngineError {
+    /// A TLS configuration error of `what` (e.g. "device certificate and key").
+    pub fn tls(what: &'static str, e: impl fmt::Display) -> Self {
+        EngineError::TlsConfig {
+            what,
+            message: e.to_string(),
         }
     }
 }
 
-impl std::error::Error for EngineError {}
-
 impl From<crate::pki::PkiError> for EngineError {
     fn from(e: crate::pki::PkiError) -> Self {
-        EngineError::Setup(e.to_string())
+        EngineError::Pki(e.to_string())
     }
 }
 
@@ -56,7 +97,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, EngineError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| EngineError::Setup(format!("cannot start the async runtime: {e}")))
+        .map_err(EngineError::Runtime)
 }
 
 /// Run the scenario for real — broker on 127.0.0.1 (a free port), device connecting to it — and

@@ -323,6 +323,10 @@ pub fn explain_error(e: &Error) -> String {
             CertificateError::Revoked => "the certificate is revoked (rustls: Revoked)".to_string(),
             other => format!("rustls: {other:?}"),
         },
+        Error::AlertReceived(a) => format!(
+            "the peer sent the fatal alert {}",
+            crate::trace::AlertDescription(u8::from(*a)).name()
+        ),
         other => format!("rustls: {other}"),
     }
 }
@@ -402,11 +406,15 @@ pub fn failure_of(e: &Error) -> Failure {
         Error::NoCertificatesPresented => C::NoCertificate,
         Error::DecryptError => C::FinishedMismatch,
         Error::PeerIncompatible(p) => {
-            let t = format!("{p:?}");
-            if t.contains("Version") || t.contains("Tls12NotOffered") {
-                C::ProtocolVersion
-            } else {
-                C::NoSharedCipher
+            use rustls::PeerIncompatible as P;
+            match p {
+                P::ServerDoesNotSupportTls12Or13
+                | P::ServerTlsVersionIsDisabledByOurConfig
+                | P::SupportedVersionsExtensionRequired
+                | P::Tls12NotOffered
+                | P::Tls12NotOfferedOrEnabled
+                | P::Tls13RequiredForQuic => C::ProtocolVersion,
+                _ => C::NoSharedCipher,
             }
         }
         Error::NoApplicationProtocol => C::NoApplicationProtocol,

@@ -38,7 +38,17 @@ impl PolicyAuthorizer {
     pub fn from_file(path: &Path) -> Result<Self, EngineError> {
         Registry::load(path)
             .map(Self::new)
-            .map_err(|e| EngineError::Setup(e.to_string()))
+            .map_err(EngineError::from)
+    }
+
+    /// The registered CA certificates the registry file gave as PEM (not trust anchors by
+    /// themselves): they let the broker recognise a device that left out its intermediate.
+    pub fn registered_cas(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        self.registry
+            .cas()
+            .filter_map(|c| c.der.clone())
+            .map(rustls_pki_types::CertificateDer::from)
+            .collect()
     }
 
     /// The pizza shop: both customers' buttons registered ACTIVE, each attached to its own thing and

@@ -30,8 +30,8 @@ pub struct ServeOptions {
     pub pki_dir: Option<PathBuf>,
 }
 
-fn setup(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Setup(e.to_string())
+fn usage(e: impl Into<String>) -> EngineError {
+    EngineError::Usage(e.into())
 }
 
 /// Build the broker's spec from the options.
@@ -39,36 +39,36 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
     let mut known_cas = Vec::new();
     let (identity, mut roots, authorizer): (_, _, Arc<dyn Authorizer>) = match (&o.cert, &o.key) {
         (Some(c), Some(k)) => {
-            let identity = load_identity(c, k).map_err(setup)?;
-            let ca = o.ca.as_ref().ok_or_else(|| setup("--ca is needed with --cert: which CA's device certificates should the broker accept?"))?;
-            let roots = load_certs(ca).map_err(setup)?;
+            let identity = load_identity(c, k)?;
+            let ca = o.ca.as_ref().ok_or_else(|| usage("--ca is needed with --cert: which CA's device certificates should the broker accept?"))?;
+            let roots = load_certs(ca)?;
             let reg = o
                 .registry
                 .as_ref()
-                .ok_or_else(|| setup("--registry is needed with --cert: which certificates are registered, and with which policies? (docs/policy.md)"))?;
-            (
-                identity,
-                roots,
-                Arc::new(PolicyAuthorizer::from_file(reg)?) as Arc<dyn Authorizer>,
-            )
+                .ok_or_else(|| usage("--registry is needed with --cert: which certificates are registered, and with which policies? (docs/policy.md)"))?;
+            let authz = PolicyAuthorizer::from_file(reg)?;
+            known_cas.extend(authz.registered_cas());
+            (identity, roots, Arc::new(authz) as Arc<dyn Authorizer>)
         }
         _ => {
             let dir = o
                 .pki_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("iotls-pki"));
-            let pki = DefaultPki::load_or_init(&dir).map_err(setup)?;
-            let authz: Arc<dyn Authorizer> = match &o.registry {
-                Some(r) => Arc::new(PolicyAuthorizer::from_file(r)?),
-                None => Arc::new(PolicyAuthorizer::pizza_default(&pki)),
+            let pki = DefaultPki::load_or_init(&dir).map_err(EngineError::Pki)?;
+            let authz = match &o.registry {
+                Some(r) => PolicyAuthorizer::from_file(r)?,
+                None => PolicyAuthorizer::pizza_default(&pki),
             };
             known_cas.push(pki.intermediate.clone());
+            known_cas.extend(authz.registered_cas());
+            let authz: Arc<dyn Authorizer> = Arc::new(authz);
             (pki.broker.clone(), vec![pki.root.clone()], authz)
         }
     };
     if o.cert.is_none() {
         if let Some(ca) = &o.ca {
-            roots = load_certs(ca).map_err(setup)?;
+            roots = load_certs(ca)?;
         }
     }
     Ok(BrokerSpec {
@@ -86,7 +86,7 @@ pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineE
     let ip: std::net::IpAddr = o
         .bind
         .parse()
-        .map_err(|_| setup(format!("--bind {:?} is not an IP address", o.bind)))?;
+        .map_err(|_| usage(format!("--bind {:?} is not an IP address", o.bind)))?;
     let mut anchors = super::roles(Side::Broker, CertRoleKind::TrustAnchor, &spec.client_roots);
     anchors.extend(super::roles(
         Side::Broker,

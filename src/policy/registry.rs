@@ -83,6 +83,10 @@ pub struct CertificateRecord {
 pub struct CaRecord {
     pub id: String,
     pub status: CaStatus,
+    /// The CA certificate itself (DER), when the registry file gave its `pem`: the broker uses it
+    /// to tell a device that left out this intermediate from one whose CA it does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub der: Option<Vec<u8>>,
 }
 
 /// The `registry` check: is the certificate known and ACTIVE (and its CA, if registered, ACTIVE)?
@@ -200,6 +204,11 @@ struct FileCa {
 }
 
 fn read_pem_id(base: Option<&Path>, file: &str, label: &str) -> Result<String, RegistryError> {
+    read_pem(base, file, label).map(|der| certificate_id(&der))
+}
+
+/// The DER of the certificate in a PEM file named by a registry file.
+fn read_pem(base: Option<&Path>, file: &str, label: &str) -> Result<Vec<u8>, RegistryError> {
     let path = base.map(|b| b.join(file)).unwrap_or_else(|| file.into());
     let bytes = std::fs::read(&path).map_err(|e| RegistryError::Io {
         path: path.display().to_string(),
@@ -209,7 +218,7 @@ fn read_pem_id(base: Option<&Path>, file: &str, label: &str) -> Result<String, R
         source: label.to_string(),
         message: format!("{}: {e}", path.display()),
     })?;
-    Ok(certificate_id(&der))
+    Ok(der)
 }
 
 fn check_id(id: &str, label: &str) -> Result<String, RegistryError> {
@@ -308,14 +317,18 @@ impl Registry {
             r.add_thing(t);
         }
         for ca in f.cas {
-            let id = match (ca.id, ca.pem) {
-                (Some(id), None) => check_id(&id, label)?,
-                (None, Some(pem)) => read_pem_id(base, &pem, label)?,
+            let (id, der) = match (ca.id, ca.pem) {
+                (Some(id), None) => (check_id(&id, label)?, None),
+                (None, Some(pem)) => {
+                    let der = read_pem(base, &pem, label)?;
+                    (certificate_id(&der), Some(der))
+                }
                 _ => return Err(invalid("a CA needs exactly one of `id` or `pem`".into())),
             };
             r.add_ca(CaRecord {
                 id,
                 status: ca.status,
+                der,
             });
         }
         for c in f.certificates {
@@ -462,6 +475,11 @@ impl Registry {
     pub fn certificates(&self) -> impl Iterator<Item = &CertificateRecord> {
         self.certificates.values()
     }
+    /// Every registered CA.
+    pub fn cas(&self) -> impl Iterator<Item = &CaRecord> {
+        self.cas.values()
+    }
+
     pub fn ca(&self, ca_id: &str) -> Option<&CaRecord> {
         self.cas.get(ca_id)
     }

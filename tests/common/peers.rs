@@ -505,11 +505,17 @@ pub struct Serve {
 impl Serve {
     /// Start serve with the default PKI in `pki_dir` (created if missing) for `sessions` sessions.
     pub fn start(pki_dir: &Path, sessions: u32) -> Serve {
+        Self::start_with(pki_dir, sessions, &[])
+    }
+
+    /// [`Self::start`] with more arguments (e.g. `--cert … --registry …`).
+    pub fn start_with(pki_dir: &Path, sessions: u32, extra: &[&std::ffi::OsStr]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_iotls"))
             .args(["serve", "--port", "0", "--json", "--sessions"])
             .arg(sessions.to_string())
             .arg("--pki")
             .arg(pki_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

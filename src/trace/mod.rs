@@ -444,7 +444,6 @@ pub enum CloseCause {
 pub enum Stage {
     TcpConnect,
     TlsHandshake,
-    Mqtt,
     BrokerSetup,
 }
 
@@ -453,7 +452,6 @@ impl Stage {
         match self {
             Stage::TcpConnect => "TCP connect",
             Stage::TlsHandshake => "TLS handshake",
-            Stage::Mqtt => "MQTT",
             Stage::BrokerSetup => "broker set-up",
         }
     }

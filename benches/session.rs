@@ -85,9 +85,16 @@ async fn plain_session(s: &Scenario) {
                             .authorize(&conn, MqttAction::Connect, &client_id)
                             .allowed
                     );
-                    write_msg(&mut tls, V4, &Msg::ConnAck { code: 0 })
-                        .await
-                        .unwrap();
+                    write_msg(
+                        &mut tls,
+                        V4,
+                        &Msg::ConnAck {
+                            code: 0,
+                            session_present: false,
+                        },
+                    )
+                    .await
+                    .unwrap();
                 }
                 Ok(Msg::Publish { topic, pkid, .. }) => {
                     assert!(authz.authorize(&conn, MqttAction::Publish, &topic).allowed);
@@ -110,12 +117,13 @@ async fn plain_session(s: &Scenario) {
     let connect = Msg::Connect {
         client_id: s.device.client_id.clone(),
         clean_session: true,
-        will_topic: None,
+        keep_alive: 30,
+        will: None,
     };
     write_msg(&mut tls, V4, &connect).await.unwrap();
     assert!(matches!(
         read_msg(&mut tls, &mut buf, &mut Some(V4), T).await,
-        Ok(Msg::ConnAck { code: 0 })
+        Ok(Msg::ConnAck { code: 0, .. })
     ));
     let engine::DeviceAction::Publish { topic, payload, .. } = &s.device.actions[0] else {
         unreachable!()

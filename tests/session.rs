@@ -307,8 +307,11 @@ fn the_neighbours_order_never_reaches_the_shops_subscriber() {
     let pki = DefaultPki::generate().unwrap();
     // The shop listens with button 1's certificate plus a policy that lets it subscribe and receive.
     let mut authz = PolicyAuthorizer::pizza_default(&pki);
+    // The shop connects under its own client id: with button 1's (the control's), the control
+    // would take its session over.
     let listen = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Subscribe"],
         "Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/iotbutton/*"},
+        {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/shop"},
         {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/iotbutton/*"}]}"#;
     authz
         .registry
@@ -318,6 +321,7 @@ fn the_neighbours_order_never_reaches_the_shops_subscriber() {
         .attach_policy(&certificate_id(pki.button.leaf()), "ShopListens"));
     let mut shop = engine::Scenario::from_pki(&pki);
     shop.broker.authorizer = std::sync::Arc::new(authz);
+    shop.device.client_id = "shop".into();
     shop.device.actions = vec![
         engine::DeviceAction::Subscribe {
             filter: format!("iotbutton/{BUTTON_SERIAL}"),

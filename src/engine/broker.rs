@@ -7,6 +7,7 @@ use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::BrokerSpec;
+use super::sessions::{Delivery, State, ToConn};
 use super::EngineError;
 use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
 use bytes::BytesMut;
@@ -20,24 +21,21 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-/// How long the broker waits for the next packet before giving up on a silent client.
+/// How long the broker waits for a TLS handshake and for the CONNECT that follows it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running broker's shared state: who is subscribed to what.
-#[derive(Default, Debug)]
-struct Subscriptions {
-    next_id: u64,
-    /// connection id → (filters, delivery channel)
-    subs: HashMap<u64, (Vec<String>, mpsc::UnboundedSender<Delivery>)>,
-}
+/// A keep-alive of 0 turns the keep-alive mechanism off (MQTT 3.1.1 §3.1.2.10).
+const NO_KEEP_ALIVE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// A message on its way to subscribers.
-#[derive(Clone, Debug)]
-struct Delivery {
-    topic: String,
-    payload: Vec<u8>,
-    qos: u8,
-}
+/// AWS IoT's longest client id, bytes.
+const MAX_CLIENT_ID: usize = 128;
+
+/// MQTT 5 reason codes the broker sends.
+const SESSION_TAKEN_OVER: u8 = 0x8e;
+const QOS_NOT_SUPPORTED: u8 = 0x9b;
+const NO_SUBSCRIPTION_EXISTED: u8 = 0x11;
+const PACKET_ID_NOT_FOUND: u8 = 0x92;
+const DISCONNECT_WITH_WILL: u8 = 0x04;
 
 /// What the broker does when an action is denied — like AWS IoT: on MQTT 3.1.1 the connection
 /// closes (3.1.1's PUBACK and SUBACK have no failure code for a publish, and AWS IoT answers a
@@ -65,21 +63,28 @@ fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
 pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
-    subs: Arc<Mutex<Subscriptions>>,
+    state: Arc<Mutex<State>>,
 }
 
-/// MQTT topic filter matching (`+` one level, `#` the rest).
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
+/// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
+fn ended(e: ReadError, what: &str) -> (CloseCause, String) {
+    match e {
+        ReadError::Closed => (
+            CloseCause::PeerClosed,
+            "the device closed the connection".into(),
+        ),
+        ReadError::Timeout => (
+            CloseCause::Timeout,
+            format!("the device sent no {what} in time (deadline or 1.5 × its keep-alive)"),
+        ),
+        ReadError::Protocol(e) => (
+            CloseCause::ProtocolViolation,
+            format!("the device sent bytes that are not valid MQTT: {e}"),
+        ),
+        ReadError::Io(e) => (
+            CloseCause::PeerClosed,
+            format!("the connection failed: {e}"),
+        ),
     }
 }
 
@@ -92,7 +97,7 @@ impl Broker {
         Ok(Broker {
             spec,
             listener: Arc::new(listener),
-            subs: Arc::default(),
+            state: Arc::default(),
         })
     }
 
@@ -270,121 +275,241 @@ impl Broker {
             );
             return;
         }
-        let mut conn = Connection {
+        let conn = Connection {
             cert_der,
             client_id: String::new(),
             source_ip: peer.ip(),
             connect_attrs: Vec::new(),
             last_will_topic: None,
         };
-        let (tx, mut rx) = mpsc::unbounded_channel::<Delivery>();
-        let my_id = {
-            let mut s = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-            s.next_id += 1;
-            s.next_id
-        };
+        let (cause, reason) = self.mqtt(&mut tls, conn, &rec).await;
+        let _ = tls.shutdown().await;
+        if drain_after {
+            drain(&mut tls, CLOSE_GRACE).await;
+        }
+        rec.event(
+            Phase::Close,
+            Side::Broker,
+            EventKind::Closed {
+                by: Some(Side::Broker),
+                cause,
+                reason,
+                failure: None,
+            },
+        );
+    }
+
+    /// The MQTT part of a connection, to its end: CONNECT, then packets until the client leaves,
+    /// breaks a rule, is refused or is taken over. Returns why it ended.
+    async fn mqtt<S>(
+        &self,
+        tls: &mut S,
+        mut conn: Connection,
+        rec: &Recorder,
+    ) -> (CloseCause, String)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         let mut buf = BytesMut::new();
         let mut version: Option<Version> = None;
-        let mut connected = false;
+        // 1. CONNECT, within the broker's deadline.
+        let (client_id, clean, keep_alive, will) =
+            match read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT).await {
+                Ok(Msg::Connect {
+                    client_id,
+                    clean_session,
+                    keep_alive,
+                    will,
+                }) => (client_id, clean_session, keep_alive, will),
+                Ok(_) => {
+                    return (
+                        CloseCause::ProtocolViolation,
+                        "the first packet was not CONNECT: connection closed".into(),
+                    )
+                }
+                Err(e) => return ended(e, "CONNECT"),
+            };
+        let v = version.unwrap_or(Version::V4);
+        let v5 = v == Version::V5;
+        // Client identifier rules: MQTT 3.1.1 §3.1.3.1 (an empty id needs a clean session) and
+        // AWS IoT's 128-byte limit. MQTT 3.1.1 says 0x02 "identifier rejected", MQTT 5 0x85.
+        let id_problem = if client_id.is_empty() && !clean {
+            Some("an empty client id needs clean session 1")
+        } else if client_id.len() > MAX_CLIENT_ID {
+            Some("the client id is longer than 128 bytes")
+        } else {
+            None
+        };
+        if let Some(why) = id_problem {
+            let code = if v5 { 0x85 } else { 0x02 };
+            let _ = write_msg(
+                tls,
+                v,
+                &Msg::ConnAck {
+                    code,
+                    session_present: false,
+                },
+            )
+            .await;
+            return (
+                CloseCause::ProtocolViolation,
+                format!("{why}: CONNACK 0x{code:02x}"),
+            );
+        }
+        let client_id = if client_id.is_empty() {
+            format!("iotls-{}", self.state().next_conn())
+        } else {
+            client_id
+        };
+        conn.client_id = client_id.clone();
+        conn.connect_attrs = connect_attributes(clean, will.is_some());
+        conn.last_will_topic = will.as_ref().map(|w| w.topic.clone());
+        let denied = if v5 { DENY_CONNECT_V5 } else { DENY_V4 };
+        let refuse = |what: String| {
+            (
+                CloseCause::Refused,
+                format!("{what} not authorized: connection closed"),
+            )
+        };
+        // 2. iot:Connect, and the will: AWS IoT checks iot:Publish (and iot:RetainPublish for a
+        // retained will) on the will topic at CONNECT and refuses the connection if denied.
+        let mut allowed = self.enforce(
+            rec,
+            self.spec
+                .authorizer
+                .authorize(&conn, MqttAction::Connect, &client_id),
+            denied,
+        );
+        if let (true, Some(w)) = (allowed, &will) {
+            if w.retain {
+                allowed = self.enforce(
+                    rec,
+                    self.spec
+                        .authorizer
+                        .authorize(&conn, MqttAction::RetainPublish, &w.topic),
+                    denied,
+                );
+            }
+            if allowed {
+                allowed = self.enforce(
+                    rec,
+                    self.spec
+                        .authorizer
+                        .authorize(&conn, MqttAction::Publish, &w.topic),
+                    denied,
+                );
+            }
+        }
+        if !allowed {
+            if v5 {
+                let _ = write_msg(
+                    tls,
+                    v,
+                    &Msg::ConnAck {
+                        code: NOT_AUTHORIZED,
+                        session_present: false,
+                    },
+                )
+                .await;
+            }
+            return refuse(format!("CONNECT as {client_id:?}"));
+        }
+        // 3. The session: take over, resume or start.
+        let (tx, mut rx) = mpsc::unbounded_channel::<ToConn>();
+        let attached = self.state().attach(&client_id, clean, tx.clone());
+        if write_msg(
+            tls,
+            v,
+            &Msg::ConnAck {
+                code: 0,
+                session_present: attached.session_present,
+            },
+        )
+        .await
+        .is_err()
+        {
+            self.state()
+                .detach(&client_id, attached.conn, attached.queued);
+            return (
+                CloseCause::WriteFailed,
+                "the device went away before CONNACK".into(),
+            );
+        }
+        for d in attached.queued {
+            let _ = tx.send(ToConn::Deliver(d));
+        }
+        // Keep-alive: the client must send something within 1.5 × its keep-alive (MQTT 3.1.1
+        // §3.1.2.10); 0 means no limit.
+        let silence = match keep_alive {
+            0 => NO_KEEP_ALIVE,
+            k => Duration::from_millis(u64::from(k) * 1500),
+        };
+        let mut granted: Vec<(String, u8)> = Vec::new();
+        let mut inflight: HashMap<u16, Delivery> = HashMap::new();
         let mut next_pkid: u16 = 0;
+        // A DISCONNECT with reason 0x00 ends the session without its will (MQTT 5 §3.14.2.1: 0x04
+        // asks for the will).
+        let mut graceful = false;
         let end = loop {
             let msg = tokio::select! {
-                m = read_msg(&mut tls, &mut buf, &mut version, IDLE_TIMEOUT) => m,
-                Some(d) = rx.recv() => {
-                    // iot:Receive is checked for the receiving connection, at delivery.
-                    let v = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
-                    if !self.enforce(&rec, v, Enforcement::NotDelivered) {
+                m = read_msg(tls, &mut buf, &mut version, silence) => m,
+                Some(c) = rx.recv() => match c {
+                    ToConn::TakenOver => {
+                        if v5 {
+                            let _ = write_msg(tls, v, &Msg::Disconnect { code: SESSION_TAKEN_OVER }).await;
+                        }
+                        break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
+                    }
+                    ToConn::Deliver(d) => {
+                        // iot:Receive is checked for the receiving connection, at delivery.
+                        let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
+                        if !self.enforce(rec, verdict, Enforcement::NotDelivered) {
+                            continue;
+                        }
+                        let pkid = if d.qos == 0 { 0 } else {
+                            next_pkid = next_pkid % u16::MAX + 1;
+                            inflight.insert(next_pkid, d.clone());
+                            next_pkid
+                        };
+                        let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
+                        if write_msg(tls, v, &publish).await.is_err() {
+                            break (CloseCause::WriteFailed, "the device went away during a delivery".to_string());
+                        }
                         continue;
                     }
-                    let qos = d.qos.min(1);
-                    next_pkid = if qos == 0 { 0 } else { next_pkid % u16::MAX + 1 };
-                    let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos, retain: false, pkid: next_pkid };
-                    if write_msg(&mut tls, version.unwrap_or(Version::V4), &publish).await.is_err() {
-                        break (CloseCause::WriteFailed, "the device went away during a delivery".to_string());
-                    }
-                    continue;
                 }
             };
             let msg = match msg {
                 Ok(m) => m,
-                Err(ReadError::Closed) => {
-                    break (
-                        CloseCause::PeerClosed,
-                        "the device closed the connection".into(),
-                    )
-                }
-                Err(ReadError::Timeout) => {
-                    break (
-                        CloseCause::Timeout,
-                        format!("the device sent nothing for {} s", IDLE_TIMEOUT.as_secs()),
-                    )
-                }
-                Err(ReadError::Protocol(e)) => {
-                    break (
-                        CloseCause::ProtocolViolation,
-                        format!("the device sent bytes that are not valid MQTT: {e}"),
-                    )
-                }
-                Err(e) => {
-                    break (
-                        CloseCause::PeerClosed,
-                        format!("the connection failed: {e}"),
-                    )
-                }
+                Err(e) => break ended(e, "a packet"),
             };
-            let v = version.unwrap_or(Version::V4);
-            let v5 = v == Version::V5;
+            let write_failed = || {
+                (
+                    CloseCause::WriteFailed,
+                    "the device went away: writing failed".to_string(),
+                )
+            };
             match msg {
-                Msg::Connect {
-                    client_id,
-                    clean_session,
-                    will_topic,
-                } if !connected => {
-                    conn.client_id = client_id.clone();
-                    conn.connect_attrs = connect_attributes(clean_session, will_topic.is_some());
-                    conn.last_will_topic = will_topic;
-                    let verdict =
-                        self.spec
-                            .authorizer
-                            .authorize(&conn, MqttAction::Connect, &client_id);
-                    let denied = if v5 { DENY_CONNECT_V5 } else { DENY_V4 };
-                    if !self.enforce(&rec, verdict, denied) {
-                        if v5 {
-                            let _ = write_msg(
-                                &mut tls,
-                                v,
-                                &Msg::ConnAck {
-                                    code: NOT_AUTHORIZED,
-                                },
-                            )
-                            .await;
-                        }
-                        break (
-                            CloseCause::Refused,
-                            format!("CONNECT as {client_id:?} not authorized: connection closed"),
-                        );
-                    }
-                    connected = true;
-                    if write_msg(&mut tls, v, &Msg::ConnAck { code: 0 })
-                        .await
-                        .is_err()
-                    {
-                        break (
-                            CloseCause::WriteFailed,
-                            "the device went away: writing failed".to_string(),
-                        );
-                    }
-                }
                 Msg::Connect { .. } => break (
                     CloseCause::ProtocolViolation,
                     "a second CONNECT on one connection is a protocol violation: connection closed"
                         .into(),
                 ),
-                _ if !connected => {
-                    break (
-                        CloseCause::ProtocolViolation,
-                        "the first packet was not CONNECT: connection closed".into(),
-                    )
+                Msg::Publish { qos: 2, topic, .. } => {
+                    // AWS IoT does not support QoS 2: on MQTT 3.1.1 it sends no PUBACK (nor
+                    // PUBREC) and does not deliver; MQTT 5 clients were told Maximum QoS 1 in
+                    // CONNACK, so a QoS 2 PUBLISH is a protocol error (MQTT 5 §3.3.1.2): 0x9B.
+                    if v5 {
+                        let _ = write_msg(
+                            tls,
+                            v,
+                            &Msg::Disconnect {
+                                code: QOS_NOT_SUPPORTED,
+                            },
+                        )
+                        .await;
+                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {topic:?}: QoS 2 is not supported (DISCONNECT 0x9b)"));
+                    }
                 }
                 Msg::Publish {
                     topic,
@@ -406,49 +531,79 @@ impl Broker {
                             MqttAction::RetainPublish,
                             &topic,
                         );
-                        ok = self.enforce(&rec, verdict, denied);
+                        ok = self.enforce(rec, verdict, denied);
                     }
                     if ok {
                         let verdict =
                             self.spec
                                 .authorizer
                                 .authorize(&conn, MqttAction::Publish, &topic);
-                        ok = self.enforce(&rec, verdict, denied);
+                        ok = self.enforce(rec, verdict, denied);
                     }
                     match (ok, v5, qos) {
                         (true, _, _) => {
-                            self.deliver(Delivery { topic, payload, qos });
-                            if qos > 0 && write_msg(&mut tls, v, &Msg::PubAck { pkid, code: 0 }).await.is_err() {
-                                break (CloseCause::WriteFailed, "the device went away: writing failed".to_string());
+                            self.publish(&Delivery {
+                                topic,
+                                payload,
+                                qos,
+                                retain,
+                            });
+                            if qos > 0
+                                && write_msg(tls, v, &Msg::PubAck { pkid, code: 0 })
+                                    .await
+                                    .is_err()
+                            {
+                                break write_failed();
                             }
                         }
                         (false, true, 1..) => {
-                            if write_msg(&mut tls, v, &Msg::PubAck { pkid, code: NOT_AUTHORIZED }).await.is_err() {
-                                break (CloseCause::WriteFailed, "the device went away: writing failed".to_string());
+                            if write_msg(
+                                tls,
+                                v,
+                                &Msg::PubAck {
+                                    pkid,
+                                    code: NOT_AUTHORIZED,
+                                },
+                            )
+                            .await
+                            .is_err()
+                            {
+                                break write_failed();
                             }
                         }
                         (false, true, 0) => {
-                            let _ = write_msg(&mut tls, v, &Msg::Disconnect { code: NOT_AUTHORIZED }).await;
-                            break (CloseCause::Refused, format!("PUBLISH (QoS 0) to {topic:?} not authorized: DISCONNECT 0x87, nothing delivered"));
+                            let _ = write_msg(
+                                tls,
+                                v,
+                                &Msg::Disconnect {
+                                    code: NOT_AUTHORIZED,
+                                },
+                            )
+                            .await;
+                            break refuse(format!("PUBLISH (QoS 0) to {topic:?}"));
                         }
-                        (false, false, _) => {
-                            break (CloseCause::Refused, format!("PUBLISH to {topic:?} not authorized: connection closed, nothing delivered"))
-                        }
+                        (false, false, _) => break refuse(format!("PUBLISH to {topic:?}")),
                     }
                 }
                 Msg::Subscribe { pkid, filters } => {
+                    // AWS IoT does not support QoS 2: on MQTT 3.1.1 it sends no SUBACK for such a
+                    // SUBSCRIBE. MQTT 5 grants QoS 1 instead (a server may grant less, §3.9.3).
+                    if !v5 && filters.iter().any(|(_, q)| *q >= 2) {
+                        continue;
+                    }
                     let denied = if v5 { DENY_SUBSCRIBE_V5 } else { DENY_V4 };
                     let mut codes = Vec::new();
-                    let mut granted = Vec::new();
                     let mut refused = None;
-                    for (filter, qos) in &filters {
+                    let mut new = Vec::new();
+                    for (filter, q) in &filters {
                         let verdict =
                             self.spec
                                 .authorizer
                                 .authorize(&conn, MqttAction::Subscribe, filter);
-                        if self.enforce(&rec, verdict, denied) {
-                            codes.push((*qos).min(1));
-                            granted.push(filter.clone());
+                        if self.enforce(rec, verdict, denied) {
+                            let g = (*q).min(1);
+                            codes.push(g);
+                            new.push((filter.clone(), g));
                         } else {
                             codes.push(NOT_AUTHORIZED);
                             refused.get_or_insert(filter.clone());
@@ -458,69 +613,101 @@ impl Broker {
                         }
                     }
                     if let (Some(f), false) = (&refused, v5) {
-                        break (
-                            CloseCause::Refused,
-                            format!("SUBSCRIBE to {f:?} not authorized: connection closed"),
-                        );
+                        break refuse(format!("SUBSCRIBE to {f:?}"));
                     }
-                    {
-                        let mut st = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-                        let e = st
-                            .subs
-                            .entry(my_id)
-                            .or_insert_with(|| (Vec::new(), tx.clone()));
-                        e.0.extend(granted);
-                    }
-                    if write_msg(&mut tls, v, &Msg::SubAck { pkid, codes })
+                    let retained: Vec<Delivery> = {
+                        let mut st = self.state();
+                        new.iter()
+                            .flat_map(|(f, g)| {
+                                st.subscribe(&client_id, f, *g);
+                                st.retained_for(f, *g)
+                            })
+                            .collect()
+                    };
+                    granted.extend(new);
+                    if write_msg(tls, v, &Msg::SubAck { pkid, codes })
                         .await
                         .is_err()
                     {
-                        break (
-                            CloseCause::WriteFailed,
-                            "the device went away: writing failed".to_string(),
-                        );
+                        break write_failed();
+                    }
+                    // Retained messages follow the SUBACK (MQTT 3.1.1 §3.3.1.3).
+                    for d in retained {
+                        let _ = tx.send(ToConn::Deliver(d));
+                    }
+                }
+                Msg::Unsubscribe { pkid, filters } => {
+                    let codes = {
+                        let mut st = self.state();
+                        filters
+                            .iter()
+                            .map(|f| {
+                                if st.unsubscribe(&client_id, f) {
+                                    0x00
+                                } else {
+                                    NO_SUBSCRIPTION_EXISTED
+                                }
+                            })
+                            .collect()
+                    };
+                    granted.retain(|(f, _)| !filters.contains(f));
+                    if write_msg(tls, v, &Msg::UnsubAck { pkid, codes })
+                        .await
+                        .is_err()
+                    {
+                        break write_failed();
+                    }
+                }
+                Msg::PubAck { pkid, .. } => {
+                    inflight.remove(&pkid);
+                }
+                // The broker never starts a QoS 2 flow; a stray PUBREL still gets its PUBCOMP
+                // (MQTT 5: 0x92 "Packet Identifier not found").
+                Msg::PubRel { pkid } => {
+                    if write_msg(
+                        tls,
+                        v,
+                        &Msg::PubComp {
+                            pkid,
+                            code: PACKET_ID_NOT_FOUND,
+                        },
+                    )
+                    .await
+                    .is_err()
+                    {
+                        break write_failed();
                     }
                 }
                 Msg::PingReq => {
-                    if write_msg(&mut tls, v, &Msg::PingResp).await.is_err() {
-                        break (
-                            CloseCause::WriteFailed,
-                            "the device went away: writing failed".to_string(),
-                        );
+                    if write_msg(tls, v, &Msg::PingResp).await.is_err() {
+                        break write_failed();
                     }
                 }
-                Msg::Disconnect { .. } => {
-                    break (CloseCause::Done, "the device sent DISCONNECT".into())
+                Msg::Disconnect { code } => {
+                    graceful = code != DISCONNECT_WITH_WILL;
+                    break (CloseCause::Done, "the device sent DISCONNECT".into());
                 }
-                Msg::PubAck { .. } => {}
                 other => {
                     break (
                         CloseCause::ProtocolViolation,
-                        format!("unsupported packet {other:?}: connection closed"),
+                        format!("a client does not send {other:?}: connection closed"),
                     )
                 }
             }
         };
-        self.subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .subs
-            .remove(&my_id);
-        let _ = tls.shutdown().await;
-        if drain_after {
-            drain(&mut tls, CLOSE_GRACE).await;
+        self.state()
+            .detach(&client_id, attached.conn, inflight.into_values().collect());
+        // The will: published when the connection ends without a DISCONNECT (MQTT 3.1.1
+        // §3.1.2.5), delivered like any publication (iot:Receive is checked per subscriber).
+        if let (false, Some(w)) = (graceful, will) {
+            self.publish(&Delivery {
+                topic: w.topic,
+                payload: w.payload,
+                qos: w.qos.min(1),
+                retain: w.retain,
+            });
         }
-        let (cause, reason) = end;
-        rec.event(
-            Phase::Close,
-            Side::Broker,
-            EventKind::Closed {
-                by: Some(Side::Broker),
-                cause,
-                reason,
-                failure: None,
-            },
-        );
+        end
     }
 
     /// Record the decision; true if the action may go ahead.
@@ -536,12 +723,17 @@ impl Broker {
         v.allowed
     }
 
-    fn deliver(&self, d: Delivery) {
-        let st = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        for (filters, tx) in st.subs.values() {
-            if filters.iter().any(|f| filter_matches(f, &d.topic)) {
-                let _ = tx.send(d.clone());
-            }
+    /// An authorized publication: kept if retained, sent to every matching subscription.
+    fn publish(&self, d: &Delivery) {
+        let mut st = self.state();
+        if d.retain {
+            st.retain(d);
         }
+        st.route(d);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means another connection's task panicked; the state is usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

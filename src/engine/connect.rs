@@ -58,6 +58,8 @@ pub fn run(o: &ConnectOptions) -> Result<Trace, EngineError> {
     let spec = DeviceSpec {
         mqtt_version,
         persistent: false,
+        keep_alive: super::scenario::DEFAULT_KEEP_ALIVE,
+        will: None,
         identity,
         trust,
         server_name: o.server_name.clone().unwrap_or(host),

@@ -300,12 +300,13 @@ where
     let connect = Msg::Connect {
         client_id: spec.client_id.clone(),
         clean_session: !spec.persistent,
-        will_topic: None,
+        keep_alive: spec.keep_alive,
+        will: spec.will.clone(),
     };
     write_msg(tls, v, &connect).await.map_err(write_err)?;
     match read_msg(tls, buf, &mut Some(v), ANSWER_TIMEOUT).await {
-        Ok(Msg::ConnAck { code: 0 }) => {}
-        Ok(Msg::ConnAck { code }) => {
+        Ok(Msg::ConnAck { code: 0, .. }) => {}
+        Ok(Msg::ConnAck { code, .. }) => {
             return Err((
                 CloseCause::RefusedByPeer,
                 format!("the broker refused CONNECT: CONNACK {}", reason_code(code)),

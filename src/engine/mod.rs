@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod policy_authz;
 pub mod scenario;
 pub mod serve;
+pub mod sessions;
 pub mod verdict;
 
 pub use assemble::{assemble, certificate_list, Observer};

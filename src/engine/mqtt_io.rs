@@ -12,6 +12,15 @@ pub use crate::mqtt::{Version, MAX_PACKET};
 /// MQTT reason code 0x87, "Not authorized" (MQTT 5).
 pub const NOT_AUTHORIZED: u8 = 0x87;
 
+/// A CONNECT's Last Will: published by the broker if the connection ends without DISCONNECT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WillMsg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+}
+
 /// The packets iotls's broker and device exchange, whatever the version. Codes are MQTT's reason
 /// codes (0 = success; MQTT 3.1.1 has fewer and no reason in PUBACK).
 #[derive(Clone, Debug, PartialEq)]
@@ -19,10 +28,15 @@ pub enum Msg {
     Connect {
         client_id: String,
         clean_session: bool,
-        will_topic: Option<String>,
+        /// Seconds; 0 = no keep-alive.
+        keep_alive: u16,
+        will: Option<WillMsg>,
     },
+    /// The broker's answer. In MQTT 5 it also says Maximum QoS = 1: iotls's broker, like AWS IoT,
+    /// does not support QoS 2.
     ConnAck {
         code: u8,
+        session_present: bool,
     },
     Publish {
         topic: String,
@@ -35,6 +49,16 @@ pub enum Msg {
         pkid: u16,
         code: u8,
     },
+    PubRec {
+        pkid: u16,
+    },
+    PubRel {
+        pkid: u16,
+    },
+    PubComp {
+        pkid: u16,
+        code: u8,
+    },
     /// Filters with their requested QoS.
     Subscribe {
         pkid: u16,
@@ -42,6 +66,15 @@ pub enum Msg {
     },
     /// One code per filter: the granted QoS, or a failure code (0x80, 0x87).
     SubAck {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
+    Unsubscribe {
+        pkid: u16,
+        filters: Vec<String>,
+    },
+    /// MQTT 5: one code per filter (0x00, or 0x11 no subscription existed); none in 3.1.1.
+    UnsubAck {
         pkid: u16,
         codes: Vec<u8>,
     },
@@ -132,9 +165,18 @@ fn to_msg(p: Packet) -> Msg {
         Packet::Connect(c) => Msg::Connect {
             client_id: c.client_id,
             clean_session: c.clean_start,
-            will_topic: c.will.map(|w| w.topic),
+            keep_alive: c.keep_alive,
+            will: c.will.map(|w| WillMsg {
+                topic: w.topic,
+                payload: w.payload,
+                qos: w.qos as u8,
+                retain: w.retain,
+            }),
         },
-        Packet::ConnAck(c) => Msg::ConnAck { code: c.code },
+        Packet::ConnAck(c) => Msg::ConnAck {
+            code: c.code,
+            session_present: c.session_present,
+        },
         Packet::Publish(p) => Msg::Publish {
             topic: p.topic,
             payload: p.payload,
@@ -143,6 +185,12 @@ fn to_msg(p: Packet) -> Msg {
             pkid: p.pkid,
         },
         Packet::PubAck(a) => Msg::PubAck {
+            pkid: a.pkid,
+            code: a.reason,
+        },
+        Packet::PubRec(a) => Msg::PubRec { pkid: a.pkid },
+        Packet::PubRel(a) => Msg::PubRel { pkid: a.pkid },
+        Packet::PubComp(a) => Msg::PubComp {
             pkid: a.pkid,
             code: a.reason,
         },
@@ -158,6 +206,14 @@ fn to_msg(p: Packet) -> Msg {
             pkid: s.pkid,
             codes: s.codes,
         },
+        Packet::Unsubscribe(u) => Msg::Unsubscribe {
+            pkid: u.pkid,
+            filters: u.filters,
+        },
+        Packet::UnsubAck(u) => Msg::UnsubAck {
+            pkid: u.pkid,
+            codes: u.codes,
+        },
         Packet::PingReq(_) => Msg::PingReq,
         Packet::PingResp(_) => Msg::PingResp,
         Packet::Disconnect(d) => Msg::Disconnect { code: d.reason },
@@ -169,13 +225,14 @@ fn qos(q: u8) -> QoS {
     QoS::from_u8(q.min(2)).unwrap_or_default()
 }
 
-/// A refusal as this version can say it: MQTT 5 keeps 0 and 0x87 and says 0x80 "Unspecified
-/// error" for anything else; MQTT 3.1.1 has no reason codes in these packets.
-fn v5_reason(version: Version, code: u8) -> u8 {
-    match (version, code) {
-        (Version::V4, _) => 0,
-        (Version::V5, 0 | NOT_AUTHORIZED) => code,
-        (Version::V5, _) => 0x80,
+/// A reason code as this version can say it in a packet of type `ty`: MQTT 5 keeps any code the
+/// packet defines and says 0x80 "Unspecified error" for others; MQTT 3.1.1 has no reason codes in
+/// these packets.
+fn v5_reason(version: Version, ty: PacketType, code: u8) -> u8 {
+    match version {
+        Version::V4 => 0,
+        Version::V5 if mqtt::reason::name(code, ty, version).is_some() => code,
+        Version::V5 => 0x80,
     }
 }
 
@@ -184,25 +241,42 @@ fn to_packet(m: &Msg, v: Version) -> Result<Packet, String> {
         Msg::Connect {
             client_id,
             clean_session,
-            will_topic,
+            keep_alive,
+            will,
         } => Packet::Connect(mqtt::Connect {
             client_id: client_id.clone(),
-            keep_alive: 30,
+            keep_alive: *keep_alive,
             clean_start: *clean_session,
-            will: will_topic.as_ref().map(|topic| mqtt::Will {
-                topic: topic.clone(),
+            will: will.as_ref().map(|w| mqtt::Will {
+                topic: w.topic.clone(),
+                payload: w.payload.clone(),
+                qos: qos(w.qos),
+                retain: w.retain,
                 ..mqtt::Will::default()
             }),
             ..mqtt::Connect::default()
         }),
-        Msg::ConnAck { code } => Packet::ConnAck(mqtt::ConnAck {
+        Msg::ConnAck {
+            code,
+            session_present,
+        } => Packet::ConnAck(mqtt::ConnAck {
             code: match (v, code) {
                 (_, 0) => 0,
-                // 3.1.1 has one refusal for policy: 0x05 "not authorized".
+                // 3.1.1's return codes 1..5 pass through; any other refusal is 0x05 "not
+                // authorized", the one 3.1.1 has for policy.
+                (Version::V4, 1..=5) => *code,
                 (Version::V4, _) => 0x05,
-                (Version::V5, _) => v5_reason(v, *code),
+                (Version::V5, _) => v5_reason(v, PacketType::ConnAck, *code),
             },
-            ..mqtt::ConnAck::default()
+            // MQTT 3.1.1 §3.2.2.2: session present is 0 when the CONNACK refuses.
+            session_present: *session_present && *code == 0,
+            properties: match v {
+                Version::V5 => mqtt::Properties(vec![mqtt::Property::new(
+                    mqtt::PropertyId::MaximumQos,
+                    mqtt::Value::Byte(1),
+                )]),
+                Version::V4 => mqtt::Properties::default(),
+            },
         }),
         Msg::Publish {
             topic,
@@ -220,8 +294,21 @@ fn to_packet(m: &Msg, v: Version) -> Result<Packet, String> {
         }),
         Msg::PubAck { pkid, code } => Packet::PubAck(mqtt::PubAck {
             pkid: *pkid,
-            reason: v5_reason(v, *code),
+            reason: v5_reason(v, PacketType::PubAck, *code),
             ..mqtt::PubAck::default()
+        }),
+        Msg::PubRec { pkid } => Packet::PubRec(mqtt::PubRec {
+            pkid: *pkid,
+            ..mqtt::PubRec::default()
+        }),
+        Msg::PubRel { pkid } => Packet::PubRel(mqtt::PubRel {
+            pkid: *pkid,
+            ..mqtt::PubRel::default()
+        }),
+        Msg::PubComp { pkid, code } => Packet::PubComp(mqtt::PubComp {
+            pkid: *pkid,
+            reason: v5_reason(v, PacketType::PubComp, *code),
+            ..mqtt::PubComp::default()
         }),
         Msg::Subscribe { pkid, filters } => Packet::Subscribe(mqtt::Subscribe {
             pkid: *pkid,
@@ -242,16 +329,31 @@ fn to_packet(m: &Msg, v: Version) -> Result<Packet, String> {
                 .map(|&c| match (v, c) {
                     (_, 0..=2) => c,
                     (Version::V4, _) => 0x80,
-                    (Version::V5, NOT_AUTHORIZED) => c,
-                    (Version::V5, _) => 0x80,
+                    (Version::V5, _) => v5_reason(v, PacketType::SubAck, c),
                 })
                 .collect(),
             ..mqtt::SubAck::default()
         }),
+        Msg::Unsubscribe { pkid, filters } => Packet::Unsubscribe(mqtt::Unsubscribe {
+            pkid: *pkid,
+            filters: filters.clone(),
+            ..mqtt::Unsubscribe::default()
+        }),
+        Msg::UnsubAck { pkid, codes } => Packet::UnsubAck(mqtt::UnsubAck {
+            pkid: *pkid,
+            codes: match v {
+                Version::V4 => Vec::new(),
+                Version::V5 => codes
+                    .iter()
+                    .map(|&c| v5_reason(v, PacketType::UnsubAck, c))
+                    .collect(),
+            },
+            ..mqtt::UnsubAck::default()
+        }),
         Msg::PingReq => Packet::PingReq(mqtt::PingReq),
         Msg::PingResp => Packet::PingResp(mqtt::PingResp),
         Msg::Disconnect { code } => Packet::Disconnect(mqtt::Disconnect {
-            reason: v5_reason(v, *code),
+            reason: v5_reason(v, PacketType::Disconnect, *code),
             ..mqtt::Disconnect::default()
         }),
         Msg::Other(name) => return Err(format!("iotls does not send {name}")),
@@ -304,7 +406,13 @@ mod tests {
             let connect = Msg::Connect {
                 client_id: "pizza-button-1".into(),
                 clean_session: true,
-                will_topic: None,
+                keep_alive: 30,
+                will: Some(WillMsg {
+                    topic: "wills/pizza-button-1".into(),
+                    payload: b"gone".to_vec(),
+                    qos: 1,
+                    retain: false,
+                }),
             };
             assert_eq!(round_trip(v, connect.clone()).await, connect);
             let publish = Msg::Publish {
@@ -324,7 +432,15 @@ mod tests {
                 Msg::PingReq,
                 Msg::PingResp,
                 Msg::Disconnect { code: 0 },
-                Msg::ConnAck { code: 0 },
+                Msg::ConnAck {
+                    code: 0,
+                    session_present: true,
+                },
+                Msg::PubRel { pkid: 4 },
+                Msg::Unsubscribe {
+                    pkid: 5,
+                    filters: vec!["iotbutton/#".into()],
+                },
             ] {
                 assert_eq!(round_trip(v, m.clone()).await, m);
             }
@@ -352,11 +468,15 @@ mod tests {
             round_trip(
                 v5,
                 Msg::ConnAck {
-                    code: NOT_AUTHORIZED
+                    code: NOT_AUTHORIZED,
+                    session_present: false,
                 }
             )
             .await,
-            Msg::ConnAck { code: 0x87 }
+            Msg::ConnAck {
+                code: 0x87,
+                session_present: false
+            }
         );
         assert_eq!(
             round_trip(
@@ -469,17 +589,5 @@ mod tests {
         );
         let r = read_msg(&mut src, &mut buf, &mut v, Duration::from_secs(1)).await;
         assert!(matches!(r, Err(ReadError::Closed)), "{r:?}");
-    }
-
-    #[tokio::test]
-    async fn a_will_topic_travels_in_the_connect() {
-        for v in [Version::V4, Version::V5] {
-            let connect = Msg::Connect {
-                client_id: "pizza-button-1".into(),
-                clean_session: false,
-                will_topic: Some("status/pizza-button-1".into()),
-            };
-            assert_eq!(round_trip(v, connect.clone()).await, connect);
-        }
     }
 }

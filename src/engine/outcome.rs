@@ -342,9 +342,10 @@ fn answer(packets: &[(usize, Side, &MqttPacket)], a: &Asked) -> Option<(MqttResu
                 Some((MqttResult::of_code(c.unwrap_or(0)), c))
             }
             (MqttRequest::Ping, MqttPacketType::PingResp) => Some((MqttResult::CarriedOut, None)),
-            // MQTT 5: a QoS 0 publish has no PUBACK; a refusal comes as DISCONNECT.
+            // MQTT 5: a QoS 0 publish has no PUBACK, and a QoS 2 one is refused (QoS 2 is not
+            // supported): the refusal comes as DISCONNECT.
             (MqttRequest::Publish, MqttPacketType::Disconnect)
-                if a.out.qos == Some(0) && p.reason_code.unwrap_or(0) >= 0x80 =>
+                if a.out.qos != Some(1) && p.reason_code.unwrap_or(0) >= 0x80 =>
             {
                 Some((MqttResult::Refused, p.reason_code))
             }

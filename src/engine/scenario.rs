@@ -38,6 +38,10 @@ pub struct DeviceSpec {
     pub mqtt_version: Version,
     /// Ask for a persistent session (CONNECT with clean session off: `PersistentConnect`).
     pub persistent: bool,
+    /// Keep-alive asked for in CONNECT, seconds (0 = none).
+    pub keep_alive: u16,
+    /// A Last Will to leave with the broker at CONNECT.
+    pub will: Option<super::mqtt_io::WillMsg>,
     pub actions: Vec<DeviceAction>,
 }
 
@@ -61,6 +65,9 @@ pub struct Scenario {
     pub device: DeviceSpec,
     pub broker: BrokerSpec,
 }
+
+/// The keep-alive iotls's device asks for, seconds (AWS IoT accepts 30 to 1200).
+pub const DEFAULT_KEEP_ALIVE: u16 = 30;
 
 /// The JSON the button publishes when pressed.
 pub fn click_payload(serial: &str, click: &str) -> Vec<u8> {
@@ -86,6 +93,8 @@ impl Scenario {
                 client_id: BUTTON_THING.into(),
                 mqtt_version: Version::V4,
                 persistent: false,
+                keep_alive: DEFAULT_KEEP_ALIVE,
+                will: None,
                 actions: vec![DeviceAction::Publish {
                     topic: format!("iotbutton/{BUTTON_SERIAL}"),
                     payload: click_payload(BUTTON_SERIAL, "SINGLE"),

@@ -436,6 +436,9 @@ pub enum CloseCause {
     ProtocolViolation,
     /// Writing failed: the peer went away.
     WriteFailed,
+    /// Another connection with the same client id took the session over (AWS IoT: the older
+    /// connection is closed; MQTT 5: DISCONNECT 0x8E).
+    TakenOver,
 }
 
 /// Where something failed outside the TLS checks.

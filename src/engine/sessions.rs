@@ -1,0 +1,337 @@
+//! The broker's MQTT state across connections: one session per client id (its subscriptions, the
+//! QoS 1 messages kept for it while it is away, which connection has it), the retained messages,
+//! and the routing of a publication to every matching subscription.
+//!
+//! Behaviour follows AWS IoT Core where it documents one, and the MQTT specifications elsewhere:
+//! - a second connection with a client id that is connected takes the session over; the older
+//!   connection is closed (AWS IoT "differences from the MQTT specifications"; MQTT 3.1.1 §3.1.4);
+//! - persistent sessions (clean session 0) keep their subscriptions and the QoS 1 messages that
+//!   arrive while the client is away, for one hour after it disconnects (AWS IoT "MQTT persistent
+//!   sessions"; MQTT 3.1.1 §3.1.2.4, §4.4);
+//! - delivery QoS is the lower of the publication's and the subscription's (MQTT 3.1.1 §3.8.4);
+//! - a filter that starts with a wildcard does not match topics that start with `$` (MQTT 3.1.1
+//!   §4.7.2; AWS IoT reserves `$aws/…`);
+//! - retained messages are kept per topic and sent to later subscribers; an empty retained payload
+//!   deletes the topic's retained message (MQTT 3.1.1 §3.3.1.3).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long a persistent session outlives its connection (AWS IoT's default).
+pub const SESSION_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// The most QoS 1 messages kept for one session while its client is away; later ones are dropped.
+pub const MAX_QUEUED: usize = 100;
+
+/// A message on its way to a subscriber.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    /// Sent with the RETAIN flag: a retained message delivered because of a new subscription.
+    pub retain: bool,
+}
+
+/// What the shared state tells a connection.
+#[derive(Debug)]
+pub enum ToConn {
+    Deliver(Delivery),
+    /// Another connection took the client id over: close.
+    TakenOver,
+}
+
+#[derive(Debug)]
+struct Session {
+    /// Filter and granted QoS.
+    subs: Vec<(String, u8)>,
+    persistent: bool,
+    /// The connection that has the session: its id and channel.
+    online: Option<(u64, mpsc::UnboundedSender<ToConn>)>,
+    queued: VecDeque<Delivery>,
+    offline_since: Option<Instant>,
+}
+
+/// What a CONNECT finds.
+pub struct Attached {
+    /// This connection's id, for [`State::detach`].
+    pub conn: u64,
+    /// Whether a stored session was resumed (CONNACK's session present).
+    pub session_present: bool,
+    /// Messages kept for the session while it was away, to send now.
+    pub queued: Vec<Delivery>,
+}
+
+/// Sessions and retained messages of one broker.
+#[derive(Debug, Default)]
+pub struct State {
+    next_conn: u64,
+    sessions: HashMap<String, Session>,
+    retained: BTreeMap<String, Delivery>,
+}
+
+impl State {
+    /// A fresh connection id (for client ids the broker assigns).
+    pub fn next_conn(&mut self) -> u64 {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    /// Attach a connection to `client_id`'s session: take it over from a connection that has it,
+    /// start a new one (clean session, or none stored) or resume a stored one.
+    pub fn attach(
+        &mut self,
+        client_id: &str,
+        clean: bool,
+        tx: mpsc::UnboundedSender<ToConn>,
+    ) -> Attached {
+        self.expire(Instant::now());
+        let conn = self.next_conn();
+        if let Some((_, old)) = self
+            .sessions
+            .get_mut(client_id)
+            .and_then(|s| s.online.take())
+        {
+            let _ = old.send(ToConn::TakenOver);
+        }
+        if clean {
+            self.sessions.remove(client_id);
+        }
+        let session_present = self.sessions.contains_key(client_id);
+        let s = self
+            .sessions
+            .entry(client_id.to_string())
+            .or_insert_with(|| Session {
+                subs: Vec::new(),
+                persistent: !clean,
+                online: None,
+                queued: VecDeque::new(),
+                offline_since: None,
+            });
+        s.persistent = !clean;
+        s.online = Some((conn, tx));
+        s.offline_since = None;
+        Attached {
+            conn,
+            session_present,
+            queued: s.queued.drain(..).collect(),
+        }
+    }
+
+    /// The connection `conn` ended. A persistent session stays (with the QoS 1 messages it had not
+    /// acknowledged, sent again on resumption); another ends. A session another connection has
+    /// taken over is not touched.
+    pub fn detach(&mut self, client_id: &str, conn: u64, unacked: Vec<Delivery>) {
+        let Some(s) = self.sessions.get_mut(client_id) else {
+            return;
+        };
+        if s.online.as_ref().map(|(c, _)| *c) != Some(conn) {
+            return;
+        }
+        if s.persistent {
+            s.online = None;
+            s.offline_since = Some(Instant::now());
+            for d in unacked.into_iter().rev() {
+                s.queued.push_front(d);
+            }
+            s.queued.truncate(MAX_QUEUED);
+        } else {
+            self.sessions.remove(client_id);
+        }
+    }
+
+    /// Add (or replace) a subscription of `client_id`'s session.
+    pub fn subscribe(&mut self, client_id: &str, filter: &str, granted: u8) {
+        if let Some(s) = self.sessions.get_mut(client_id) {
+            s.subs.retain(|(f, _)| f != filter);
+            s.subs.push((filter.to_string(), granted));
+        }
+    }
+
+    /// Remove a subscription; whether it existed.
+    pub fn unsubscribe(&mut self, client_id: &str, filter: &str) -> bool {
+        let Some(s) = self.sessions.get_mut(client_id) else {
+            return false;
+        };
+        let before = s.subs.len();
+        s.subs.retain(|(f, _)| f != filter);
+        s.subs.len() != before
+    }
+
+    /// Send a publication to every session with a matching subscription, at the lower of its QoS
+    /// and the subscription's; keep QoS 1 messages for persistent sessions that are away.
+    pub fn route(&mut self, d: &Delivery) {
+        self.expire(Instant::now());
+        for s in self.sessions.values_mut() {
+            let Some(granted) = s
+                .subs
+                .iter()
+                .filter(|(f, _)| filter_matches(f, &d.topic))
+                .map(|(_, q)| *q)
+                .max()
+            else {
+                continue;
+            };
+            let out = Delivery {
+                qos: d.qos.min(granted),
+                retain: false,
+                ..d.clone()
+            };
+            match &s.online {
+                Some((_, tx)) => {
+                    let _ = tx.send(ToConn::Deliver(out));
+                }
+                None if s.persistent && out.qos > 0 && s.queued.len() < MAX_QUEUED => {
+                    s.queued.push_back(out)
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Keep `d` as its topic's retained message; an empty payload deletes it.
+    pub fn retain(&mut self, d: &Delivery) {
+        if d.payload.is_empty() {
+            self.retained.remove(&d.topic);
+        } else {
+            self.retained.insert(d.topic.clone(), d.clone());
+        }
+    }
+
+    /// The retained messages a new subscription to `filter` receives, at most at `granted` QoS.
+    pub fn retained_for(&self, filter: &str, granted: u8) -> Vec<Delivery> {
+        self.retained
+            .values()
+            .filter(|d| filter_matches(filter, &d.topic))
+            .map(|d| Delivery {
+                qos: d.qos.min(granted),
+                retain: true,
+                ..d.clone()
+            })
+            .collect()
+    }
+
+    /// Drop persistent sessions that have been away longer than [`SESSION_EXPIRY`].
+    fn expire(&mut self, now: Instant) {
+        self.sessions.retain(|_, s| {
+            s.offline_since
+                .is_none_or(|t| now.duration_since(t) < SESSION_EXPIRY)
+        });
+    }
+}
+
+/// MQTT topic filter matching (`+` one level, `#` the rest). A filter whose first level is a
+/// wildcard does not match a topic that starts with `$` (MQTT 3.1.1 §4.7.2).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(topic: &str, qos: u8) -> Delivery {
+        Delivery {
+            topic: topic.into(),
+            payload: b"x".to_vec(),
+            qos,
+            retain: false,
+        }
+    }
+
+    fn received(rx: &mut mpsc::UnboundedReceiver<ToConn>) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            v.push(match m {
+                ToConn::Deliver(d) => format!("{} q{}", d.topic, d.qos),
+                ToConn::TakenOver => "taken over".into(),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn dollar_topics_are_not_matched_by_leading_wildcards() {
+        assert!(!filter_matches("#", "$aws/things/x"));
+        assert!(!filter_matches("+/things/x", "$aws/things/x"));
+        assert!(filter_matches("$aws/#", "$aws/things/x"));
+        assert!(filter_matches("a/#", "a/b/c") && filter_matches("a/+/c", "a/b/c"));
+        assert!(!filter_matches("a/+", "a/b/c"));
+    }
+
+    #[test]
+    fn a_second_connection_takes_the_session_over() {
+        let mut st = State::default();
+        let (tx1, mut rx1) = mpsc::unbounded_channel();
+        let (tx2, _rx2) = mpsc::unbounded_channel();
+        let a = st.attach("dev", true, tx1);
+        st.attach("dev", true, tx2);
+        assert_eq!(received(&mut rx1), ["taken over"]);
+        // The first connection ending does not end the second's session.
+        st.detach("dev", a.conn, Vec::new());
+        assert!(st.sessions["dev"].online.is_some());
+    }
+
+    #[test]
+    fn a_persistent_session_keeps_subscriptions_and_qos1_messages_while_away() {
+        let mut st = State::default();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let a = st.attach("p1", false, tx);
+        assert!(!a.session_present);
+        st.subscribe("p1", "p/t", 1);
+        st.detach("p1", a.conn, vec![d("p/t", 1)]);
+        st.route(&d("p/t", 1));
+        st.route(&d("p/t", 0)); // QoS 0 is not kept
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let b = st.attach("p1", false, tx);
+        assert!(b.session_present);
+        assert_eq!(
+            b.queued.len(),
+            2,
+            "the unacknowledged one and the one sent while away"
+        );
+        st.route(&d("p/t", 1));
+        assert_eq!(received(&mut rx), ["p/t q1"], "the subscription was kept");
+        // Clean session ends it.
+        let (tx, _rx) = mpsc::unbounded_channel();
+        assert!(!st.attach("p1", true, tx).session_present);
+    }
+
+    #[test]
+    fn delivery_qos_is_the_lower_of_published_and_granted() {
+        let mut st = State::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        st.attach("s", true, tx);
+        st.subscribe("s", "t/#", 0);
+        st.route(&d("t/x", 1));
+        assert_eq!(received(&mut rx), ["t/x q0"]);
+    }
+
+    #[test]
+    fn retained_messages_are_kept_replaced_and_deleted() {
+        let mut st = State::default();
+        st.retain(&d("r/t", 1));
+        assert_eq!(st.retained_for("r/#", 0).len(), 1);
+        assert!(st.retained_for("r/#", 0)[0].retain);
+        assert_eq!(st.retained_for("r/#", 0)[0].qos, 0);
+        st.retain(&Delivery {
+            payload: Vec::new(),
+            ..d("r/t", 1)
+        });
+        assert!(st.retained_for("r/#", 1).is_empty());
+    }
+}

@@ -1,6 +1,7 @@
 //! Real peers for integration tests: a Mosquitto broker on a free port, `mosquitto_sub` as an
-//! independent witness of what the broker delivered, `iotls serve` as a child process, a recording
-//! TCP relay, and a small PKI with an expired device certificate.
+//! independent witness of what the broker delivered, `mosquitto_sub` / `mosquitto_pub` against any
+//! broker with their debug output collected ([`MqttClient`]), `iotls serve` as a child process, a
+//! recording TCP relay, and a small PKI with an expired device certificate.
 //!
 //! Every process a fixture starts is killed by its own PID when the fixture is dropped; nothing here
 //! touches a system service or another process.
@@ -335,6 +336,166 @@ impl Subscriber {
 }
 
 // ---------------------------------------------------------------------------------------------
+// mosquitto_sub / mosquitto_pub against any broker, with their debug output
+// ---------------------------------------------------------------------------------------------
+
+/// The prefix of a delivered message in [`MqttClient`] output: `mosquitto_sub -F` with
+/// [`MESSAGE_FORMAT`] prints `MSG q=QOS r=RETAIN t=TOPIC p=PAYLOAD` for every message.
+pub const MESSAGE_PREFIX: &str = "MSG ";
+/// mosquitto_sub's `-F` format for [`MESSAGE_PREFIX`] lines: the QoS and retain flag it was
+/// delivered with, the topic and the payload.
+pub const MESSAGE_FORMAT: &str = "MSG q=%q r=%r t=%t p=%p";
+
+/// Whether `stdbuf` (coreutils) is there to make a C program's stdout line-buffered.
+fn have_stdbuf() -> bool {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        Command::new("sh")
+            .args(["-c", "command -v stdbuf"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// A running `mosquitto_sub` or `mosquitto_pub` whose stdout and stderr lines are collected, in
+/// order of arrival, as they come. With `-d` that is every packet it sent and received (`Client X
+/// sending CONNECT`, `Client X received CONNACK (0)`, `Received DISCONNECT (142)`, …). Its stdout
+/// is made line-buffered with `stdbuf -oL` (libmosquitto's debug lines are plain `printf`s, which
+/// a pipe would otherwise hold back until a message is printed). Killed by its PID when dropped.
+pub struct MqttClient {
+    /// How it was started, for assertion messages.
+    pub label: String,
+    child: Owned,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MqttClient {
+    /// Start `program` (`mosquitto_sub` / `mosquitto_pub`) with `args`.
+    pub fn spawn(program: &str, args: &[String]) -> MqttClient {
+        let mut cmd = if have_stdbuf() {
+            let mut c = Command::new("stdbuf");
+            c.args(["-oL", program]);
+            c
+        } else {
+            Command::new(program)
+        };
+        // stdbuf execs the program: the child's PID is the client's own.
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for pipe in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        let label = format!("{program} {}", args.join(" "));
+        MqttClient {
+            label,
+            child: Owned(child),
+            lines,
+        }
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many lines so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Wait (bounded) until a line contains `needle`; returns whether one did.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        self.wait_for_count(needle, 1, limit)
+    }
+
+    /// Wait (bounded) until `n` lines contain `needle`; returns whether they did.
+    pub fn wait_for_count(&self, needle: &str, n: usize, limit: Duration) -> bool {
+        self.wait_until(limit, |lines| {
+            lines.iter().filter(|l| l.contains(needle)).count() >= n
+        })
+    }
+
+    /// Wait (bounded) until `pred` holds for the lines so far; returns whether it did.
+    pub fn wait_until(&self, limit: Duration, pred: impl Fn(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if pred(&self.lines()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The delivered messages so far ([`MESSAGE_PREFIX`] lines, prefix removed):
+    /// `q=QOS r=RETAIN t=TOPIC p=PAYLOAD`.
+    pub fn messages(&self) -> Vec<String> {
+        self.lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(MESSAGE_PREFIX).map(str::to_string))
+            .collect()
+    }
+
+    /// Wait (bounded) for a message whose payload is `payload`; returns the messages that came
+    /// before it, or None if it did not come.
+    pub fn messages_before(&self, payload: &str, limit: Duration) -> Option<Vec<String>> {
+        let end = format!(" p={payload}");
+        let deadline = Instant::now() + limit;
+        loop {
+            let msgs = self.messages();
+            if let Some(at) = msgs.iter().position(|m| m.ends_with(&end)) {
+                return Some(msgs[..at].to_vec());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Whether it has exited (without waiting).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.0.try_wait().ok().flatten()
+    }
+
+    /// Wait for it to exit, at most `limit`; killed (by PID) at the limit, then None.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let st = wait_bounded(&mut self.child.0, limit);
+        // Let the reader threads take the last lines.
+        std::thread::sleep(POLL);
+        st
+    }
+
+    /// SIGKILL by PID: the process gets no chance to say DISCONNECT.
+    pub fn kill(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        std::thread::sleep(POLL);
+    }
+
+    /// Everything it printed so far, for assertion messages.
+    pub fn show(&self) -> String {
+        format!("--- {} ---\n{}", self.label, self.lines().join("\n"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running iotls
 // ---------------------------------------------------------------------------------------------
 
@@ -388,6 +549,7 @@ pub fn brief(t: &serde_json::Value) -> String {
             "description",
             "packet",
             "action",
+            "cause",
             "reason",
             "message",
         ]
@@ -600,6 +762,41 @@ impl Serve {
             .filter(|l| !(self.listening_on == Stream::Stdout && l.starts_with("listening on ")))
             .cloned()
             .collect()
+    }
+
+    /// Every trace printed so far, parsed (lines that are not JSON are left out).
+    pub fn traces(&mut self) -> Vec<serde_json::Value> {
+        while self.next_line(Duration::ZERO).is_some() {}
+        self.trace_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Wait (bounded) until serve has printed a trace (one ended session) for which `pred` holds;
+    /// returns the first such trace, in the order serve printed them.
+    pub fn wait_for_trace(
+        &mut self,
+        limit: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(t) = self.traces().into_iter().find(|t| pred(t)) {
+                return Some(t);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.next_line(left)?;
+        }
+    }
+
+    /// [`Self::show`] after taking in whatever serve has printed by now.
+    pub fn show_now(&mut self) -> String {
+        while self.next_line(Duration::ZERO).is_some() {}
+        self.show()
     }
 
     /// Everything it printed so far, for assertion messages.

@@ -347,3 +347,22 @@ fn policy_lint_command() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["findings"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_policy_with_a_duplicate_key_is_refused_with_file_and_line() {
+    // With plain JSON parsing the second `Effect` would win silently and this would be an Allow.
+    let dir = tmp("dup");
+    let file = dir.join("dup.json");
+    std::fs::write(
+        &file,
+        "{\"Version\":\"2012-10-17\",\"Statement\":{\n \"Effect\":\"Deny\",\n \"Effect\":\"Allow\",\n \"Action\":\"iot:Publish\",\"Resource\":\"*\"}}",
+    )
+    .unwrap();
+    let out = run(&["lint", file.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    let text = out.stderr;
+    assert!(
+        text.contains("dup.json:3:") && text.contains("`Effect` appears twice"),
+        "{text}"
+    );
+}

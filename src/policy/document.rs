@@ -321,7 +321,7 @@ impl Policy {
     /// Parses and checks a policy document. `source_label` (usually the file path) is used in
     /// error messages.
     pub fn parse(name: &str, source_label: &str, json: &str) -> Result<Policy, PolicyError> {
-        let value: Json = serde_json::from_str(json).map_err(|e| {
+        let value: Json = crate::json::from_str_strict(json).map_err(|e| {
             let msg = e.to_string();
             // serde_json appends " at line L column C"; keep only the reason.
             let message = msg.split(" at line ").next().unwrap_or(&msg).to_string();

@@ -189,3 +189,14 @@ fn a_malformed_certificate_file_is_named() {
         stderr(&o)
     );
 }
+
+#[test]
+fn an_endless_file_is_refused_instead_of_read_forever() {
+    let o = iotls(&["inspect", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(3), "set-up error");
+    let err = stderr(&o);
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+}

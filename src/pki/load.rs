@@ -44,10 +44,16 @@ fn pem_err(path: &Path, kind: &str, e: pem::Error) -> LoadError {
     }
 }
 
+/// The file's bytes, within [`crate::files::MAX_INPUT`].
+fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    crate::files::read_bounded(path, crate::files::MAX_INPUT)
+        .map_err(|e| err(path, format!("cannot read the file: {e}")))
+}
+
 /// Every certificate in a PEM file, in order (leaf first for a chain). Each must parse as X.509.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_err(path, "certificate", e))?
+    let bytes = read(path)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_err(path, "certificate", e))?;
     if certs.is_empty() {
@@ -70,7 +76,8 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError
 /// A private key in PKCS#8 (`BEGIN PRIVATE KEY`), SEC1 (`BEGIN EC PRIVATE KEY`) or PKCS#1
 /// (`BEGIN RSA PRIVATE KEY`) form.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, LoadError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+    let bytes = read(path)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
         pem::Error::NoItemsFound => err(
             path,
             "no private key found: expected `BEGIN PRIVATE KEY`, `BEGIN EC PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`",

@@ -108,7 +108,7 @@ pub fn execute(cmd: PolicyCommand) -> Output {
 }
 
 fn read_policy(path: &Path) -> Result<Policy, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::files::read_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -122,7 +122,8 @@ fn test(a: &TestArgs) -> Result<Output, String> {
         .iter()
         .map(|p| read_policy(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let pem = std::fs::read(&a.cert).map_err(|e| format!("{}: {e}", a.cert.display()))?;
+    let pem = crate::files::read_bounded(&a.cert, crate::files::MAX_INPUT)
+        .map_err(|e| format!("{}: {e}", a.cert.display()))?;
     let (cert, _der) =
         CertVars::from_pem(&pem).map_err(|e| format!("{}: {e}", a.cert.display()))?;
     let action = Action::parse(&a.action).ok_or_else(|| {

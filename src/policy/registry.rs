@@ -210,9 +210,11 @@ fn read_pem_id(base: Option<&Path>, file: &str, label: &str) -> Result<String, R
 /// The DER of the certificate in a PEM file named by a registry file.
 fn read_pem(base: Option<&Path>, file: &str, label: &str) -> Result<Vec<u8>, RegistryError> {
     let path = base.map(|b| b.join(file)).unwrap_or_else(|| file.into());
-    let bytes = std::fs::read(&path).map_err(|e| RegistryError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    let bytes = crate::files::read_bounded(&path, crate::files::MAX_INPUT).map_err(|e| {
+        RegistryError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
     })?;
     let (_, der) = CertVars::from_pem(&bytes).map_err(|e| RegistryError::Invalid {
         source: label.to_string(),
@@ -246,7 +248,7 @@ impl Registry {
     /// Reads a registry file; relative `file`/`pem` paths are relative to the file's directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Registry, RegistryError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| RegistryError::Io {
+        let text = crate::files::read_text(path).map_err(|e| RegistryError::Io {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -286,7 +288,7 @@ impl Registry {
                     let path = base
                         .map(|b| b.join(&file))
                         .unwrap_or_else(|| file.clone().into());
-                    let json = std::fs::read_to_string(&path).map_err(|e| RegistryError::Io {
+                    let json = crate::files::read_text(&path).map_err(|e| RegistryError::Io {
                         path: path.display().to_string(),
                         message: e.to_string(),
                     })?;

@@ -293,7 +293,8 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
             // JSON Lines: one complete trace per line, nothing else on stdout.
             println!("{}", serde_json::to_string(trace).unwrap_or_default());
         } else {
-            println!("{}", render::plain::render(trace));
+            // Others may read this log: no master secrets, no payloads (--json has everything).
+            println!("{}", render::plain::render(&trace.without_secrets()));
         }
         if code == exit::OK {
             code = trace.outcome.exit_code();

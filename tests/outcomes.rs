@@ -765,3 +765,51 @@ fn fixture_mosquitto_speaks_only_tls12_and_enforces_its_acl() {
         m.log()
     );
 }
+
+/// `serve`'s default narration is a log others may read: it shows the session but neither the
+/// master secret nor the payloads (they are in `--json`, which the operator asks for).
+#[test]
+fn serve_narration_keeps_secrets_and_payloads_out() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempdir("serve-secrets");
+    default_pki(&dir);
+    let child = Command::new(env!("CARGO_BIN_EXE_iotls"))
+        .args(["serve", "--port", "0", "--sessions", "1", "--pki"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotls serve");
+    let mut serve = Owned(child);
+    let mut status = BufReader::new(serve.0.stderr.take().unwrap()).lines();
+    let first = status.next().expect("a status line").unwrap();
+    let addr = first
+        .strip_prefix("listening on ")
+        .expect("listening on")
+        .to_string();
+    let r = good_connect(&dir, &addr);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    let t = trace(&r);
+    let secret = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| (e["kind"] == "secret").then(|| e["secret"].as_str().unwrap().to_string()))
+        .expect("connect's trace holds the key-log secret");
+    let _ = wait_bounded(&mut serve.0, SESSION);
+    let mut out = String::new();
+    serve
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("PUBLISH"), "the session is narrated:\n{out}");
+    assert!(
+        !out.contains(&secret[..12]),
+        "no part of the master secret:\n{out}"
+    );
+    assert!(!out.contains("clickType"), "no payload:\n{out}");
+}

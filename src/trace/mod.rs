@@ -851,6 +851,23 @@ impl Trace {
         })
     }
 
+    /// A copy for a log that others may read (`serve`'s default narration): without the key-log
+    /// secrets and without the MQTT payloads shown in words. The JSON form (asked for with
+    /// `--json`) keeps everything.
+    pub fn without_secrets(&self) -> Trace {
+        let mut t = self.clone();
+        t.events
+            .retain(|e| !matches!(e.kind, EventKind::Secret { .. }));
+        for e in &mut t.events {
+            if let EventKind::AppData { mqtt, .. } = &mut e.kind {
+                for p in mqtt {
+                    p.payload = None;
+                }
+            }
+        }
+        t
+    }
+
     /// The certificate with this SHA-256, if described.
     pub fn certificate(&self, sha256: &str) -> Option<&CertInfo> {
         self.certificates.iter().find(|c| c.sha256 == sha256)

@@ -332,3 +332,63 @@ fn not_a_ca(file: &Path, i: usize, c: &X509Certificate<'_>) -> Option<Finding> {
             .into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default PKI as files in a directory of this test's own.
+    fn pki(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "iotls-test-preflight-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::pki::write_default(&dir, false).expect("write the default PKI");
+        dir
+    }
+
+    fn run(dir: &Path, now: i64) -> Vec<Finding> {
+        let (cert, key, ca) = (
+            dir.join("button.pem"),
+            dir.join("button.key"),
+            dir.join("root.pem"),
+        );
+        check(
+            &Files {
+                cert: &cert,
+                key: &key,
+                ca: &ca,
+            },
+            now,
+        )
+        .expect("no set-up error")
+    }
+
+    #[test]
+    fn dates_outside_the_validity_are_warnings_with_the_dates() {
+        let dir = pki("dates");
+        let now = crate::engine::unix_now() as i64;
+        assert_eq!(run(&dir, now), Vec::new(), "the default PKI is fine today");
+        // A century on: the button, its issuing CA and the root have all expired.
+        let later = run(&dir, now + 100 * 365 * 86_400);
+        assert_eq!(later.len(), 3, "{later:#?}");
+        assert!(later[0]
+            .problem
+            .starts_with("certificate #1 (CN=pizza-button-1) expired on "));
+        assert!(later[0]
+            .problem
+            .contains(&rfc3339(now + 100 * 365 * 86_400)));
+        assert!(later[2].file.ends_with("root.pem"));
+        // Before the epoch of its issue: not valid yet.
+        let before = run(&dir, 0);
+        assert!(
+            before[0]
+                .problem
+                .contains("is not valid yet: it starts on "),
+            "{before:#?}"
+        );
+        assert!(before[0].problem.contains("now 1970-01-01T00:00:00Z"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -77,7 +77,8 @@ struct TourArgs {
 
 #[derive(clap::Args)]
 struct ConnectArgs {
-    /// Broker address, HOST:PORT.
+    /// Broker address: HOST or HOST:PORT (default port 8883; IPv6 as [::1]:8883). Port 443 offers
+    /// ALPN x-amzn-mqtt-ca, as AWS IoT needs there, unless --alpn is given.
     addr: String,
     /// Device certificate chain (PEM, leaf first).
     #[arg(long)]
@@ -98,10 +99,29 @@ struct ConnectArgs {
     #[arg(long)]
     topic: Option<String>,
     /// Message to publish (default: a button click).
-    #[arg(long)]
+    #[arg(long, requires = "topic")]
     message: Option<String>,
+    /// QoS of the publish: 0 (nothing comes back) or 1 (PUBACK). AWS IoT has no QoS 2.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1), requires = "topic")]
+    qos: u8,
+    /// Publish with the retain flag.
+    #[arg(long, requires = "topic")]
+    retain: bool,
+    /// Subscribe to this filter (QoS 1) before publishing; repeatable.
+    #[arg(long, value_name = "FILTER")]
+    subscribe: Vec<String>,
+    /// Stay connected this many seconds at the end, collecting messages delivered on the subscriptions.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    listen: u64,
+    /// Keep-alive asked for in CONNECT, seconds (AWS IoT accepts 30 to 1200; 0 = none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    keepalive: u16,
+    /// Offer this application protocol in the ClientHello (ALPN); repeatable, in order of preference.
+    /// Default: none, or x-amzn-mqtt-ca on port 443.
+    #[arg(long, value_name = "PROTO")]
+    alpn: Vec<String>,
     /// Stop after the TLS handshake (for peers that do not speak MQTT, e.g. openssl s_server).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["topic", "subscribe", "listen"])]
     tls_only: bool,
     /// Speak MQTT 5 (refusals then come back as reason code 0x87 instead of a closed connection).
     #[arg(long)]
@@ -137,6 +157,11 @@ struct ServeArgs {
     /// Serve this many connections, then exit (0 = forever).
     #[arg(long, default_value_t = 0)]
     sessions: u32,
+    /// Accept this application protocol (ALPN), like AWS IoT's port 443 (x-amzn-mqtt-ca); repeatable.
+    /// A device offering none of them is refused (alert no_application_protocol); one that sends no
+    /// ALPN at all is accepted.
+    #[arg(long, value_name = "PROTO")]
+    alpn: Vec<String>,
     /// Print each session's trace as JSON instead of narrating it.
     #[arg(long)]
     json: bool,
@@ -261,8 +286,15 @@ fn connect(a: ConnectArgs) -> Result<u8, String> {
         message: a.message,
         tls_only: a.tls_only,
         mqtt5: a.mqtt5,
+        alpn: a.alpn,
+        qos: a.qos,
+        retain: a.retain,
+        subscribe: a.subscribe,
+        listen: a.listen,
+        keep_alive: a.keepalive,
     };
-    let trace = match engine::connect::run(&opts) {
+    // Pre-flight warnings go to stderr, before the session's output.
+    let trace = match engine::connect::run_with(&opts, |f| eprintln!("iotls: {f}")) {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
@@ -284,6 +316,7 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         registry: a.registry,
         sessions: a.sessions,
         pki_dir: Some(a.pki),
+        alpn: a.alpn,
     };
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).

@@ -147,8 +147,67 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
     };
     format!(
         "The device says hello. It offers TLS 1.2 with {offer}{name}. It also sends 32 fresh random bytes{random}; \
-         they are mixed into the keys, so no two sessions ever share keys. Everything here is in the clear."
+         they are mixed into the keys, so no two sessions ever share keys.{} Everything here is in the clear.",
+        alpn_offer(fields)
     )
+}
+
+/// The ALPN protocol name AWS IoT's port 443 needs for MQTT with a client certificate.
+pub const AWS_MQTT_ALPN: &str = "x-amzn-mqtt-ca";
+
+/// The protocol names of a hello's ALPN extension (the offer, or the server's choice).
+fn alpn_names(fields: &[Field]) -> Vec<&str> {
+    fields
+        .iter()
+        .filter(|f| f.name == "protocol" && f.depth == 2)
+        .map(|f| f.value.as_str())
+        .collect()
+}
+
+/// The ClientHello's sentence on ALPN, when it offers application protocols.
+fn alpn_offer(fields: &[Field]) -> String {
+    let offered = alpn_names(fields);
+    if offered.is_empty() {
+        return String::new();
+    }
+    let aws = if offered.contains(&AWS_MQTT_ALPN) {
+        format!(
+            " ({AWS_MQTT_ALPN} is the name AWS IoT's port 443 needs to take the connection as MQTT with a \
+             client certificate)"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        " It offers the application protocol{} {} (ALPN), for the broker to choose from{aws}.",
+        if offered.len() == 1 { "" } else { "s" },
+        offered.join(", ")
+    )
+}
+
+/// The ServerHello's sentence on ALPN: the protocol chosen, or that the device's offer got no answer.
+fn alpn_choice(trace: &Trace, fields: &[Field]) -> String {
+    let chosen = trace
+        .tls
+        .as_ref()
+        .and_then(|t| t.alpn.clone())
+        .or_else(|| alpn_names(fields).first().map(|s| s.to_string()));
+    let offered = trace
+        .handshake(Side::Device, HandshakeType::CLIENT_HELLO)
+        .map(|e| match &e.kind {
+            EventKind::Handshake { fields, .. } => alpn_names(fields).len(),
+            _ => 0,
+        })
+        .unwrap_or(0);
+    match chosen {
+        Some(p) => {
+            format!(" It chooses the application protocol {p} from the device's ALPN offer.")
+        }
+        None if offered > 0 => " It chooses none of the application protocols the device offered \
+             (no ALPN in its answer): it ignores ALPN, and what it speaks next is up to it."
+            .to_string(),
+        None => String::new(),
+    }
 }
 
 fn server_hello(trace: &Trace, fields: &[Field]) -> String {
@@ -165,8 +224,9 @@ fn server_hello(trace: &Trace, fields: &[Field]) -> String {
         _ => "",
     };
     format!(
-        "The broker picks {suite} from the device's offer: {}. It adds its own 32 random bytes{ems}.",
-        explain_suite(&suite)
+        "The broker picks {suite} from the device's offer: {}. It adds its own 32 random bytes{ems}.{}",
+        explain_suite(&suite),
+        alpn_choice(trace, fields)
     )
 }
 
@@ -842,8 +902,15 @@ pub fn failure_help(f: &Failure) -> FailureHelp {
             "Enable an ECDHE suite with AES-GCM or ChaCha20 on both sides.".into(),
         ),
         C::NoApplicationProtocol => (
-            "The two sides have no application protocol (ALPN) in common.".into(),
-            "Offer the protocol the broker expects (AWS IoT on port 443: x-amzn-mqtt-ca).".into(),
+            format!(
+                "The two sides have no application protocol (ALPN) in common: the device offered \
+                 protocols the {} does not accept, so the handshake was refused.",
+                f.side.map(|s| s.name()).unwrap_or("broker")
+            ),
+            format!(
+                "Offer the protocol the broker expects (iotls connect --alpn PROTO). AWS IoT's port 443 \
+                 needs {AWS_MQTT_ALPN} for MQTT with a client certificate; on port 8883 no ALPN is needed."
+            ),
         ),
         C::PeerNotTls => (
             format!("The {side} does not speak TLS on this port."),

@@ -68,6 +68,7 @@ fn iotls_device_against_openssl_s_server() {
         message: None,
         tls_only: true,
         mqtt5: false,
+        ..ConnectOptions::default()
     })
     .expect("connect runs");
     assert!(t.outcome.ok, "{:?}", t.outcome);

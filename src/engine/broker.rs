@@ -136,6 +136,7 @@ impl Broker {
             side: Side::Broker,
         });
         cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.alpn_protocols = spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         Ok(Arc::new(cfg))
     }
 

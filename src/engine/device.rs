@@ -64,6 +64,7 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
         .with_client_auth_cert(spec.identity.chain.clone(), spec.identity.key.clone_key())
         .map_err(|e| EngineError::tls("device certificate and key", e))?;
     cfg.resumption = Resumption::disabled();
+    cfg.alpn_protocols = spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.key_log = Arc::new(RecordingKeyLog {
         rec: rec.clone(),
         side: Side::Device,

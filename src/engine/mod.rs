@@ -15,6 +15,7 @@ pub mod mqtt_io;
 pub mod observe;
 pub mod outcome;
 pub mod policy_authz;
+pub mod preflight;
 pub mod scenario;
 pub mod serve;
 pub mod sessions;

@@ -43,6 +43,10 @@ pub struct DeviceSpec {
     /// A Last Will to leave with the broker at CONNECT.
     pub will: Option<super::mqtt_io::WillMsg>,
     pub actions: Vec<DeviceAction>,
+    /// Application protocols offered in the ClientHello (ALPN), in order of preference; empty:
+    /// no ALPN extension. AWS IoT's port 443 needs `x-amzn-mqtt-ca` for MQTT with a client
+    /// certificate.
+    pub alpn: Vec<String>,
 }
 
 /// The broker: its identity, which CAs it trusts for devices, and its authorization.
@@ -55,6 +59,10 @@ pub struct BrokerSpec {
     /// that left out its intermediate from one whose CA it does not know.
     pub known_cas: Vec<CertificateDer<'static>>,
     pub authorizer: Arc<dyn Authorizer>,
+    /// Application protocols the broker accepts (ALPN), in its order of preference; empty: it
+    /// ignores ALPN. With a list, rustls refuses a device that offers none of them (alert
+    /// `no_application_protocol`) and accepts one that sends no ALPN extension at all.
+    pub alpn: Vec<String>,
 }
 
 /// A whole session to run for real.
@@ -101,12 +109,14 @@ impl Scenario {
                     qos: 1,
                     retain: false,
                 }],
+                alpn: Vec::new(),
             },
             broker: BrokerSpec {
                 identity: pki.broker.clone(),
                 client_roots: vec![pki.root.clone()],
                 known_cas: vec![pki.intermediate.clone()],
                 authorizer: super::authz::pizza_authorizer(pki),
+                alpn: Vec::new(),
             },
         }
     }

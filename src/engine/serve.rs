@@ -28,10 +28,26 @@ pub struct ServeOptions {
     pub sessions: u32,
     /// Directory of `iotls pki init` files to use (created if missing) when no --cert is given.
     pub pki_dir: Option<PathBuf>,
+    /// Application protocols the broker accepts (ALPN), like AWS IoT's port 443
+    /// (`x-amzn-mqtt-ca`); empty: ALPN is ignored.
+    pub alpn: Vec<String>,
 }
 
 fn usage(e: impl Into<String>) -> EngineError {
     EngineError::Usage(e.into())
+}
+
+/// ALPN protocol names as given on the command line (`--alpn`), checked: each must be 1 to 255
+/// bytes (RFC 7301), or it is a usage error naming the command.
+pub fn alpn_list(names: &[String], command: &str) -> Result<Vec<String>, EngineError> {
+    for n in names {
+        if n.is_empty() || n.len() > 255 {
+            return Err(usage(format!(
+                "{command} --alpn {n:?}: a protocol name must be 1 to 255 bytes (e.g. x-amzn-mqtt-ca)"
+            )));
+        }
+    }
+    Ok(names.to_vec())
 }
 
 /// Build the broker's spec from the options.
@@ -76,6 +92,7 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
         client_roots: roots,
         known_cas,
         authorizer,
+        alpn: alpn_list(&o.alpn, "serve")?,
     })
 }
 

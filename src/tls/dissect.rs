@@ -93,6 +93,8 @@ pub struct Dissector {
     client_ems: bool,
     server_ems: bool,
     sni: Option<String>,
+    /// The protocol the ServerHello chose (ALPN).
+    alpn: Option<String>,
     phase: Phase,
     /// Every complete record, in the order pushed (see [`Dissector::take_records`]).
     records: Vec<WireRecord>,
@@ -203,6 +205,7 @@ impl Dissector {
             client_ems: false,
             server_ems: false,
             sni: None,
+            alpn: None,
             phase: Phase::Hello,
             records: Vec::new(),
         }
@@ -245,6 +248,7 @@ impl Dissector {
             kx_group,
             extended_master_secret: self.client_ems && self.server_ems,
             sni: self.sni.clone(),
+            alpn: self.alpn.clone(),
         })
     }
 
@@ -631,6 +635,7 @@ impl Dissector {
                 self.server_ems = f.extended_master_secret;
                 self.suite = f.cipher_suite;
                 self.version = f.version;
+                self.alpn = f.alpn.first().cloned();
             }
             (12, Side::Broker) => self.kx_group = f.named_group,
             _ => {}

@@ -25,6 +25,8 @@ pub struct Facts {
     pub extended_master_secret: bool,
     /// ClientHello server_name (host_name).
     pub sni: Option<String>,
+    /// ALPN protocol names: those the ClientHello offers, or the one the ServerHello chose.
+    pub alpn: Vec<String>,
     /// ServerKeyExchange named curve.
     pub named_group: Option<u16>,
     /// Finished verify_data.
@@ -353,6 +355,7 @@ fn extension(
                 let (q, pl, p) = l.lp8("protocol_name")?;
                 let name = String::from_utf8_lossy(p).into_owned();
                 f.add("protocol", q, pl, name.clone(), 2);
+                facts.alpn.push(name.clone());
                 out.push(name);
             }
             Ok(out.join(", "))
@@ -593,5 +596,68 @@ mod tests {
         assert_eq!((vd.offset, vd.len), (4, 12));
         let u = decode(&[99, 0, 0, 1, 5]);
         assert_eq!(u.name, "Unknown(99)");
+    }
+
+    /// A hello with the given extensions block.
+    fn hello(msg_type: u8, exts: &[u8]) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0x11; 32]);
+        body.push(0); // session_id
+        if msg_type == 1 {
+            body.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]); // one suite, null compression
+        } else {
+            body.extend_from_slice(&[0xc0, 0x2b, 0]);
+        }
+        body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+        body.extend_from_slice(exts);
+        let mut m = vec![msg_type, 0, 0, 0];
+        m[1..4].copy_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend(body);
+        m
+    }
+
+    /// The ALPN extension (16) with these protocol names.
+    fn alpn(names: &[&str]) -> Vec<u8> {
+        let list: Vec<u8> = names
+            .iter()
+            .flat_map(|n| std::iter::once(n.len() as u8).chain(n.bytes()))
+            .collect();
+        let mut e = vec![0, 16];
+        e.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+        e.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        e.extend(list);
+        e
+    }
+
+    #[test]
+    fn alpn_offer_and_choice_are_fields_and_facts() {
+        let ch = decode(&hello(1, &alpn(&["x-amzn-mqtt-ca", "mqtt"])));
+        assert_eq!(ch.facts.alpn, ["x-amzn-mqtt-ca", "mqtt"]);
+        let ext = ch
+            .fields
+            .iter()
+            .find(|f| f.name == "extension application_layer_protocol_negotiation")
+            .expect("the ALPN extension is a field");
+        assert_eq!(ext.value, "x-amzn-mqtt-ca, mqtt");
+        let protocols: Vec<(&str, usize, usize)> = ch
+            .fields
+            .iter()
+            .filter(|f| f.name == "protocol")
+            .map(|f| (f.value.as_str(), f.offset, f.len))
+            .collect();
+        // Each name with its length byte: 15 bytes, then 5, after the two list-length bytes.
+        let first = protocols[0].1;
+        assert_eq!(
+            protocols,
+            [("x-amzn-mqtt-ca", first, 15), ("mqtt", first + 15, 5)]
+        );
+        let raw = hello(1, &alpn(&["x-amzn-mqtt-ca", "mqtt"]));
+        assert_eq!(&raw[first + 1..first + 15], b"x-amzn-mqtt-ca");
+        assert!(!ch.fields.iter().any(|f| f.name == "malformed"));
+
+        let sh = decode(&hello(2, &alpn(&["x-amzn-mqtt-ca"])));
+        assert_eq!(sh.facts.alpn, ["x-amzn-mqtt-ca"]);
+        // No extension, no protocol.
+        assert!(decode(&hello(2, &[])).facts.alpn.is_empty());
     }
 }

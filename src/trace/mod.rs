@@ -68,6 +68,10 @@ pub struct TlsSummary {
     pub extended_master_secret: bool,
     /// Server name the device asked for (SNI), if any.
     pub sni: Option<String>,
+    /// The application protocol the broker chose from the device's ALPN offer (ServerHello's
+    /// `application_layer_protocol_negotiation`), e.g. `x-amzn-mqtt-ca`; `None` when it chose none.
+    #[serde(default)]
+    pub alpn: Option<String>,
 }
 
 /// How a session ended: computed from the typed events (`engine::outcome`), never from text.

@@ -63,10 +63,12 @@ fn masked(trace: &Trace, state: &AppState, w: u16, h: u16) -> String {
         .join("\n")
 }
 
-/// RFC 3339 times (`2026-11-28T03:19:58Z`) become `#` (they change every run).
+/// RFC 3339 times (`2026-11-28T03:19:58Z`, or cut short: `2027-11-29T03:`) become `#` (they
+/// change every run).
 fn mask_times(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
-    let shape = "dddd-dd-ddTdd:dd:ddZ";
+    // The date and the `T`; the time after it may be cut short by the pane's edge.
+    let shape = "dddd-dd-ddT";
     let fits = |at: usize| {
         shape
             .chars()
@@ -83,6 +85,9 @@ fn mask_times(line: &str) -> String {
         if fits(i) {
             out.push('#');
             i += shape.len();
+            while i < chars.len() && (chars[i].is_ascii_digit() || ":Z".contains(chars[i])) {
+                i += 1;
+            }
         } else {
             out.push(chars[i]);
             i += 1;

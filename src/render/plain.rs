@@ -31,6 +31,11 @@ pub fn render(trace: &Trace) -> String {
                 .as_ref()
                 .map(|s| format!(", SNI {s}"))
                 .unwrap_or_default()
+                + &tls
+                    .alpn
+                    .as_ref()
+                    .map(|a| format!(", ALPN {a}"))
+                    .unwrap_or_default()
         );
     }
     let mut phase: Option<Phase> = None;

@@ -148,9 +148,16 @@ enum PkiCommand {
     Init {
         /// Directory to create or fill.
         dir: PathBuf,
-        /// Overwrite existing files.
+        /// Replace existing files (each is removed, then created anew; symbolic links are refused).
         #[arg(long)]
         force: bool,
+        /// Also issue N room identities (device-001 … , 1 to 500) with room-policy.json,
+        /// registry.json and devices.csv (docs/workshop.md).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(iotls::pki::MAX_ROOM_DEVICES)))]
+        devices: Option<u16>,
+        /// Another name for the broker's certificate (SAN): the room's LAN IP or host name. Repeatable.
+        #[arg(long, value_name = "NAME|IP")]
+        san: Vec<iotls::pki::BrokerName>,
     },
 }
 
@@ -169,15 +176,14 @@ fn main() -> ExitCode {
         Some(Command::Connect(a)) => connect(a),
         Some(Command::Serve(a)) => serve(a),
         Some(Command::Pki {
-            command: PkiCommand::Init { dir, force },
-        }) => iotls::pki::write_default(&dir, force)
-            .map(|files| {
-                for f in files {
-                    println!("{}", f.display());
-                }
-                exit::OK
-            })
-            .map_err(|e| e.to_string()),
+            command:
+                PkiCommand::Init {
+                    dir,
+                    force,
+                    devices,
+                    san,
+                },
+        }) => pki_init(&dir, force, devices, san),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
@@ -303,6 +309,22 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         return refused(e);
     }
     Ok(code)
+}
+
+fn pki_init(
+    dir: &std::path::Path,
+    force: bool,
+    devices: Option<u16>,
+    san: Vec<iotls::pki::BrokerName>,
+) -> Result<u8, String> {
+    let o = iotls::pki::PkiOptions {
+        broker_names: san,
+        devices: devices.unwrap_or(0),
+    };
+    for f in iotls::pki::write_room(dir, &o, force)? {
+        println!("{}", f.display());
+    }
+    Ok(exit::OK)
 }
 
 fn inspect(file: &std::path::Path) -> Result<(), String> {

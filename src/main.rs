@@ -138,8 +138,21 @@ struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     sessions: u32,
     /// Print each session's trace as JSON instead of narrating it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ui")]
     json: bool,
+    /// CA mode: admit any device certificate issued by a registered CA (--ca, default: the PKI's
+    /// issuing CA); its CN is the thing name, and it is attached to --policy.
+    #[arg(long, requires = "policy", conflicts_with = "registry")]
+    ca_mode: bool,
+    /// CA mode: the policy document (AWS IoT JSON) every admitted certificate is attached to.
+    #[arg(long, value_name = "FILE", requires = "ca_mode")]
+    policy: Option<PathBuf>,
+    /// Show the room: one row per session as sessions end; Enter steps through one, q quits.
+    #[arg(long)]
+    ui: bool,
+    /// Colour theme of the room view (--ui).
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
+    theme: iotls::ui::Theme,
 }
 
 #[derive(Subcommand)]
@@ -290,7 +303,12 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         registry: a.registry,
         sessions: a.sessions,
         pki_dir: Some(a.pki),
+        ca_mode: a.ca_mode,
+        policy: a.policy,
     };
+    if a.ui {
+        return serve_ui(opts, a.theme);
+    }
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).
     let mut code = exit::OK;
@@ -309,6 +327,55 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         return refused(e);
     }
     Ok(code)
+}
+
+/// `serve --ui`: the broker on its own thread, the room view on this one; sessions reach the view
+/// over a channel as they end. Set-up errors (a port in use, a bad file) are reported before the
+/// view starts; quitting the view exits 0.
+fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Result<u8, String> {
+    use iotls::ui::room::Feed;
+    let (feed, sessions) = std::sync::mpsc::channel::<Feed>();
+    let (started, listening) = std::sync::mpsc::channel::<Result<String, engine::EngineError>>();
+    std::thread::spawn(move || {
+        let mut served = 0u32;
+        let mut listened = false;
+        let result = engine::serve::run_with(
+            &opts,
+            |addr| {
+                listened = true;
+                let _ = started.send(Ok(addr.to_string()));
+            },
+            |trace| {
+                served += 1;
+                let _ = feed.send(Feed::Session(Box::new(trace.clone())));
+            },
+        );
+        match result {
+            // Before it listened, the error goes to the command line instead of the view.
+            Err(e) if !listened => {
+                let _ = started.send(Err(e));
+            }
+            Err(e) => {
+                let _ = feed.send(Feed::Stopped(format!("the broker stopped: {e}")));
+            }
+            Ok(()) => {
+                let _ = feed.send(Feed::Stopped(format!(
+                    "served {served} sessions; the broker stopped"
+                )));
+            }
+        }
+    });
+    let addr = match listening.recv() {
+        Ok(Ok(addr)) => addr,
+        Ok(Err(e)) => return refused(e),
+        Err(_) => return Err("the broker ended before it listened".into()),
+    };
+    let ui = iotls::ui::UiOptions {
+        theme,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    };
+    iotls::ui::room::run(addr, sessions, ui).map_err(|e| format!("terminal UI: {e}"))?;
+    Ok(exit::OK)
 }
 
 fn pki_init(

@@ -334,6 +334,10 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
 /// view starts; quitting the view exits 0.
 fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Result<u8, String> {
     use iotls::ui::room::Feed;
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        eprintln!("iotls: serve --ui needs a terminal (stdin and stdout); without one, use serve or serve --json");
+        return Ok(exit::USAGE);
+    }
     let (feed, sessions) = std::sync::mpsc::channel::<Feed>();
     let (started, listening) = std::sync::mpsc::channel::<Result<String, engine::EngineError>>();
     std::thread::spawn(move || {

@@ -31,6 +31,9 @@ use std::time::Duration;
 /// How long the loop waits for a key before it looks for finished sessions again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How many traces the room keeps to open (about 40 KB each); older sessions keep their row.
+pub const KEPT_TRACES: usize = 1000;
+
 /// Smallest screen the room list lays out.
 pub const ROOM_MIN_WIDTH: u16 = 60;
 pub const ROOM_MIN_HEIGHT: u16 = 10;
@@ -63,6 +66,8 @@ pub struct SessionRow {
     /// whether it allowed.
     pub decision: String,
     pub decision_ok: Option<bool>,
+    /// The outcome's one line for people.
+    pub summary: String,
 }
 
 impl SessionRow {
@@ -139,6 +144,7 @@ impl SessionRow {
             outcome,
             decision,
             decision_ok,
+            summary: trace.outcome.summary.clone(),
         }
     }
 }
@@ -157,8 +163,9 @@ fn clock(unix: u64) -> String {
 /// A session opened in the tour.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Opened {
-    /// Which session (an index into [`RoomState::sessions`]).
+    /// Which session (an index into [`RoomState::rows`]).
     pub index: usize,
+    pub trace: Trace,
     pub app: AppState,
 }
 
@@ -167,9 +174,14 @@ pub struct Opened {
 pub struct RoomState {
     /// Where the broker listens, as it said.
     pub listening: String,
-    /// Every session so far, oldest first, and its row.
-    pub sessions: Vec<Trace>,
+    /// A row for every session so far, oldest first.
     pub rows: Vec<SessionRow>,
+    /// The traces of the last [`KEPT_TRACES`] sessions (of rows `dropped..`).
+    pub traces: std::collections::VecDeque<Trace>,
+    /// How many of the oldest sessions' traces were let go.
+    pub dropped: usize,
+    /// A one-line message for the footer (cleared by the next key).
+    pub status: Option<String>,
     /// The selected row.
     pub selected: usize,
     /// The session being stepped through, if one is open.
@@ -185,8 +197,10 @@ impl RoomState {
     pub fn new(listening: impl Into<String>, opts: UiOptions) -> RoomState {
         RoomState {
             listening: listening.into(),
-            sessions: Vec::new(),
             rows: Vec::new(),
+            traces: std::collections::VecDeque::new(),
+            dropped: 0,
+            status: None,
             selected: 0,
             opened: None,
             stopped: None,
@@ -202,7 +216,11 @@ impl RoomState {
             Feed::Session(trace) => {
                 let follow = self.rows.is_empty() || self.selected + 1 == self.rows.len();
                 self.rows.push(SessionRow::of(&trace));
-                self.sessions.push(*trace);
+                self.traces.push_back(*trace);
+                if self.traces.len() > KEPT_TRACES {
+                    self.traces.pop_front();
+                    self.dropped += 1;
+                }
                 if follow {
                     self.selected = self.rows.len() - 1;
                 }
@@ -222,7 +240,7 @@ impl RoomState {
             return;
         }
         if let Some(open) = &mut self.opened {
-            let trace = &self.sessions[open.index];
+            let trace = &open.trace;
             if key.code == KeyCode::Esc && !open.app.help {
                 self.opened = None;
                 return;
@@ -240,6 +258,7 @@ impl RoomState {
             }
             return;
         }
+        self.status = None;
         let last = self.rows.len().saturating_sub(1);
         match key.code {
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
@@ -254,23 +273,37 @@ impl RoomState {
         }
     }
 
+    /// The trace of session `i`, if the room still keeps it.
+    pub fn trace(&self, i: usize) -> Option<&Trace> {
+        i.checked_sub(self.dropped).and_then(|k| self.traces.get(k))
+    }
+
     /// Open the selected session in the tour.
     pub fn open(&mut self) {
-        if let Some(trace) = self.sessions.get(self.selected) {
-            let mut app = AppState::new(trace);
-            app.opts = self.opts;
-            app.status = Some("Esc: back to the room".into());
-            self.opened = Some(Opened {
-                index: self.selected,
-                app,
-            });
+        if self.rows.is_empty() {
+            return;
         }
+        let Some(trace) = self.trace(self.selected).cloned() else {
+            self.status = Some(format!(
+                "session {} is no longer kept: the room keeps the last {KEPT_TRACES} sessions to open",
+                self.selected + 1
+            ));
+            return;
+        };
+        let mut app = AppState::new(&trace);
+        app.opts = self.opts;
+        app.status = Some("Esc: back to the room".into());
+        self.opened = Some(Opened {
+            index: self.selected,
+            trace,
+            app,
+        });
     }
 
     /// A mouse event on a screen of `screen`'s size.
     pub fn mouse(&mut self, ev: MouseEvent, screen: Rect) {
         if let Some(open) = &mut self.opened {
-            let trace = &self.sessions[open.index];
+            let trace = &open.trace;
             match action_for_mouse(ev, trace, &open.app, screen) {
                 Some(Action::Quit) => self.quit = true,
                 Some(a) => open.app.update(trace, a),
@@ -354,7 +387,7 @@ fn table_window(a: &RoomAreas, state: &RoomState) -> (usize, usize) {
 /// Draw the room, or the opened session's tour.
 pub fn render_room(buf: &mut Buffer, area: Rect, state: &RoomState) {
     if let Some(open) = &state.opened {
-        render_buffer(buf, area, &state.sessions[open.index], &open.app);
+        render_buffer(buf, area, &open.trace, &open.app);
         // The tour's footer lists its own keys; say how to get back, at its right end.
         if super::view::areas(area).is_some() {
             let styles = Styles::new(state.opts);
@@ -512,10 +545,10 @@ fn table(buf: &mut Buffer, a: &RoomAreas, state: &RoomState, styles: &Styles) {
 }
 
 fn summary(buf: &mut Buffer, area: Rect, state: &RoomState, styles: &Styles) {
-    let Some(trace) = state.sessions.get(state.selected) else {
+    let Some(row) = state.rows.get(state.selected) else {
         return;
     };
-    let failing = !trace.outcome.ok;
+    let failing = !row.ok;
     let block = Block::new()
         .borders(Borders::TOP)
         .border_style(if failing { styles.fail } else { styles.border })
@@ -526,7 +559,7 @@ fn summary(buf: &mut Buffer, area: Rect, state: &RoomState, styles: &Styles) {
     let inner = block.inner(area);
     block.render(area, buf);
     let width = inner.width.saturating_sub(2) as usize;
-    let lines = wrap(&trace.outcome.summary, width);
+    let lines = wrap(&row.summary, width);
     let n = lines.len();
     for (k, l) in lines.into_iter().take(inner.height as usize).enumerate() {
         let l = if k + 1 == inner.height as usize && n > inner.height as usize {
@@ -545,6 +578,12 @@ fn footer(buf: &mut Buffer, area: Rect, state: &RoomState, styles: &Styles) {
     }
     hints.extend([("Home/End", "oldest/newest"), ("q", "quit")]);
     let mut spans = Vec::new();
+    if let Some(status) = &state.status {
+        spans.push(Span::styled(
+            fit(&format!(" {status} "), area.width as usize / 2),
+            styles.warn,
+        ));
+    }
     for (k, d) in hints {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(k, styles.key));
@@ -687,10 +726,33 @@ mod tests {
         press(&mut s, KeyCode::End);
         s.feed(Feed::Session(Box::new(sample::pizza())));
         assert_eq!(s.selected, 3, "back at the newest, it follows again");
+        assert_eq!(s.rows.len(), 4);
 
         s.feed(Feed::Stopped("served 4 sessions".into()));
         let text = screen(&s, 120, 35);
         assert!(text.contains("served 4 sessions"), "{text}");
+    }
+
+    #[test]
+    fn only_the_last_traces_are_kept_and_older_rows_say_so() {
+        let pizza = sample::pizza();
+        let mut s = room(vec![]);
+        for _ in 0..KEPT_TRACES + 2 {
+            s.feed(Feed::Session(Box::new(pizza.clone())));
+        }
+        assert_eq!(s.rows.len(), KEPT_TRACES + 2, "every session keeps its row");
+        assert_eq!(s.traces.len(), KEPT_TRACES);
+        press(&mut s, KeyCode::Home);
+        press(&mut s, KeyCode::Enter);
+        assert!(s.opened.is_none());
+        let text = screen(&s, 120, 35);
+        assert!(text.contains("no longer kept"), "{text}");
+        let title = format!("Session 1 of {}", KEPT_TRACES + 2);
+        assert!(text.contains(&title), "{text}");
+        press(&mut s, KeyCode::Down);
+        press(&mut s, KeyCode::Down);
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(s.opened.as_ref().map(|o| o.index), Some(2));
     }
 
     #[test]

@@ -255,6 +255,19 @@ fn pki_init_devices_writes_one_identity_per_participant_and_a_registry() {
         decide("iot:Connect", "device-008", "device-008"),
         "IMPLICIT_DENY"
     );
+    // A second connection of the same device (a subscriber next to a publisher).
+    assert_eq!(
+        decide("iot:Connect", "device-007-sub", "device-007-sub"),
+        "ALLOWED"
+    );
+    assert_eq!(
+        decide("iot:Connect", "device-008-sub", "device-008-sub"),
+        "IMPLICIT_DENY"
+    );
+    assert_eq!(
+        decide("iot:Connect", "device-0071", "device-0071"),
+        "IMPLICIT_DENY"
+    );
     assert_eq!(
         decide("iot:Publish", &format!("room/{s7}/hello"), "device-007"),
         "ALLOWED"

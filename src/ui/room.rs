@@ -318,10 +318,10 @@ impl RoomState {
             MouseEventKind::Down(_) => {
                 if let Some(a) = room_areas(screen) {
                     let (offset, _) = table_window(&a, self);
-                    // The table's first line is its header.
-                    let top = a.table.y + 1;
-                    if ev.row >= top + 1 && ev.row < a.table.bottom() - 1 {
-                        let i = offset + (ev.row - top - 1) as usize;
+                    // Below the border and the header line.
+                    let first = a.table.y + 2;
+                    if ev.row >= first && ev.row < a.table.bottom() - 1 {
+                        let i = offset + (ev.row - first) as usize;
                         if i < self.rows.len() {
                             self.selected = i;
                         }
@@ -783,6 +783,21 @@ mod tests {
         press(&mut s, KeyCode::Esc);
         assert!(s.opened.is_none());
         assert!(!s.quit);
+        // A click on a row selects it: the first session is on the line below the header.
+        s.feed(Feed::Session(Box::new(sample::unknown_ca())));
+        assert_eq!(s.selected, 1);
+        let screen_rect = Rect::new(0, 0, 120, 35);
+        let header_y = room_areas(screen_rect).expect("fits").table.y + 1;
+        let click = |row| MouseEvent {
+            kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        };
+        s.mouse(click(header_y), screen_rect);
+        assert_eq!(s.selected, 1, "a click on the header selects nothing");
+        s.mouse(click(header_y + 1), screen_rect);
+        assert_eq!(s.selected, 0);
         assert!(screen(&s, 120, 35).contains("Sessions"));
 
         // Esc in the room does not quit; q does, also from inside a tour.

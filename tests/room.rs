@@ -32,6 +32,10 @@ fn room(name: &str, n: u16, extra: &[&str]) -> PathBuf {
     args.extend(extra);
     let r = iotls(&args);
     assert_eq!(r.code, Some(0), "pki init:\n{}", r.show());
+    assert!(
+        !r.stdout.contains("PRIVATE KEY"),
+        "paths only, never key material"
+    );
     dir
 }
 

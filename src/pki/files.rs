@@ -53,7 +53,7 @@ fn obstacle(path: &Path, force: bool) -> Result<(), String> {
             path.display()
         )),
         Ok(_) if !force => Err(format!(
-            "{}: already exists (use --force to replace it)",
+            "{}: already exists (use --force to overwrite)",
             path.display()
         )),
         Ok(_) => Ok(()),

@@ -151,7 +151,7 @@ struct ServeArgs {
     #[arg(long)]
     ui: bool,
     /// Colour theme of the room view (--ui).
-    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default, requires = "ui")]
     theme: iotls::ui::Theme,
 }
 
@@ -363,8 +363,9 @@ fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Resul
                 let _ = feed.send(Feed::Stopped(format!("the broker stopped: {e}")));
             }
             Ok(()) => {
+                let s = if served == 1 { "" } else { "s" };
                 let _ = feed.send(Feed::Stopped(format!(
-                    "served {served} sessions; the broker stopped"
+                    "served {served} session{s}; the broker stopped"
                 )));
             }
         }

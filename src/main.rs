@@ -163,8 +163,21 @@ struct ServeArgs {
     #[arg(long, value_name = "PROTO")]
     alpn: Vec<String>,
     /// Print each session's trace as JSON instead of narrating it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ui")]
     json: bool,
+    /// CA mode: admit any device certificate issued by a registered CA (--ca, default: the PKI's
+    /// issuing CA); its CN is the thing name, and it is attached to --policy.
+    #[arg(long, requires = "policy", conflicts_with = "registry")]
+    ca_mode: bool,
+    /// CA mode: the policy document (AWS IoT JSON) every admitted certificate is attached to.
+    #[arg(long, value_name = "FILE", requires = "ca_mode")]
+    policy: Option<PathBuf>,
+    /// Show the room: one row per session as sessions end; Enter steps through one, q quits.
+    #[arg(long)]
+    ui: bool,
+    /// Colour theme of the room view (--ui).
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default, requires = "ui")]
+    theme: iotls::ui::Theme,
 }
 
 #[derive(Subcommand)]
@@ -173,9 +186,16 @@ enum PkiCommand {
     Init {
         /// Directory to create or fill.
         dir: PathBuf,
-        /// Overwrite existing files.
+        /// Replace existing files (each is removed, then created anew; symbolic links are refused).
         #[arg(long)]
         force: bool,
+        /// Also issue N room identities (device-001 … , 1 to 500) with room-policy.json,
+        /// registry.json and devices.csv (docs/workshop.md).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(iotls::pki::MAX_ROOM_DEVICES)))]
+        devices: Option<u16>,
+        /// Another name for the broker's certificate (SAN): the room's LAN IP or host name. Repeatable.
+        #[arg(long, value_name = "NAME|IP")]
+        san: Vec<iotls::pki::BrokerName>,
     },
 }
 
@@ -194,15 +214,14 @@ fn main() -> ExitCode {
         Some(Command::Connect(a)) => connect(a),
         Some(Command::Serve(a)) => serve(a),
         Some(Command::Pki {
-            command: PkiCommand::Init { dir, force },
-        }) => iotls::pki::write_default(&dir, force)
-            .map(|files| {
-                for f in files {
-                    println!("{}", f.display());
-                }
-                exit::OK
-            })
-            .map_err(|e| e.to_string()),
+            command:
+                PkiCommand::Init {
+                    dir,
+                    force,
+                    devices,
+                    san,
+                },
+        }) => pki_init(&dir, force, devices, san),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
@@ -317,7 +336,12 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         sessions: a.sessions,
         pki_dir: Some(a.pki),
         alpn: a.alpn,
+        ca_mode: a.ca_mode,
+        policy: a.policy,
     };
+    if a.ui {
+        return serve_ui(opts, a.theme);
+    }
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).
     let mut code = exit::OK;
@@ -337,6 +361,76 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         return refused(e);
     }
     Ok(code)
+}
+
+/// `serve --ui`: the broker on its own thread, the room view on this one; sessions reach the view
+/// over a channel as they end. Set-up errors (a port in use, a bad file) are reported before the
+/// view starts; quitting the view exits 0.
+fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Result<u8, String> {
+    use iotls::ui::room::Feed;
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        eprintln!("iotls: serve --ui needs a terminal (stdin and stdout); without one, use serve or serve --json");
+        return Ok(exit::USAGE);
+    }
+    let (feed, sessions) = std::sync::mpsc::channel::<Feed>();
+    let (started, listening) = std::sync::mpsc::channel::<Result<String, engine::EngineError>>();
+    std::thread::spawn(move || {
+        let mut served = 0u32;
+        let mut listened = false;
+        let result = engine::serve::run_with(
+            &opts,
+            |addr| {
+                listened = true;
+                let _ = started.send(Ok(addr.to_string()));
+            },
+            |trace| {
+                served += 1;
+                let _ = feed.send(Feed::Session(Box::new(trace.clone())));
+            },
+        );
+        match result {
+            // Before it listened, the error goes to the command line instead of the view.
+            Err(e) if !listened => {
+                let _ = started.send(Err(e));
+            }
+            Err(e) => {
+                let _ = feed.send(Feed::Stopped(format!("the broker stopped: {e}")));
+            }
+            Ok(()) => {
+                let s = if served == 1 { "" } else { "s" };
+                let _ = feed.send(Feed::Stopped(format!(
+                    "served {served} session{s}; the broker stopped"
+                )));
+            }
+        }
+    });
+    let addr = match listening.recv() {
+        Ok(Ok(addr)) => addr,
+        Ok(Err(e)) => return refused(e),
+        Err(_) => return Err("the broker ended before it listened".into()),
+    };
+    let ui = iotls::ui::UiOptions {
+        theme,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    };
+    iotls::ui::room::run(addr, sessions, ui).map_err(|e| format!("terminal UI: {e}"))?;
+    Ok(exit::OK)
+}
+
+fn pki_init(
+    dir: &std::path::Path,
+    force: bool,
+    devices: Option<u16>,
+    san: Vec<iotls::pki::BrokerName>,
+) -> Result<u8, String> {
+    let o = iotls::pki::PkiOptions {
+        broker_names: san,
+        devices: devices.unwrap_or(0),
+    };
+    for f in iotls::pki::write_room(dir, &o, force)? {
+        println!("{}", f.display());
+    }
+    Ok(exit::OK)
 }
 
 fn inspect(file: &std::path::Path) -> Result<(), String> {

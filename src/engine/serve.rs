@@ -4,7 +4,7 @@
 use super::authz::Authorizer;
 use super::broker::Broker;
 use super::observe::Recorder;
-use super::policy_authz::PolicyAuthorizer;
+use super::policy_authz::{CaModeAuthorizer, PolicyAuthorizer};
 use super::scenario::BrokerSpec;
 use super::{assemble, unix_now, EngineError, Observer};
 use crate::pki::{load_certs, load_identity, DefaultPki};
@@ -31,6 +31,11 @@ pub struct ServeOptions {
     /// Application protocols the broker accepts (ALPN), like AWS IoT's port 443
     /// (`x-amzn-mqtt-ca`); empty: ALPN is ignored.
     pub alpn: Vec<String>,
+    /// CA mode: admit any certificate issued by a registered CA (the certificates in `ca`, or
+    /// the PKI's issuing CA), attached to the thing named by its CN and to `policy`.
+    pub ca_mode: bool,
+    /// CA mode: the policy document every admitted certificate is attached to.
+    pub policy: Option<PathBuf>,
 }
 
 fn usage(e: impl Into<String>) -> EngineError {
@@ -52,19 +57,39 @@ pub fn alpn_list(names: &[String], command: &str) -> Result<Vec<String>, EngineE
 
 /// Build the broker's spec from the options.
 pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
+    if o.ca_mode && o.registry.is_some() {
+        return Err(usage("--ca-mode and --registry do not go together: in CA mode the registered CAs (--ca) admit certificates and --policy authorizes them"));
+    }
+    if o.policy.is_some() && !o.ca_mode {
+        return Err(usage(
+            "--policy is for --ca-mode; without it, policies come from the registry (--registry)",
+        ));
+    }
+    let ca_mode = |cas: &[rustls_pki_types::CertificateDer<'static>]| {
+        let policy = o.policy.as_ref().ok_or_else(|| {
+            usage("--ca-mode needs --policy FILE: the policy document every admitted certificate is attached to")
+        })?;
+        CaModeAuthorizer::from_policy_file(cas, policy)
+    };
     let mut known_cas = Vec::new();
     let (identity, mut roots, authorizer): (_, _, Arc<dyn Authorizer>) = match (&o.cert, &o.key) {
         (Some(c), Some(k)) => {
             let identity = load_identity(c, k)?;
             let ca = o.ca.as_ref().ok_or_else(|| usage("--ca is needed with --cert: which CA's device certificates should the broker accept?"))?;
             let roots = load_certs(ca)?;
-            let reg = o
-                .registry
-                .as_ref()
-                .ok_or_else(|| usage("--registry is needed with --cert: which certificates are registered, and with which policies? (docs/policy.md)"))?;
-            let authz = PolicyAuthorizer::from_file(reg)?;
-            known_cas.extend(authz.registered_cas());
-            (identity, roots, Arc::new(authz) as Arc<dyn Authorizer>)
+            if o.ca_mode {
+                let authz = ca_mode(&roots)?;
+                known_cas.extend(authz.registered_cas());
+                (identity, roots, Arc::new(authz) as Arc<dyn Authorizer>)
+            } else {
+                let reg = o
+                    .registry
+                    .as_ref()
+                    .ok_or_else(|| usage("--registry is needed with --cert: which certificates are registered, and with which policies? (docs/policy.md)"))?;
+                let authz = PolicyAuthorizer::from_file(reg)?;
+                known_cas.extend(authz.registered_cas());
+                (identity, roots, Arc::new(authz) as Arc<dyn Authorizer>)
+            }
         }
         _ => {
             let dir = o
@@ -72,13 +97,23 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("iotls-pki"));
             let pki = DefaultPki::load_or_init(&dir).map_err(EngineError::Pki)?;
-            let authz = match &o.registry {
-                Some(r) => PolicyAuthorizer::from_file(r)?,
-                None => PolicyAuthorizer::pizza_default(&pki),
+            let authz: Arc<dyn Authorizer> = if o.ca_mode {
+                let cas = match &o.ca {
+                    Some(ca) => load_certs(ca)?,
+                    None => vec![pki.intermediate.clone()],
+                };
+                let authz = ca_mode(&cas)?;
+                known_cas.extend(authz.registered_cas());
+                Arc::new(authz)
+            } else {
+                let authz = match &o.registry {
+                    Some(r) => PolicyAuthorizer::from_file(r)?,
+                    None => PolicyAuthorizer::pizza_default(&pki),
+                };
+                known_cas.push(pki.intermediate.clone());
+                known_cas.extend(authz.registered_cas());
+                Arc::new(authz)
             };
-            known_cas.push(pki.intermediate.clone());
-            known_cas.extend(authz.registered_cas());
-            let authz: Arc<dyn Authorizer> = Arc::new(authz);
             (pki.broker.clone(), vec![pki.root.clone()], authz)
         }
     };
@@ -87,6 +122,7 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
             roots = load_certs(ca)?;
         }
     }
+    known_cas.dedup();
     Ok(BrokerSpec {
         identity,
         client_roots: roots,
@@ -98,7 +134,17 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
 
 /// Serve until `sessions` sessions have ended (or forever), calling `each` with every trace.
 /// Prints `listening on ADDR` to stderr first.
-pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineError> {
+pub fn run(o: &ServeOptions, each: impl FnMut(&Trace)) -> Result<(), EngineError> {
+    // Status goes to stderr: stdout carries only sessions (JSON Lines with --json).
+    run_with(o, |addr| eprintln!("listening on {addr}"), each)
+}
+
+/// [`run`], telling `listening` the address once the broker listens (instead of printing it).
+pub fn run_with(
+    o: &ServeOptions,
+    listening: impl FnOnce(SocketAddr),
+    mut each: impl FnMut(&Trace),
+) -> Result<(), EngineError> {
     let spec = broker_spec(o)?;
     let ip: std::net::IpAddr = o
         .bind
@@ -113,8 +159,7 @@ pub fn run(o: &ServeOptions, mut each: impl FnMut(&Trace)) -> Result<(), EngineE
     let rt = super::runtime()?;
     rt.block_on(async {
         let broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
-        // Status goes to stderr: stdout carries only sessions (JSON Lines with --json).
-        eprintln!("listening on {}", broker.local_addr());
+        listening(broker.local_addr());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trace>();
         let mut served = 0u32;
         let mut running = 0u32;

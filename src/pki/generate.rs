@@ -1,5 +1,7 @@
 //! The embedded default PKI, generated in memory at start-up: a root CA, an issuing CA, the broker's
-//! certificate and the pizza-order buttons' certificates, all ECDSA P-256.
+//! certificate and the pizza-order buttons' certificates, all ECDSA P-256. For a workshop room,
+//! [`DefaultPki::generate_with`] also issues one device identity per participant and adds the
+//! room's addresses to the broker's certificate.
 
 use super::Identity;
 use rcgen::{
@@ -8,6 +10,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fmt;
+use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 
 /// The serial number printed on the default pizza button (and put in its certificate's subject).
@@ -17,6 +20,69 @@ pub const BUTTON_THING: &str = "pizza-button-1";
 /// The second button of the "nefarious customer" lessons.
 pub const NEIGHBOUR_SERIAL: &str = "G030JF055365XVRC";
 pub const NEIGHBOUR_THING: &str = "pizza-button-2";
+
+/// The most room identities `iotls pki init --devices` issues.
+pub const MAX_ROOM_DEVICES: u16 = 500;
+
+/// A name the broker's certificate presents (subjectAltName): a host name or an IP address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerName {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+impl std::str::FromStr for BrokerName {
+    type Err = String;
+
+    /// An IP address, or a DNS name as rustls accepts one for a server (`room.example`, `pi-4`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(BrokerName::Ip(ip));
+        }
+        match rustls_pki_types::DnsName::try_from(s) {
+            Ok(_) => Ok(BrokerName::Dns(s.to_ascii_lowercase())),
+            Err(_) => Err(format!(
+                "{s:?} is neither an IP address nor a valid host name (letters, digits, '-' and '.')"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BrokerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerName::Dns(d) => f.write_str(d),
+            BrokerName::Ip(ip) => ip.fmt(f),
+        }
+    }
+}
+
+/// What to generate beyond the default PKI.
+#[derive(Clone, Debug, Default)]
+pub struct PkiOptions {
+    /// More names for the broker's certificate (the room's LAN address, a host name).
+    pub broker_names: Vec<BrokerName>,
+    /// How many room identities to issue (`device-001` …), at most [`MAX_ROOM_DEVICES`].
+    pub devices: u16,
+}
+
+/// A participant's identity in a workshop room.
+#[derive(Clone, Debug)]
+pub struct RoomDevice {
+    /// The thing name: the certificate's CN and the MQTT client id to connect with (`device-001`).
+    pub thing: String,
+    /// The certificate's subject serialNumber; the device's own topics are `room/<serial>/…`.
+    pub serial: String,
+    pub identity: Identity,
+}
+
+/// A workshop room: the default PKI (its broker presenting the room's names) and the participants'
+/// identities, all issued by the same issuing CA.
+#[derive(Clone, Debug)]
+pub struct Room {
+    pub pki: DefaultPki,
+    pub devices: Vec<RoomDevice>,
+}
 
 /// Something rcgen refused while generating the PKI.
 #[derive(Debug)]
@@ -93,11 +159,12 @@ fn leaf_params(now: OffsetDateTime) -> CertificateParams {
 
 /// A device certificate: CN = thing name, serialNumber (OID 2.5.4.5) = the printed serial.
 pub fn button_params(thing: &str, serial: &str, now: OffsetDateTime) -> CertificateParams {
+    device_params("Pizza Shop customers", thing, serial, now)
+}
+
+fn device_params(org: &str, thing: &str, serial: &str, now: OffsetDateTime) -> CertificateParams {
     let mut p = leaf_params(now);
-    let mut d = dn(&[
-        (DnType::OrganizationName, "Pizza Shop customers"),
-        (DnType::CommonName, thing),
-    ]);
+    let mut d = dn(&[(DnType::OrganizationName, org), (DnType::CommonName, thing)]);
     d.push(
         DnType::CustomDnType(vec![2, 5, 4, 5]),
         DnValue::PrintableString(
@@ -119,9 +186,38 @@ fn private(k: &KeyPair) -> PrivateKeyDer<'static> {
     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(k.serialize_der()))
 }
 
+/// Letters and digits that cannot be misread for each other (no I, O, 0, 1): 32 of them, so a
+/// random byte modulo 32 picks one uniformly.
+const SERIAL_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// Six random characters naming one room, so that two rooms' serials differ.
+fn room_tag() -> Result<String, PkiError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 6];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError("the system random generator failed".into()))?;
+    Ok(bytes
+        .iter()
+        .map(|b| SERIAL_ALPHABET[(*b % 32) as usize] as char)
+        .collect())
+}
+
 impl DefaultPki {
     /// Generate fresh keys and certificates (a few milliseconds).
     pub fn generate() -> Result<Self, PkiError> {
+        Ok(Self::generate_with(&PkiOptions::default())?.pki)
+    }
+
+    /// Generate the default PKI with the broker's extra names, and `devices` room identities
+    /// (`device-001` …, serialNumber `<room tag>-001` …) issued by the issuing CA.
+    pub fn generate_with(o: &PkiOptions) -> Result<Room, PkiError> {
+        if o.devices > MAX_ROOM_DEVICES {
+            return Err(PkiError(format!(
+                "{} devices asked for; a room has at most {MAX_ROOM_DEVICES}",
+                o.devices
+            )));
+        }
         let now = OffsetDateTime::now_utc();
         let root =
             CertifiedIssuer::self_signed(ca_params("Pizza Shop Root CA", None, now), key()?)?;
@@ -141,6 +237,15 @@ impl DefaultPki {
             SanType::DnsName("broker.pizza.example".try_into()?),
             SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
         ];
+        for name in &o.broker_names {
+            let san = match name {
+                BrokerName::Dns(d) => SanType::DnsName(d.as_str().try_into()?),
+                BrokerName::Ip(ip) => SanType::IpAddress(*ip),
+            };
+            if !bp.subject_alt_names.contains(&san) {
+                bp.subject_alt_names.push(san);
+            }
+        }
         bp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let broker = leaf(bp, &inter)?;
         let button = leaf(button_params(BUTTON_THING, BUTTON_SERIAL, now), &inter)?;
@@ -155,14 +260,32 @@ impl DefaultPki {
         )?;
         let rogue_button = leaf(button_params(BUTTON_THING, BUTTON_SERIAL, now), &rogue)?;
 
-        Ok(DefaultPki {
-            root: root.der().clone(),
-            intermediate: inter.der().clone(),
-            broker,
-            button,
-            neighbour,
-            rogue_root: rogue.der().clone(),
-            rogue_button,
+        let mut devices = Vec::with_capacity(o.devices as usize);
+        if o.devices > 0 {
+            let tag = room_tag()?;
+            for i in 1..=o.devices {
+                let thing = format!("device-{i:03}");
+                let serial = format!("{tag}-{i:03}");
+                let params = device_params("iotls workshop room", &thing, &serial, now);
+                devices.push(RoomDevice {
+                    identity: leaf(params, &inter)?,
+                    thing,
+                    serial,
+                });
+            }
+        }
+
+        Ok(Room {
+            pki: DefaultPki {
+                root: root.der().clone(),
+                intermediate: inter.der().clone(),
+                broker,
+                button,
+                neighbour,
+                rogue_root: rogue.der().clone(),
+                rogue_button,
+            },
+            devices,
         })
     }
 }

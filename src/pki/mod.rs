@@ -7,9 +7,12 @@ mod generate;
 mod load;
 
 pub use describe::{describe, describe_brief, rfc3339, subject_cn};
-pub use files::{certs_pem, key_pem, write_default};
+pub use files::{
+    certs_pem, key_pem, write_default, write_room, ROOM_POLICY_JSON, ROOM_POLICY_NAME,
+};
 pub use generate::{
-    DefaultPki, PkiError, BUTTON_SERIAL, BUTTON_THING, NEIGHBOUR_SERIAL, NEIGHBOUR_THING,
+    BrokerName, DefaultPki, PkiError, PkiOptions, Room, RoomDevice, BUTTON_SERIAL, BUTTON_THING,
+    MAX_ROOM_DEVICES, NEIGHBOUR_SERIAL, NEIGHBOUR_THING,
 };
 pub use load::{load_certs, load_identity, load_key, LoadError};
 

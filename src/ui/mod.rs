@@ -8,13 +8,15 @@
 //!
 //! Modules: `steps` (the tour's steps over a trace), `narrate` (plain-language narration, reusable
 //! by non-terminal renderers), `app` (state + update), `keys` (event → action), `view` (drawing),
-//! `terminal` (event loop, terminal set-up and restore), `theme` (colours, NO_COLOR).
+//! `terminal` (event loop, terminal set-up and restore), `theme` (colours, NO_COLOR), `room` (the
+//! live list of sessions of `iotls serve --ui`, which opens one session in this same tour).
 //!
 //! [`Trace`]: crate::trace::Trace
 
 mod app;
 mod keys;
 pub use crate::narrate;
+pub mod room;
 pub mod steps;
 mod terminal;
 mod theme;

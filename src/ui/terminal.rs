@@ -104,10 +104,10 @@ pub fn run(
 }
 
 /// Puts the terminal into the UI's modes; restores it when dropped.
-struct Guard;
+pub(super) struct Guard;
 
 impl Guard {
-    fn enter() -> io::Result<Guard> {
+    pub(super) fn enter() -> io::Result<Guard> {
         terminal::enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         // From here on, the guard restores even if a later step fails.
@@ -139,7 +139,7 @@ pub fn restore() {
 }
 
 /// On panic, restore the terminal first so the report is readable, then report as usual.
-fn install_panic_hook() {
+pub(super) fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
@@ -155,7 +155,7 @@ fn install_panic_hook() {
 /// direct call to the C library's `signal(2)`; the handler only stores an atomic flag, which is
 /// async-signal-safe.
 #[cfg(unix)]
-mod signals {
+pub(super) mod signals {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static RECEIVED: AtomicBool = AtomicBool::new(false);
@@ -205,7 +205,7 @@ mod signals {
 }
 
 #[cfg(not(unix))]
-mod signals {
+pub(super) mod signals {
     pub fn received() -> bool {
         false
     }

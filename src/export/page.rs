@@ -135,23 +135,37 @@ fn document(trace: &Trace, secrets: &Secrets) -> Vec<Block> {
     }
 
     d.push(Block::Heading(2, "Certificates".into()));
-    d.push(Block::Table {
-        head: vec!["roles", "subject", "issuer", "valid", "key", "sha256"],
-        rows: trace
-            .certificates
-            .iter()
-            .map(|c| {
-                vec![
-                    c.role_text(),
-                    c.subject.clone(),
-                    c.issuer.clone(),
-                    format!("{} … {}", c.not_before, c.not_after),
-                    c.key.clone(),
-                    c.sha256.clone(),
-                ]
-            })
-            .collect(),
-    });
+    for c in &trace.certificates {
+        d.push(Block::Heading(3, c.subject.clone()));
+        let mut f = vec![
+            ("roles".to_string(), c.role_text()),
+            ("issuer".into(), c.issuer.clone()),
+            ("serial".into(), c.serial.clone()),
+            (
+                "valid".into(),
+                format!(
+                    "{} … {} ({} days left at the session's start)",
+                    c.not_before, c.not_after, c.days_left
+                ),
+            ),
+            ("key".into(), c.key.clone()),
+            ("signature algorithm".into(), c.signature_algorithm.clone()),
+        ];
+        for (name, list) in [
+            ("subject alternative names", &c.san),
+            ("key usage", &c.key_usage),
+            ("extended key usage", &c.extended_key_usage),
+        ] {
+            if !list.is_empty() {
+                f.push((name.into(), list.join(", ")));
+            }
+        }
+        if let Some(b) = &c.basic_constraints {
+            f.push(("basic constraints".into(), b.clone()));
+        }
+        f.push(("sha256 (AWS IoT certificate id)".into(), c.sha256.clone()));
+        d.push(Block::Facts(f));
+    }
 
     d.push(Block::Heading(2, "Records on the wire".into()));
     d.push(Block::Text(
@@ -390,20 +404,28 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
             });
         }
         EventKind::Check {
+            check,
             ok,
             reason,
             facts,
             failure,
             ..
         } => {
-            d.push(Block::Verdict(*ok, reason.clone()));
+            d.push(Block::Verdict(
+                *ok,
+                format!(
+                    "{} — {}",
+                    if *ok { "passed" } else { "failed" },
+                    who_checked(e.side, *check)
+                ),
+            ));
             d.push(Block::Note(match e.side {
                 Side::Iotls => "iotls's own check: recomputed by iotls from the bytes and the key \
                                 log. A second opinion; it never decides the outcome."
                     .into(),
                 s => format!("The {}'s verdict, as it returned it.", s.name()),
             }));
-            let mut f: Vec<(String, String)> = Vec::new();
+            let mut f: Vec<(String, String)> = vec![("reason".into(), reason.clone())];
             for fact in facts {
                 if fact.name == "signed_message" {
                     // The signed bytes are the handshake messages shown above.
@@ -418,9 +440,7 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
                     f.push((fact.name.clone(), fact.value.clone()));
                 }
             }
-            if !f.is_empty() {
-                d.push(Block::Facts(f));
-            }
+            d.push(Block::Facts(f));
             if let Some(fl) = failure {
                 d.push(failure_block(fl));
             }
@@ -494,13 +514,22 @@ fn failure_block(f: &Failure) -> Block {
 fn rows(bytes: &[u8], fields: &[Field]) -> Vec<Row> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    let gap = |from: usize, to: usize| Row {
-        offset: from,
-        len: to - from,
-        name: "(not described by a field)".into(),
-        depth: 0,
-        value: String::new(),
-        bytes: bytes[from..to].to_vec(),
+    // Bytes no field describes: the rest of the innermost field around them, if any.
+    let gap = |from: usize, to: usize| {
+        let around = fields
+            .iter()
+            .filter(|f| f.offset <= from && to <= f.offset + f.len)
+            .max_by_key(|f| f.depth);
+        Row {
+            offset: from,
+            len: to - from,
+            name: around
+                .map(|f| format!("(rest of {})", f.name))
+                .unwrap_or_else(|| "(not described by a field)".into()),
+            depth: around.map(|f| f.depth + 1).unwrap_or(0),
+            value: String::new(),
+            bytes: bytes[from..to].to_vec(),
+        }
     };
     for (k, f) in fields.iter().enumerate() {
         let start = f.offset.min(bytes.len());
@@ -606,13 +635,15 @@ fn hex_lines(bytes: &[u8]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 const CSS: &str =
-    "body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;\
+    "body{font-family:system-ui,sans-serif;max-width:80em;margin:2em auto;padding:0 1em;\
 line-height:1.45;color:#1b1b1b;background:#fff}\
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:2em}h3{margin-bottom:.3em}\
 h4{margin:1em 0 .3em}code,pre,.hex{font-family:ui-monospace,monospace;font-size:.9em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.15em .5em;\
 vertical-align:top;text-align:left}th{background:#f3f3f3}\
 td.hex{word-break:break-all;max-width:34em}td.num{text-align:right}\
+td.bytes{white-space:nowrap;font-family:ui-monospace,monospace;font-size:.9em}\
+td.value{min-width:16em;overflow-wrap:anywhere}td.field{min-width:11em;overflow-wrap:anywhere}pre.keys{white-space:pre-wrap;word-break:break-all}\
 .d1{padding-left:1.5em}.d2{padding-left:3em}.d3{padding-left:4.5em}.d4{padding-left:6em}\
 .ok{color:#0a6b1f;font-weight:bold}.fail{color:#b00020;font-weight:bold}\
 .note{color:#555;font-style:italic}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}\
@@ -669,8 +700,8 @@ fn html(title: &str, doc: &[Block]) -> String {
                 for r in rows {
                     let _ = writeln!(
                         o,
-                        "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"d{}\">{}</td>\
-                         <td>{}</td><td class=\"hex\">{}</td></tr>",
+                        "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"field d{}\">{}</td>\
+                         <td class=\"value\">{}</td><td class=\"bytes\">{}</td></tr>",
                         r.offset,
                         r.len,
                         r.depth.min(4),
@@ -691,7 +722,7 @@ fn html(title: &str, doc: &[Block]) -> String {
                 );
             }
             Block::Code(lines) => {
-                let _ = writeln!(o, "<pre>{}</pre>", esc(&lines.join("\n")));
+                let _ = writeln!(o, "<pre class=\"keys\">{}</pre>", esc(&lines.join("\n")));
             }
             Block::List(items) => {
                 o.push_str("<ul>\n");

@@ -82,7 +82,7 @@ impl Exports {
     }
 
     /// [`Exports::new`] with the value of `SSLKEYLOGFILE` given.
-    pub fn with_env_keylog(
+    fn with_env_keylog(
         args: &ExportArgs,
         command: Command,
         env_keylog: Option<PathBuf>,
@@ -132,14 +132,6 @@ impl Exports {
             }
         }
         Ok(x)
-    }
-
-    /// Whether anything is to be written.
-    pub fn is_empty(&self) -> bool {
-        self.keylog.is_none()
-            && self.env_keylog.is_none()
-            && self.pcap.is_none()
-            && self.pages.is_empty()
     }
 
     /// Write every export of one session: `SSLKEYLOGFILE` and the files of the flags. `session`
@@ -306,4 +298,20 @@ fn write_private(path: &Path, bytes: &[u8], append: bool) -> std::io::Result<()>
     let mut f = private_file(path, append)?;
     f.write_all(bytes)?;
     f.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+    use std::path::Path;
+
+    #[test]
+    fn the_session_number_goes_before_the_extension() {
+        assert_eq!(
+            numbered(Path::new("d/room.pcapng"), 3),
+            Path::new("d/room-3.pcapng")
+        );
+        assert_eq!(numbered(Path::new("room"), 1), Path::new("room-1"));
+        assert_eq!(numbered(Path::new("a.b.md"), 2), Path::new("a.b-2.md"));
+    }
 }

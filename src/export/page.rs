@@ -866,3 +866,36 @@ fn md(s: &str) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::rows;
+    use crate::trace::EventKind;
+
+    /// The annotated rows of every message and MQTT packet of a real session hold every byte of
+    /// it once, in order.
+    #[test]
+    fn the_rows_of_a_message_are_its_bytes() {
+        let s = crate::engine::lessons::scenario("pizza-button").expect("the lesson");
+        let t = crate::engine::run(&s).expect("a session");
+        let mut seen = 0;
+        for e in &t.events {
+            let parts: Vec<(&Vec<u8>, &Vec<crate::trace::Field>)> = match &e.kind {
+                EventKind::Handshake { hex, fields, .. } => vec![(hex, fields)],
+                EventKind::AppData { mqtt, .. } => {
+                    mqtt.iter().map(|p| (&p.hex, &p.fields)).collect()
+                }
+                _ => continue,
+            };
+            for (bytes, fields) in parts {
+                let joined: Vec<u8> = rows(bytes, fields)
+                    .into_iter()
+                    .flat_map(|r| r.bytes)
+                    .collect();
+                assert_eq!(&joined, bytes, "{:?}", e.kind);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 15, "handshake messages and MQTT packets: {seen}");
+    }
+}

@@ -60,6 +60,19 @@ fn handshake_types(t: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The handshake message types tshark sees, frame by frame, in order.
+fn handshake_types_seen(file: &Path) -> Vec<String> {
+    tshark(file, &["-T", "fields", "-e", "tls.handshake.type"])
+        .lines()
+        .flat_map(|l| {
+            l.split(',')
+                .map(|t| t.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 /// The ClientHello's random, as the trace decoded it.
 fn client_random(t: &serde_json::Value) -> String {
     let hello = t["events"]
@@ -167,17 +180,11 @@ fn the_tour_capture_decrypts_in_tshark_without_a_key_log_option() {
     assert_decrypts(&pcap, &[], "pizza-button-1");
 
     // tshark's handshake messages, frame by frame, are the trace's.
-    let seen: Vec<String> = tshark(&pcap, &["-T", "fields", "-e", "tls.handshake.type"])
-        .lines()
-        .flat_map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter(|t| !t.is_empty())
-        .collect();
-    assert_eq!(seen, handshake_types(&trace), "tshark's handshake types");
+    assert_eq!(
+        handshake_types_seen(&pcap),
+        handshake_types(&trace),
+        "tshark's handshake types"
+    );
 
     // The payloads are the records, byte for byte; the broker is on 8883.
     let by_port = payloads_by_port(&pcap);
@@ -307,17 +314,11 @@ fn connect_against_serve_both_sides_captures_decrypt_one_file_per_served_session
         assert_eq!(run.code, Some(0), "{}\n{}", run.show(), serve.show_now());
         let trace = trace_of(&run);
         assert_decrypts(&pcap, &[], "pizza-button-1");
-        let seen: Vec<String> = tshark(&pcap, &["-T", "fields", "-e", "tls.handshake.type"])
-            .lines()
-            .flat_map(|l| {
-                l.split(',')
-                    .map(str::trim)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|t| !t.is_empty())
-            .collect();
-        assert_eq!(seen, handshake_types(&trace), "tshark's handshake types");
+        assert_eq!(
+            handshake_types_seen(&pcap),
+            handshake_types(&trace),
+            "tshark's handshake types"
+        );
 
         // connect's page: no master secret, but where the key log is.
         let lines = key_log_lines(&keys);
@@ -356,6 +357,14 @@ fn connect_against_serve_both_sides_captures_decrypt_one_file_per_served_session
             serve.show()
         );
         assert_decrypts(&pcap, &[], "pizza-button-1");
+        // The broker's view of the same session: the handshake the device's trace recorded.
+        let random = fields(&pcap, "tls.handshake.type==1", "tls.handshake.random", &[]);
+        assert_eq!(random.len(), 1, "one ClientHello: {random:?}");
+        let (trace, _) = traces
+            .iter()
+            .find(|(t, _)| client_random(t) == random[0].replace(':', ""))
+            .unwrap_or_else(|| panic!("a device session with client random {}", random[0]));
+        assert_eq!(handshake_types_seen(&pcap), handshake_types(trace));
         let page = std::fs::read_to_string(dir.join(format!("served-{n}.md"))).unwrap();
         assert!(
             page.contains("client_chain"),

@@ -3,6 +3,7 @@
 //! One engine ([`engine`]) runs a real session and records a [`trace::Trace`]; every view renders it.
 
 pub mod engine;
+pub mod export;
 pub mod files;
 pub mod json;
 pub mod mqtt;

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use iotls::engine;
+use iotls::export::{self, ExportArgs, Exports};
 use iotls::render;
 use iotls::trace::exit;
 use std::io::IsTerminal;
@@ -73,6 +74,8 @@ struct TourArgs {
     /// Colour theme of the terminal UI.
     #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
     theme: iotls::ui::Theme,
+    #[command(flatten)]
+    exports: ExportArgs,
 }
 
 #[derive(clap::Args)]
@@ -129,6 +132,8 @@ struct ConnectArgs {
     /// Print the trace as JSON instead of narrating it.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    exports: ExportArgs,
 }
 
 #[derive(clap::Args)]
@@ -178,6 +183,8 @@ struct ServeArgs {
     /// Colour theme of the room view (--ui).
     #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default, requires = "ui")]
     theme: iotls::ui::Theme,
+    #[command(flatten)]
+    exports: ExportArgs,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +216,7 @@ fn main() -> ExitCode {
             list: false,
             mqtt5: false,
             theme: iotls::ui::Theme::Default,
+            exports: ExportArgs::default(),
         }),
         Some(Command::Tour(a)) => tour(a),
         Some(Command::Connect(a)) => connect(a),
@@ -243,6 +251,10 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         }
         return Ok(exit::OK);
     }
+    let exports = match Exports::new(&a.exports, export::Command::Tour) {
+        Ok(x) => x,
+        Err(e) => return export_refused(e),
+    };
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
     let trace = match lesson_scenario(&lesson, mqtt5).and_then(|s| engine::run(&s)) {
@@ -251,9 +263,11 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     };
     if a.json {
         println!("{}", render::json(&trace));
+        exports.write(&trace, None).map_err(|e| e.to_string())?;
         return Ok(trace.outcome.exit_code());
     } else if a.plain || !std::io::stdout().is_terminal() {
         print!("{}", render::plain::render(&trace));
+        exports.write(&trace, None).map_err(|e| e.to_string())?;
         return Ok(trace.outcome.exit_code());
     } else {
         let opts = iotls::ui::UiOptions {
@@ -261,15 +275,38 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             // https://no-color.org: present and not empty.
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         };
+        // SSLKEYLOGFILE gets every session run; the files of the flags, the one on screen at quit.
+        exports
+            .append_env_keylog(&trace)
+            .map_err(|e| e.to_string())?;
+        let env_keylog = exports.clone();
         let rerun = move || {
-            lesson_scenario(&lesson, mqtt5)
+            let t = lesson_scenario(&lesson, mqtt5)
                 .and_then(|s| engine::run(&s))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            env_keylog
+                .append_env_keylog(&t)
+                .map_err(|e| e.to_string())?;
+            Ok(t)
         };
-        iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+        let shown = iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+        exports
+            .write_files(&shown, None)
+            .map_err(|e| e.to_string())?;
     }
     // Quitting the terminal UI is not a verdict.
     Ok(exit::OK)
+}
+
+/// Export flags that cannot be carried out: 2 for an unknown format, 3 for a file.
+fn export_refused(e: export::ExportError) -> Result<u8, String> {
+    match e {
+        export::ExportError::Usage(m) => {
+            eprintln!("iotls: {m}");
+            Ok(exit::USAGE)
+        }
+        other => Err(other.to_string()),
+    }
 }
 
 /// A session that could not start: the message on stderr, and the exit code — 2 for what the
@@ -294,6 +331,10 @@ fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, engine::
 }
 
 fn connect(a: ConnectArgs) -> Result<u8, String> {
+    let exports = match Exports::new(&a.exports, export::Command::Connect) {
+        Ok(x) => x,
+        Err(e) => return export_refused(e),
+    };
     let opts = engine::connect::ConnectOptions {
         addr: a.addr,
         cert: a.cert,
@@ -322,10 +363,15 @@ fn connect(a: ConnectArgs) -> Result<u8, String> {
     } else {
         print!("{}", render::plain::render(&trace));
     }
+    exports.write(&trace, None).map_err(|e| e.to_string())?;
     Ok(trace.outcome.exit_code())
 }
 
 fn serve(a: ServeArgs) -> Result<u8, String> {
+    let exports = match Exports::new(&a.exports, export::Command::Serve) {
+        Ok(x) => x,
+        Err(e) => return export_refused(e),
+    };
     let opts = engine::serve::ServeOptions {
         bind: a.bind,
         port: a.port,
@@ -340,11 +386,17 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         policy: a.policy,
     };
     if a.ui {
+        if a.exports.keylog.is_some() || a.exports.pcap.is_some() || !a.exports.export.is_empty() {
+            eprintln!("iotls: serve --ui does not write exports yet: run serve without --ui (or --json) to write --keylog/--pcap/--export");
+            return Ok(exit::USAGE);
+        }
         return serve_ui(opts, a.theme);
     }
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).
     let mut code = exit::OK;
+    let mut session = 0u32;
+    let mut export_failed = false;
     let served = engine::serve::run(&opts, |trace| {
         if json {
             // JSON Lines: one complete trace per line, nothing else on stdout.
@@ -356,9 +408,25 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         if code == exit::OK {
             code = trace.outcome.exit_code();
         }
+        // Exports per session, numbered in the order the sessions ended.
+        session += 1;
+        match exports.write(trace, Some(session)) {
+            Ok(files) if !files.is_empty() => {
+                let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                eprintln!("session {session}: wrote {}", files.join(", "));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("iotls: session {session}: {e}");
+                export_failed = true;
+            }
+        }
     });
     if let Err(e) = served {
         return refused(e);
+    }
+    if export_failed {
+        return Ok(exit::SETUP);
     }
     Ok(code)
 }

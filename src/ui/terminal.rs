@@ -31,12 +31,13 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Run the UI on the real terminal until the person quits.
 ///
 /// `first` is the trace of a session already run; `rerun` runs a fresh session (new keys, a new
-/// real handshake) when the person presses `r`.
+/// real handshake) when the person presses `r`. Returns the trace on screen when they quit (the
+/// session `--pcap` and the other exports are written from).
 pub fn run(
     first: Trace,
     mut rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
-) -> io::Result<()> {
+) -> io::Result<Trace> {
     let mut trace = first;
     let mut state = AppState::new(&trace);
     state.opts = opts;
@@ -100,7 +101,7 @@ pub fn run(
             dirty = true;
         }
     }
-    Ok(())
+    Ok(trace)
 }
 
 /// Puts the terminal into the UI's modes; restores it when dropped.

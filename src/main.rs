@@ -47,6 +47,8 @@ enum Command {
         /// PEM file with one or more certificates.
         file: PathBuf,
     },
+    /// Open a saved trace, or dissect a capture (pcap, pcapng) and re-verify it offline.
+    Replay(ReplayArgs),
     /// AWS-IoT-style policies: evaluate one request offline, or audit a policy document.
     Policy {
         #[command(subcommand)]
@@ -142,6 +144,36 @@ struct ServeArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// A trace (`tour --json`, `connect --json`, `serve --json`) or a capture (pcap, pcapng).
+    file: PathBuf,
+    /// The session to show (from 1) when the file holds several; default: list them.
+    #[arg(long)]
+    session: Option<usize>,
+    /// Key log to decrypt a capture (NSS format: CLIENT_RANDOM <client random> <master secret>).
+    #[arg(long)]
+    keylog: Option<PathBuf>,
+    /// Root certificate(s) (PEM) to re-verify both certificate chains against.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Registry file: re-evaluate the policy decision of each CONNECT, PUBLISH and SUBSCRIBE.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Re-verify a saved trace offline too (a capture always is).
+    #[arg(long)]
+    reverify: bool,
+    /// Narrate as plain text (the default when stdout is not a terminal).
+    #[arg(long, conflicts_with = "json")]
+    plain: bool,
+    /// Print the trace as JSON (several sessions: one per line).
+    #[arg(long)]
+    json: bool,
+    /// Colour theme of the terminal UI.
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
+    theme: iotls::ui::Theme,
+}
+
 #[derive(Subcommand)]
 enum PkiCommand {
     /// Write root.pem, issuing-ca.pem, broker.pem/.key, button.pem/.key, … into DIR (keys mode 0600).
@@ -179,6 +211,7 @@ fn main() -> ExitCode {
             })
             .map_err(|e| e.to_string()),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
+        Some(Command::Replay(a)) => replay(a),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
         }
@@ -303,6 +336,77 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         return refused(e);
     }
     Ok(code)
+}
+
+/// `iotls replay`: exit 0 whatever the verdicts (they are findings); 3 for input it cannot read.
+fn replay(a: ReplayArgs) -> Result<u8, String> {
+    let opts = iotls::replay::Options {
+        keylog: a.keylog,
+        ca: a.ca,
+        registry: a.registry,
+        reverify: a.reverify,
+    };
+    let usage = |e: iotls::replay::ReplayError| {
+        if e.is_usage() {
+            eprintln!("iotls: {e}");
+            Ok(exit::USAGE)
+        } else {
+            Err(e.to_string())
+        }
+    };
+    let r = match iotls::replay::open(&a.file, &opts) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    for w in r.warnings() {
+        eprintln!("iotls: warning: {w}");
+    }
+    let shown: Vec<usize> = match a.session {
+        Some(n) => match r.pick(n) {
+            Ok(i) => vec![i],
+            Err(e) => return usage(e),
+        },
+        None => {
+            if r.len() > 1 {
+                eprintln!(
+                    "{} holds {} sessions (show one with --session N):",
+                    a.file.display(),
+                    r.len()
+                );
+                for l in r.list() {
+                    eprintln!("{l}");
+                }
+            }
+            (0..r.len()).collect()
+        }
+    };
+    if a.json {
+        if let [one] = shown.as_slice() {
+            println!("{}", render::json(&r.trace(*one)));
+        } else {
+            // JSON Lines, like serve --json: one trace per line.
+            for i in shown {
+                println!("{}", serde_json::to_string(&r.trace(i)).unwrap_or_default());
+            }
+        }
+    } else if a.plain || !std::io::stdout().is_terminal() {
+        for i in shown {
+            print!("{}", iotls::replay::plain(&r.trace(i)));
+        }
+    } else {
+        let opts = iotls::ui::UiOptions {
+            theme: a.theme,
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        };
+        let file = a.file.display().to_string();
+        let rerun = move || -> Result<iotls::trace::Trace, String> {
+            Err(format!(
+                "this is a replay of {file}: there is no session to run again"
+            ))
+        };
+        iotls::ui::run(r.trace(shown[0]), rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+    }
+    Ok(exit::OK)
 }
 
 fn inspect(file: &std::path::Path) -> Result<(), String> {

@@ -540,8 +540,9 @@ fn reassemble(segments: Vec<Segment>) -> Vec<Connection> {
             open[i].segment(s);
         } else {
             by_ends.insert(key, open.len());
+            let mut r = r;
+            r.segment(s);
             open.push(r);
-            open.last_mut().map(|r| r.segment(s));
         }
     }
     done.extend(open);

@@ -15,7 +15,7 @@ const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sess
   3  set-up error: a file that cannot be read or used, an address, a port
   4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
   5  MQTT refusal, or the broker closed the connection after the handshake
-The terminal UI exits 0 when you quit.";
+The terminal UI exits 0 when you quit. replay exits 0 whatever it shows, 3 for input it cannot read.";
 
 #[derive(Parser)]
 #[command(

@@ -628,6 +628,76 @@ mod tests {
         );
     }
 
+    /// The same TCP segment in each link type iotls reads.
+    #[test]
+    fn link_types() {
+        use etherparse::{LinuxSllPacketType, PacketBuilder};
+        let payload = b"\x16\x03\x01hello";
+        let v4 = || PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64);
+        let v6 = || PacketBuilder::ipv6([1; 16], [2; 16], 64);
+        let write = |b: etherparse::PacketBuilderStep<etherparse::TcpHeader>| {
+            let mut out = Vec::new();
+            b.write(&mut out, payload).expect("build a packet");
+            out
+        };
+        let ip4 = write(v4().tcp(40000, 8883, 7, 1000));
+        let ip6 = write(v6().tcp(40000, 8883, 7, 1000));
+        let eth = write(
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+                .tcp(40000, 8883, 7, 1000),
+        );
+        let eth6 = write(
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv6([1; 16], [2; 16], 64)
+                .tcp(40000, 8883, 7, 1000),
+        );
+        let sll = write(
+            PacketBuilder::linux_sll(LinuxSllPacketType::HOST, 6, [0; 8])
+                .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+                .tcp(40000, 8883, 7, 1000),
+        );
+        // SLL2: protocol 0x0800, then 18 more header bytes.
+        let sll2 = [&[0x08, 0x00][..], &[0; 18], &ip4].concat();
+        let null = [&2u32.to_le_bytes()[..], &ip4].concat();
+        let cases: [(Linktype, &[u8], &str); 8] = [
+            (Linktype::ETHERNET, &eth, "10.0.0.2:40000"),
+            (
+                Linktype::ETHERNET,
+                &eth6,
+                "[101:101:101:101:101:101:101:101]:40000",
+            ),
+            (Linktype::LINUX_SLL, &sll, "10.0.0.2:40000"),
+            (Linktype::LINUX_SLL2, &sll2, "10.0.0.2:40000"),
+            (Linktype::RAW, &ip4, "10.0.0.2:40000"),
+            (
+                Linktype::IPV6,
+                &ip6,
+                "[101:101:101:101:101:101:101:101]:40000",
+            ),
+            (Linktype::NULL, &null, "10.0.0.2:40000"),
+            (Linktype::IPV4, &ip4, "10.0.0.2:40000"),
+        ];
+        for (link, data, src) in cases {
+            match tcp_segment(link, 5, data) {
+                Parsed::Segment(s) => {
+                    assert_eq!(s.src.to_string(), src, "{link:?}");
+                    assert_eq!(s.dst.port(), 8883, "{link:?}");
+                    assert_eq!((s.seq, &s.payload[..]), (7, &payload[..]), "{link:?}");
+                }
+                _ => panic!("{link:?}: no TCP segment found"),
+            }
+        }
+        assert!(matches!(
+            tcp_segment(Linktype(147), 0, &ip4),
+            Parsed::Unsupported
+        ));
+        assert!(matches!(
+            tcp_segment(Linktype::ETHERNET, 0, &eth[..20]),
+            Parsed::Broken
+        ));
+    }
+
     #[test]
     fn a_new_syn_on_the_same_ends_is_a_new_connection() {
         let conns = reassemble(vec![

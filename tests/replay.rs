@@ -311,9 +311,14 @@ impl Dumpcap {
     }
 }
 
-/// `iotls replay FILE ARGS --json`, parsed.
+/// `iotls replay FILE --session 1 ARGS --json`, parsed.
 fn replay_json(file: &Path, args: &[&std::ffi::OsStr]) -> (Run, Trace) {
-    let mut all: Vec<&std::ffi::OsStr> = vec!["replay".as_ref(), file.as_os_str()];
+    let mut all: Vec<&std::ffi::OsStr> = vec![
+        "replay".as_ref(),
+        file.as_os_str(),
+        "--session".as_ref(),
+        "1".as_ref(),
+    ];
     all.extend_from_slice(args);
     all.push("--json".as_ref());
     let r = iotls(all);
@@ -352,7 +357,7 @@ fn a_capture_of_connect_against_serve_replays_and_reverifies_offline() {
     // chain.
     let other = dir.join("other");
     default_pki(&other);
-    let mut serve = Serve::start(&dir, 1);
+    let mut serve = Serve::start(&dir, 2);
     let port: u16 = serve
         .addr
         .rsplit(':')
@@ -362,13 +367,49 @@ fn a_capture_of_connect_against_serve_replays_and_reverifies_offline() {
     let cap = Dumpcap::start(port, &dir.join("cap.pcapng"));
     let legacy = Dumpcap::start_with(port, &dir.join("cap.pcap"), &["-P"]);
     let live = iotls_connect(&dir, &serve.addr, "button", &["--topic", TOPIC, "--json"]);
+    // A second session in the same capture: TLS only.
+    let second = iotls_connect(&dir, &serve.addr, "button", &["--tls-only", "--json"]);
     let code = serve.finish(SESSION);
     let cap = cap.stop();
     let legacy = legacy.stop();
-    let shown = format!("--- connect ---\n{}\n{}", live.show(), serve.show());
+    let shown = format!(
+        "--- connect ---\n{}\n{}\n{}",
+        live.show(),
+        second.show(),
+        serve.show()
+    );
     assert_eq!(live.code, Some(0), "{shown}");
+    assert_eq!(second.code, Some(0), "{shown}");
     assert_eq!(code, Some(0), "{shown}");
     let live = parse(&live);
+    let second = parse(&second);
+    let device_addr = |t: &Trace| {
+        t.events.iter().find_map(|e| match &e.kind {
+            EventKind::Tcp { device_addr, .. } => Some(device_addr.clone()),
+            _ => None,
+        })
+    };
+
+    // Two TLS sessions: listed by endpoints and server name; --session 2 is the second.
+    let listed = iotls(["replay".as_ref(), cap.as_os_str(), "--plain".as_ref()]);
+    assert_eq!(listed.code, Some(0), "{}", listed.show());
+    for (n, t) in [(1, &live), (2, &second)] {
+        let line = format!(
+            "{n}  device {} → broker {}, SNI localhost",
+            device_addr(t).unwrap_or_default(),
+            serve.addr
+        );
+        assert!(listed.stderr.contains(&line), "{line:?}\n{}", listed.show());
+    }
+    let r = iotls([
+        "replay".as_ref(),
+        cap.as_os_str(),
+        "--session".as_ref(),
+        "2".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert_eq!(device_addr(&parse(&r)), device_addr(&second), "--session 2");
 
     // The key log, in NSS format, from what the device's rustls exported.
     let keylog: String = live
@@ -465,6 +506,26 @@ fn a_capture_of_connect_against_serve_replays_and_reverifies_offline() {
         Some(serve.addr.clone()),
         "the broker end is serve's"
     );
+
+    // The key log inside the capture (a pcapng Decryption Secrets Block, written by editcap from
+    // the same package as dumpcap) decrypts it without --keylog.
+    if peer_available("editcap", test) {
+        let with_keys = dir.join("with-keys.pcapng");
+        let st = Command::new("editcap")
+            .arg("--inject-secrets")
+            .arg(format!("tls,{}", keys.display()))
+            .arg(&cap)
+            .arg(&with_keys)
+            .status()
+            .expect("run editcap");
+        assert!(st.success(), "editcap --inject-secrets");
+        let (_, inside) = replay_json(&with_keys, &["--ca".as_ref(), root.as_os_str()]);
+        assert_eq!(
+            checks(&inside),
+            checks(&t),
+            "decrypted with the capture's own key log"
+        );
+    }
 
     // Without the key log: the handshake is still there, the MQTT is not, and says why.
     let (_, t) = replay_json(&cap, &["--ca".as_ref(), root.as_os_str()]);

@@ -11,6 +11,7 @@ pub mod narrate;
 pub mod pki;
 pub mod policy;
 pub mod render;
+pub mod replay;
 pub mod tls;
 pub mod trace;
 pub mod ui;

@@ -16,7 +16,7 @@ const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sess
   3  set-up error: a file that cannot be read or used, an address, a port
   4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
   5  MQTT refusal, or the broker closed the connection after the handshake
-The terminal UI exits 0 when you quit.";
+The terminal UI exits 0 when you quit. replay exits 0 whatever it shows, 3 for input it cannot read.";
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,8 @@ enum Command {
         /// PEM file with one or more certificates.
         file: PathBuf,
     },
+    /// Open a saved trace, or dissect a capture (pcap, pcapng) and re-verify it offline.
+    Replay(ReplayArgs),
     /// AWS-IoT-style policies: evaluate one request offline, or audit a policy document.
     Policy {
         #[command(subcommand)]
@@ -187,6 +189,36 @@ struct ServeArgs {
     exports: ExportArgs,
 }
 
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// A trace (`tour --json`, `connect --json`, `serve --json`) or a capture (pcap, pcapng).
+    file: PathBuf,
+    /// The session to show (from 1) when the file holds several; default: list them.
+    #[arg(long)]
+    session: Option<usize>,
+    /// Key log to decrypt a capture (NSS format: CLIENT_RANDOM <client random> <master secret>).
+    #[arg(long)]
+    keylog: Option<PathBuf>,
+    /// Root certificate(s) (PEM) to re-verify both certificate chains against.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Registry file: re-evaluate the policy decision of each CONNECT, PUBLISH and SUBSCRIBE.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Re-verify a saved trace offline too (a capture always is).
+    #[arg(long)]
+    reverify: bool,
+    /// Narrate as plain text (the default when stdout is not a terminal).
+    #[arg(long, conflicts_with = "json")]
+    plain: bool,
+    /// Print the trace as JSON (several sessions: one per line).
+    #[arg(long)]
+    json: bool,
+    /// Colour theme of the terminal UI.
+    #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
+    theme: iotls::ui::Theme,
+}
+
 #[derive(Subcommand)]
 enum PkiCommand {
     /// Write root.pem, issuing-ca.pem, broker.pem/.key, button.pem/.key, … into DIR (keys mode 0600).
@@ -231,6 +263,7 @@ fn main() -> ExitCode {
                 },
         }) => pki_init(&dir, force, devices, san),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
+        Some(Command::Replay(a)) => replay(a),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
         }
@@ -497,6 +530,77 @@ fn pki_init(
     };
     for f in iotls::pki::write_room(dir, &o, force)? {
         println!("{}", f.display());
+    }
+    Ok(exit::OK)
+}
+
+/// `iotls replay`: exit 0 whatever the verdicts (they are findings); 3 for input it cannot read.
+fn replay(a: ReplayArgs) -> Result<u8, String> {
+    let opts = iotls::replay::Options {
+        keylog: a.keylog,
+        ca: a.ca,
+        registry: a.registry,
+        reverify: a.reverify,
+    };
+    let usage = |e: iotls::replay::ReplayError| {
+        if e.is_usage() {
+            eprintln!("iotls: {e}");
+            Ok(exit::USAGE)
+        } else {
+            Err(e.to_string())
+        }
+    };
+    let r = match iotls::replay::open(&a.file, &opts) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    for w in r.warnings() {
+        eprintln!("iotls: warning: {w}");
+    }
+    let shown: Vec<usize> = match a.session {
+        Some(n) => match r.pick(n) {
+            Ok(i) => vec![i],
+            Err(e) => return usage(e),
+        },
+        None => {
+            if r.len() > 1 {
+                eprintln!(
+                    "{} holds {} sessions (show one with --session N):",
+                    a.file.display(),
+                    r.len()
+                );
+                for l in r.list() {
+                    eprintln!("{l}");
+                }
+            }
+            (0..r.len()).collect()
+        }
+    };
+    if a.json {
+        if let [one] = shown.as_slice() {
+            println!("{}", render::json(&r.trace(*one)));
+        } else {
+            // JSON Lines, like serve --json: one trace per line.
+            for i in shown {
+                println!("{}", serde_json::to_string(&r.trace(i)).unwrap_or_default());
+            }
+        }
+    } else if a.plain || !std::io::stdout().is_terminal() {
+        for i in shown {
+            print!("{}", iotls::replay::plain(&r.trace(i)));
+        }
+    } else {
+        let opts = iotls::ui::UiOptions {
+            theme: a.theme,
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        };
+        let file = a.file.display().to_string();
+        let rerun = move || -> Result<iotls::trace::Trace, String> {
+            Err(format!(
+                "this is a replay of {file}: there is no session to run again"
+            ))
+        };
+        iotls::ui::run(r.trace(shown[0]), rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
     }
     Ok(exit::OK)
 }

@@ -88,7 +88,7 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
             secret: s,
             ..
         } => secret(&hex(client_random), &hex(s)),
-        EventKind::Policy(p) => policy(p),
+        EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
     }
@@ -696,7 +696,7 @@ fn secret(client_random: &str, secret: &str) -> String {
     )
 }
 
-fn policy(p: &PolicyEvent) -> String {
+fn policy(p: &PolicyEvent, side: Side) -> String {
     let verdict = match p.decision {
         Decision::Allowed => "✔ ALLOWED.".to_string(),
         Decision::ExplicitDeny => {
@@ -739,8 +739,15 @@ fn policy(p: &PolicyEvent) -> String {
     } else {
         format!(" So {}.", enforcement(p.enforcement))
     };
+    let (engine, enforced) = match side {
+        Side::Iotls => (
+            "iotls's offline re-evaluation with the registry it was given (not the broker's decision)",
+            format!(" {}.", enforcement(p.enforcement)),
+        ),
+        _ => ("The broker's policy engine", enforced),
+    };
     format!(
-        "May this certificate do {} on {}? The broker's policy engine says {verdict}{why}{vars}{enforced}",
+        "May this certificate do {} on {}? {engine} says {verdict}{why}{vars}{enforced}",
         p.action,
         short_arn(&p.resource)
     )
@@ -763,6 +770,9 @@ pub fn enforcement(e: Enforcement) -> &'static str {
             "the broker answers SUBACK 0x87 Not authorized for this filter; the connection stays open"
         }
         Enforcement::NotDelivered => "the message is not delivered to this subscriber",
+        Enforcement::NotEnforced => {
+            "iotls enforced nothing: what the broker really did is in its answer on the wire"
+        }
     }
 }
 

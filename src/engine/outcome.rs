@@ -45,9 +45,12 @@ pub fn outcome(
             )
         )
     });
+    // A capture (no end is iotls's): only the wire can tell.
+    let handshake_done =
+        handshake_done || (observer == Observer::NONE && completed_on_wire(events));
     let mqtt = mqtt_outcomes(events, report, observer);
 
-    let mut failure: Option<(Failure, Phase)> = first_failure(events);
+    let mut failure: Option<(Failure, Phase)> = first_failure(events, observer);
     if failure.is_none() {
         if let Some(m) = mqtt
             .iter()
@@ -80,11 +83,11 @@ pub fn outcome(
                 ..Failure::new(FailureCode::PeerNotTls)
             },
             None => Failure {
-                side: Some(if observer.device && !observer.broker {
-                    Side::Broker
-                } else {
-                    Side::Device
-                }),
+                side: match (observer.device, observer.broker) {
+                    (true, false) => Some(Side::Broker),
+                    (false, false) => None,
+                    _ => Some(Side::Device),
+                },
                 ..Failure::new(FailureCode::ClosedByPeer)
             },
         };
@@ -130,16 +133,47 @@ fn not_tls_sender(events: &[Event]) -> Option<Side> {
     })
 }
 
-/// The first failure a real side decided, with its phase.
-fn first_failure(events: &[Event]) -> Option<(Failure, Phase)> {
+/// A capture's handshake completed as far as the wire shows: after the broker's ChangeCipherSpec
+/// (sent once it had checked the device's Finished), the device sent application data or a
+/// close_notify (it accepted the broker's Finished; a device that did not would send a fatal alert).
+fn completed_on_wire(events: &[Event]) -> bool {
+    let Some(ccs) = events.iter().position(|e| {
+        e.side == Side::Broker && matches!(e.kind, EventKind::ChangeCipherSpec { .. })
+    }) else {
+        return false;
+    };
+    events[ccs..].iter().any(|e| {
+        e.side == Side::Device
+            && match &e.kind {
+                EventKind::AppData { .. } => true,
+                EventKind::Alert { description, .. } => {
+                    *description == crate::trace::AlertDescription::CLOSE_NOTIFY
+                }
+                _ => false,
+            }
+    })
+}
+
+/// The first failure a real side decided, with its phase. In a capture (`Observer::NONE`) a side's
+/// decisions show only as the fatal alerts it sent.
+fn first_failure(events: &[Event], observer: Observer) -> Option<(Failure, Phase)> {
     for (i, e) in events.iter().enumerate() {
         // iotls's own recomputations never decide an outcome; a denied iot:Receive drops a
         // delivery to a subscriber, it refuses nothing the device asked.
         let decides = match &e.kind {
             EventKind::Check { .. } => e.side != Side::Iotls,
-            EventKind::Policy(p) => p.action != PolicyAction::Receive,
+            EventKind::Policy(p) => e.side != Side::Iotls && p.action != PolicyAction::Receive,
             _ => true,
         };
+        if let (Observer::NONE, EventKind::Alert { level, code, .. }) = (observer, &e.kind) {
+            if *level == crate::trace::AlertLevel::FATAL {
+                let f = super::observe::failure_of_alert(
+                    rustls::AlertDescription::from(*code),
+                    Some(e.side),
+                );
+                return Some((f, e.phase));
+            }
+        }
         if let Some(mut f) = e.failure().filter(|_| decides) {
             // The alert that went out because of it, if the trace shows one.
             if f.alert.is_none() {

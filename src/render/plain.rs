@@ -126,6 +126,13 @@ fn headline(e: &Event) -> String {
             format!("{} {} checks {check}", mark(*ok), e.side.name())
         }
         EventKind::Secret { label, .. } => format!("{} key log: {label}", e.side.name()),
+        EventKind::Policy(p) if e.side == crate::trace::Side::Iotls => format!(
+            "{} iotls re-evaluates: {} {} on {}",
+            mark(p.decision.allowed()),
+            p.decision,
+            p.action,
+            p.resource
+        ),
         EventKind::Policy(p) => format!(
             "{} {} {} on {}",
             mark(p.decision.allowed()),

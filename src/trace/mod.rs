@@ -39,6 +39,35 @@ pub struct Trace {
     pub records: Vec<WireRecord>,
     /// Events in causal order.
     pub events: Vec<Event>,
+    /// Set by `iotls replay` for a trace it built from a capture or re-verified: where it came
+    /// from and what iotls could not re-verify offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayInfo>,
+}
+
+/// How `iotls replay` made or re-verified a trace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ReplayInfo {
+    /// What was read, e.g. `capture cap.pcapng, session 1 of 2`.
+    pub source: String,
+    /// The roots the chains were re-verified against (`--ca root.pem`, or the trust anchors the
+    /// trace records), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots: Option<String>,
+    /// What iotls could not re-verify, and why. No `check` event is written for these.
+    #[serde(default)]
+    pub not_reverified: Vec<NotReverified>,
+    /// Warnings about the input: a key log that matches no session, bytes missing from a capture.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A check (or `mqtt`, `policy`) iotls could not make offline, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotReverified {
+    /// A check id (`server_chain`, …), `mqtt` or `policy`.
+    pub check: String,
+    pub reason: String,
 }
 
 /// One TLS record exactly as it was on the wire (or, for bytes that were not TLS, the chunk).
@@ -675,7 +704,7 @@ impl Event {
                 ..Failure::default()
             })),
             EventKind::Policy(p) if !p.decision.allowed() => Some(Failure {
-                side: Some(Side::Broker),
+                side: Some(self.side),
                 action: Some(p.action.iot_name().to_string()),
                 topic: Some(short_arn(&p.resource).to_string()),
                 decision: Some(p.decision.as_str().to_string()),
@@ -720,6 +749,9 @@ pub enum Enforcement {
     SubackRefused,
     /// Denied iot:Receive: the message is not delivered to this subscriber.
     NotDelivered,
+    /// iotls's offline re-evaluation (`iotls replay --registry`): it enforced nothing; what the
+    /// real broker did is in its answer on the wire.
+    NotEnforced,
 }
 
 impl Enforcement {
@@ -730,9 +762,10 @@ impl Enforcement {
             | Enforcement::PubackRefused
             | Enforcement::SubackRefused
             | Enforcement::Disconnected => Some(0x87),
-            Enforcement::CarriedOut | Enforcement::ConnectionClosed | Enforcement::NotDelivered => {
-                None
-            }
+            Enforcement::CarriedOut
+            | Enforcement::ConnectionClosed
+            | Enforcement::NotDelivered
+            | Enforcement::NotEnforced => None,
         }
     }
 }

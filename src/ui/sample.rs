@@ -37,6 +37,7 @@ pub fn empty() -> Trace {
         certificates: Vec::new(),
         records: Vec::new(),
         events: Vec::new(),
+        replay: None,
     }
 }
 

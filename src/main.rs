@@ -554,9 +554,6 @@ fn replay(a: ReplayArgs) -> Result<u8, String> {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    for w in r.warnings() {
-        eprintln!("iotls: warning: {w}");
-    }
     let shown: Vec<usize> = match a.session {
         Some(n) => match r.pick(n) {
             Ok(i) => vec![i],

@@ -564,6 +564,28 @@ fn a_capture_of_connect_against_serve_replays_and_reverifies_offline() {
         plain.show()
     );
 
+    // A key log of another session: one clear line naming it, exit 3 (nothing it could decrypt).
+    let wrong = dir.join("wrong.keylog");
+    std::fs::write(
+        &wrong,
+        format!("CLIENT_RANDOM {} {}\n", "00".repeat(32), "11".repeat(48)),
+    )
+    .unwrap();
+    let r = iotls([
+        "replay".as_ref(),
+        cap.as_os_str(),
+        "--keylog".as_ref(),
+        wrong.as_os_str(),
+        "--plain".as_ref(),
+    ]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(
+        r.stderr.contains("wrong.keylog") && r.stderr.contains("no key-log line matches"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.show());
+
     // Another root: both chain checks fail — a finding, not an error. rustls finds the issuer by
     // its name, and the issuing CA's signature does not verify with that root's key.
     let other_root = other.join("root.pem");

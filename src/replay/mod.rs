@@ -80,7 +80,6 @@ pub struct Replay {
     file: String,
     source: Source,
     offline: Offline,
-    warnings: Vec<String>,
 }
 
 enum Source {
@@ -121,7 +120,6 @@ pub fn open(path: &Path, opts: &Options) -> Result<Replay, ReplayError> {
         n
     };
     let offline = offline(opts)?;
-    let mut warnings = Vec::new();
     if is_capture(&head[..n]) {
         let cap = capture::read(path)?;
         let mut keys = cap.secrets.clone();
@@ -153,20 +151,24 @@ pub fn open(path: &Path, opts: &Options) -> Result<Replay, ReplayError> {
         if let Some(k) = &opts.keylog {
             let randoms: Vec<[u8; 32]> = cap.sessions.iter().filter_map(client_random).collect();
             if !given.iter().any(|e| randoms.contains(&e.client_random)) {
-                warnings.push(format!(
-                    "{}: no key-log line matches a session of {file} ({} line(s), {} TLS \
-                     session(s)); the handshakes are shown undecrypted",
-                    k.display(),
-                    given.len(),
-                    cap.sessions.len()
-                ));
+                return Err(ReplayError::Input {
+                    file: k.display().to_string(),
+                    problem: format!(
+                        "no key-log line matches a session of {file} ({} line(s), {} TLS \
+                         session(s))",
+                        given.len(),
+                        cap.sessions.len()
+                    ),
+                    hint: "give the key log written when this capture was taken \
+                           (SSLKEYLOGFILE or --keylog), or replay without --keylog to see the \
+                           handshakes undecrypted",
+                });
             }
         }
         return Ok(Replay {
             file,
             source: Source::Capture(cap, keys),
             offline,
-            warnings,
         });
     }
     if opts.keylog.is_some() {
@@ -198,7 +200,6 @@ pub fn open(path: &Path, opts: &Options) -> Result<Replay, ReplayError> {
         file,
         source: Source::Traces(traces, reverify),
         offline,
-        warnings,
     })
 }
 
@@ -270,11 +271,6 @@ impl Replay {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Warnings about the input as a whole (a key log that matches no session).
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
     }
 
     /// Checks `--session N` (from 1) against the file.

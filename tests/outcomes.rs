@@ -813,3 +813,42 @@ fn serve_narration_keeps_secrets_and_payloads_out() {
     );
     assert!(!out.contains("clickType"), "no payload:\n{out}");
 }
+
+/// The device asks mosquitto for a name its certificate does not carry: iotls's device refuses the
+/// broker (its own check, so it is credited to the device), exit 4, with both names.
+#[test]
+fn mosquitto_under_the_wrong_host_name_is_refused_by_the_device() {
+    let test = "mosquitto_under_the_wrong_host_name_is_refused_by_the_device";
+    if !peer_available("mosquitto", test) {
+        return;
+    }
+    let m = mosquitto(test);
+    let dir = &m.dir;
+    let r = iotls([
+        "connect".as_ref(),
+        m.addr().as_ref(),
+        "--cert".as_ref(),
+        dir.join("button.pem").as_os_str(),
+        "--key".as_ref(),
+        dir.join("button.key").as_os_str(),
+        "--ca".as_ref(),
+        dir.join("root.pem").as_os_str(),
+        "--server-name".as_ref(),
+        "mqtt.other-shop.example".as_ref(),
+        "--topic".as_ref(),
+        "iotbutton/pizza-button-1".as_ref(),
+        "--json".as_ref(),
+    ]);
+    let shown = format!("{}\nmosquitto log:\n{}", r.show(), m.log());
+    assert_eq!(r.code, Some(4), "exit code\n{shown}");
+    let failure = &trace(&r)["outcome"]["failure"];
+    assert_eq!(failure["code"], "not_valid_for_name", "{shown}");
+    assert_eq!(failure["side"], "device", "{shown}");
+    assert_eq!(failure["check"], "server_name", "{shown}");
+    assert_eq!(
+        failure["expected_name"], "mqtt.other-shop.example",
+        "{shown}"
+    );
+    let names = failure["presented_names"].to_string();
+    assert!(names.contains("localhost"), "{names}\n{shown}");
+}

@@ -761,3 +761,52 @@ fn replay_help_names_its_options() {
         assert!(r.stdout.contains(flag), "{flag}\n{}", r.show());
     }
 }
+
+/// The pcapng iotls exports (`connect --pcap`), opened by `iotls replay`: the checks the live
+/// session made are re-made offline from the capture alone (the key log travels inside it), each
+/// as iotls's own, with the same verdicts.
+#[test]
+fn replaying_an_exported_capture_reproduces_the_live_checks() {
+    let dir = tempdir("replay-export");
+    default_pki(&dir);
+    let mut serve = Serve::start(&dir, 1);
+    let cap = dir.join("device.pcapng");
+    let r = iotls_connect(
+        &dir,
+        &serve.addr,
+        "button",
+        &[
+            "--topic",
+            "iotbutton/G030JF055364XVRB",
+            "--json",
+            "--pcap",
+            cap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    let _ = serve.finish(SESSION);
+    let live = parse(&r);
+    let root = dir.join("root.pem");
+    let (_, t) = replay_json(&cap, &["--ca".as_ref(), root.as_os_str()]);
+    assert_eq!(
+        handshake_sequence(&t),
+        handshake_sequence(&live),
+        "the same handshake"
+    );
+    let replayed = checks(&t);
+    assert!(
+        replayed.iter().all(|(side, _, _)| *side == Side::Iotls),
+        "every re-made check is iotls's own: {replayed:?}"
+    );
+    for (_, id, ok) in checks(&live) {
+        assert!(
+            replayed.iter().any(|(_, c, o)| *c == id && *o == ok),
+            "{id} (ok = {ok}) re-made from the capture: {replayed:?}"
+        );
+    }
+    assert!(
+        t.mqtt_packets()
+            .any(|(_, p)| p.topic.as_deref() == Some("iotbutton/G030JF055364XVRB")),
+        "the PUBLISH decrypted with the key log inside the capture"
+    );
+}

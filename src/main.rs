@@ -9,6 +9,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Sessions `serve` keeps waiting for stdout before it drops their output (counted).
+const OUTPUT_QUEUE: usize = 64;
+
 /// Exit codes, shown in `--help` and README.md.
 const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sessions N):
   0  everything the device asked was carried out (an MQTT 3.1.1 PUBACK counts as acknowledged)
@@ -164,6 +167,10 @@ struct ServeArgs {
     /// Serve this many connections, then exit (0 = forever).
     #[arg(long, default_value_t = 0)]
     sessions: u32,
+    /// The most connections served at once; more are refused at accept (0 = the open-file limit
+    /// less 64).
+    #[arg(long, default_value_t = 0)]
+    max_connections: u32,
     /// Accept this application protocol (ALPN), like AWS IoT's port 443 (x-amzn-mqtt-ca); repeatable.
     /// A device offering none of them is refused (alert no_application_protocol); one that sends no
     /// ALPN at all is accepted.
@@ -414,6 +421,7 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         registry: a.registry,
         sessions: a.sessions,
         pki_dir: Some(a.pki),
+        max_connections: a.max_connections,
         alpn: a.alpn,
         ca_mode: a.ca_mode,
         policy: a.policy,
@@ -425,25 +433,60 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         }
         return serve_ui(opts, a.theme);
     }
+    // The broker runs on its own thread; sessions reach this one through a bounded queue, so a
+    // slow (or stopped) reader of stdout never stalls the broker: when the queue is full, a
+    // session's output is dropped and counted, the session itself was served.
+    let (out, sessions) = std::sync::mpsc::sync_channel::<iotls::trace::Trace>(OUTPUT_QUEUE);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let broker = {
+        let (stop, dropped) = (stop.clone(), dropped.clone());
+        std::thread::spawn(move || {
+            engine::serve::run(&opts, |trace| {
+                use std::sync::atomic::Ordering::Relaxed;
+                if out.try_send(trace.clone()).is_err() {
+                    dropped.fetch_add(1, Relaxed);
+                }
+                !stop.load(Relaxed)
+            })
+        })
+    };
     let json = a.json;
     // The exit code of the first session that was not ok (serve --sessions N).
     let mut code = exit::OK;
     let mut session = 0u32;
     let mut export_failed = false;
-    let served = engine::serve::run(&opts, |trace| {
-        if json {
+    let mut reported_drops = 0;
+    for trace in sessions {
+        use std::io::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let text = if json {
             // JSON Lines: one complete trace per line, nothing else on stdout.
-            println!("{}", serde_json::to_string(trace).unwrap_or_default());
+            serde_json::to_string(&trace).unwrap_or_default()
         } else {
             // Others may read this log: no master secrets, no payloads (--json has everything).
-            println!("{}", render::plain::render(&trace.without_secrets()));
+            render::plain::render(&trace.without_secrets())
+        };
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "{text}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            // Nobody reads stdout any more (e.g. `| head -1`): end cleanly.
+            stop.store(true, Relaxed);
+            break;
+        }
+        let drops = dropped.load(Relaxed);
+        if drops > reported_drops {
+            eprintln!("iotls: {drops} session(s) not printed: stdout was read too slowly (the sessions were served)");
+            reported_drops = drops;
         }
         if code == exit::OK {
             code = trace.outcome.exit_code();
         }
-        // Exports per session, numbered in the order the sessions ended.
+        // Exports per session, numbered in the order the sessions were printed.
         session += 1;
-        match exports.write(trace, Some(session)) {
+        match exports.write(&trace, Some(session)) {
             Ok(files) if !files.is_empty() => {
                 let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
                 eprintln!("session {session}: wrote {}", files.join(", "));
@@ -454,9 +497,15 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
                 export_failed = true;
             }
         }
-    });
-    if let Err(e) = served {
-        return refused(e);
+    }
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // stdout is gone: the broker stops when its next session ends; do not wait for it.
+        return Ok(code);
+    }
+    match broker.join() {
+        Ok(Err(e)) => return refused(e),
+        Ok(Ok(())) => {}
+        Err(_) => return Err("the broker thread stopped unexpectedly".into()),
     }
     if export_failed {
         return Ok(exit::SETUP);
@@ -486,7 +535,8 @@ fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Resul
             },
             |trace| {
                 served += 1;
-                let _ = feed.send(Feed::Session(Box::new(trace.clone())));
+                // The view is gone: stop serving.
+                feed.send(Feed::Session(Box::new(trace.clone()))).is_ok()
             },
         );
         match result {

@@ -10,7 +10,6 @@ use super::{assemble, unix_now, EngineError, Observer};
 use crate::pki::{load_certs, load_identity, DefaultPki};
 use crate::trace::Trace;
 use crate::trace::{CertRoleKind, Side};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +27,9 @@ pub struct ServeOptions {
     pub sessions: u32,
     /// Directory of `iotls pki init` files to use (created if missing) when no --cert is given.
     pub pki_dir: Option<PathBuf>,
+    /// The most connections served at once (0 = [`default_max_connections`]); more are refused at
+    /// accept.
+    pub max_connections: u32,
     /// Application protocols the broker accepts (ALPN), like AWS IoT's port 443
     /// (`x-amzn-mqtt-ca`); empty: ALPN is ignored.
     pub alpn: Vec<String>,
@@ -54,6 +56,10 @@ pub fn alpn_list(names: &[String], command: &str) -> Result<Vec<String>, EngineE
     }
     Ok(names.to_vec())
 }
+
+/// How long `serve` waits before accepting again after `accept` failed (e.g. out of file
+/// descriptors).
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Build the broker's spec from the options.
 pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
@@ -134,16 +140,32 @@ pub fn broker_spec(o: &ServeOptions) -> Result<BrokerSpec, EngineError> {
 
 /// Serve until `sessions` sessions have ended (or forever), calling `each` with every trace.
 /// Prints `listening on ADDR` to stderr first.
-pub fn run(o: &ServeOptions, each: impl FnMut(&Trace)) -> Result<(), EngineError> {
+pub fn run(o: &ServeOptions, each: impl FnMut(&Trace) -> bool) -> Result<(), EngineError> {
     // Status goes to stderr: stdout carries only sessions (JSON Lines with --json).
     run_with(o, |addr| eprintln!("listening on {addr}"), each)
 }
 
+/// The default for `--max-connections`: the process's open-file limit less room for the files
+/// iotls itself opens (listener, exports, standard streams), or 1024 where the limit is unknown.
+pub fn default_max_connections() -> u32 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|soft| soft.parse::<u64>().ok())
+        .map(|n| n.saturating_sub(64).clamp(16, u64::from(u32::MAX)) as u32)
+        .unwrap_or(1024)
+}
+
 /// [`run`], telling `listening` the address once the broker listens (instead of printing it).
+/// `each` gets every session's trace as it ends and returns whether to go on serving.
 pub fn run_with(
     o: &ServeOptions,
     listening: impl FnOnce(SocketAddr),
-    mut each: impl FnMut(&Trace),
+    mut each: impl FnMut(&Trace) -> bool,
 ) -> Result<(), EngineError> {
     let spec = broker_spec(o)?;
     let ip: std::net::IpAddr = o
@@ -163,10 +185,37 @@ pub fn run_with(
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trace>();
         let mut served = 0u32;
         let mut running = 0u32;
+        let max = if o.max_connections == 0 { default_max_connections() } else { o.max_connections };
+        let mut refused_over_max = 0u64;
+        let mut accept_failing = false;
         loop {
             tokio::select! {
                 conn = broker.accept(), if o.sessions == 0 || served + running < o.sessions => {
-                    let (tcp, peer) = conn?;
+                    let (tcp, peer) = match conn {
+                        Ok(c) => {
+                            accept_failing = false;
+                            c
+                        }
+                        Err(e) => {
+                            // E.g. out of file descriptors: say it once, back off, keep serving
+                            // the connections that are open.
+                            if !accept_failing {
+                                eprintln!("iotls: {e}; backing off and retrying (raise the open-file limit or lower --max-connections)");
+                                accept_failing = true;
+                            }
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                            continue;
+                        }
+                    };
+                    if running >= max {
+                        // Refused at accept: the connection is closed before any TLS.
+                        drop(tcp);
+                        refused_over_max += 1;
+                        if refused_over_max == 1 || refused_over_max % 1000 == 0 {
+                            eprintln!("iotls: {refused_over_max} connection(s) refused: --max-connections {max} reached");
+                        }
+                        continue;
+                    }
                     running += 1;
                     let b = broker.clone();
                     let tx = tx.clone();
@@ -181,9 +230,7 @@ pub fn run_with(
                 Some(trace) = rx.recv() => {
                     running -= 1;
                     served += 1;
-                    each(&trace);
-                    let _ = std::io::stdout().flush();
-                    if o.sessions != 0 && served >= o.sessions {
+                    if !each(&trace) || (o.sessions != 0 && served >= o.sessions) {
                         return Ok(());
                     }
                 }

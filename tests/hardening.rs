@@ -1,0 +1,107 @@
+//! The broker under abuse: it never dies and never stalls (the first cases of the abuse suite).
+
+mod common;
+
+use common::peers::{default_pki, iotls_connect, tempdir, wait_bounded, Owned, SESSION};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `iotls serve` with these arguments and the default PKI in `dir`; the address it listens on.
+fn serve(dir: &std::path::Path, args: &[&str]) -> (Owned, String, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iotls"))
+        .arg("serve")
+        .args(["--port", "0", "--pki"])
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotls serve");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    // Keep reading stderr so the broker never blocks on it; hand it over at the end.
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    (Owned(child), addr, rest)
+}
+
+#[test]
+fn a_closed_stdout_ends_serve_cleanly() {
+    let dir = tempdir("hard-epipe");
+    default_pki(&dir);
+    let (mut s, addr, err) = serve(&dir, &["--json"]);
+    let mut out = BufReader::new(s.0.stdout.take().unwrap());
+    let first = iotls_connect(&dir, &addr, "button", &["--tls-only"]);
+    assert_eq!(first.code, Some(0), "{}", first.show());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with('{'), "a trace line: {line:?}");
+    // Like `serve --json | head -1`: the reader goes away.
+    drop(out);
+    let second = iotls_connect(&dir, &addr, "button", &["--tls-only"]);
+    assert_eq!(
+        second.code,
+        Some(0),
+        "the session itself is served: {}",
+        second.show()
+    );
+    let status = wait_bounded(&mut s.0, SESSION).expect("serve ends once it cannot print");
+    let err = err.join().unwrap();
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert!(status.code().is_some(), "exited, not killed: {status:?}");
+}
+
+#[test]
+fn connections_over_the_limit_are_refused_at_accept_and_serving_goes_on() {
+    let dir = tempdir("hard-max");
+    default_pki(&dir);
+    let (mut s, addr, err) = serve(&dir, &["--json", "--max-connections", "2"]);
+    let mut out = BufReader::new(s.0.stdout.take().unwrap());
+    // Two idle connections hold the two places (no certificate needed for that).
+    let idle: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A third is closed at once, before any TLS.
+    let mut third = std::net::TcpStream::connect(&addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = third.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without a byte");
+    assert!(t0.elapsed() < Duration::from_secs(2), "refused at once");
+    // The idle ones leave; a real device is served again.
+    drop(idle);
+    let mut good = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let r = iotls_connect(&dir, &addr, "button", &["--tls-only"]);
+        if r.code == Some(0) {
+            good = Some(r);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(good.is_some(), "a device is served once places are free");
+    let mut line = String::new();
+    let _ = out.read_line(&mut line);
+    drop(s);
+    let err = err.join().unwrap();
+    assert!(
+        err.contains("refused: --max-connections 2 reached"),
+        "the refusal is said once: {err}"
+    );
+}

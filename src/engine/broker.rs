@@ -7,7 +7,7 @@ use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
 use super::scenario::BrokerSpec;
-use super::sessions::{Delivery, State, ToConn};
+use super::sessions::{Delivery, Outbox, State, ToConn};
 use super::EngineError;
 use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
 use bytes::BytesMut;
@@ -26,6 +26,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A keep-alive of 0 turns the keep-alive mechanism off (MQTT 3.1.1 §3.1.2.10).
 const NO_KEEP_ALIVE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How long a delivery may wait for the device to read before it is disconnected as a slow
+/// consumer.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// AWS IoT's longest client id, bytes.
 const MAX_CLIENT_ID: usize = 128;
@@ -417,7 +421,8 @@ impl Broker {
         }
         // 3. The session: take over, resume or start.
         let (tx, mut rx) = mpsc::unbounded_channel::<ToConn>();
-        let attached = self.state().attach(&client_id, clean, tx.clone());
+        let outbox = Outbox::new(tx);
+        let attached = self.state().attach(&client_id, clean, &outbox);
         if write_msg(
             tls,
             v,
@@ -437,7 +442,7 @@ impl Broker {
             );
         }
         for d in attached.queued {
-            let _ = tx.send(ToConn::Deliver(d));
+            outbox.deliver(d);
         }
         // Keep-alive: the client must send something within 1.5 × its keep-alive (MQTT 3.1.1
         // §3.1.2.10); 0 means no limit.
@@ -462,6 +467,7 @@ impl Broker {
                         break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
                     }
                     ToConn::Deliver(d) => {
+                        outbox.took_one();
                         // iot:Receive is checked for the receiving connection, at delivery.
                         let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
                         if !self.enforce(rec, verdict, Enforcement::NotDelivered) {
@@ -473,8 +479,12 @@ impl Broker {
                             next_pkid
                         };
                         let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
-                        if write_msg(tls, v, &publish).await.is_err() {
-                            break (CloseCause::WriteFailed, "the device went away during a delivery".to_string());
+                        // A subscriber that stops reading would block this write forever: past the
+                        // deadline it is disconnected (a slow consumer).
+                        match tokio::time::timeout(WRITE_DEADLINE, write_msg(tls, v, &publish)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
+                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", WRITE_DEADLINE.as_secs())),
                         }
                         continue;
                     }
@@ -634,7 +644,7 @@ impl Broker {
                     }
                     // Retained messages follow the SUBACK (MQTT 3.1.1 §3.3.1.3).
                     for d in retained {
-                        let _ = tx.send(ToConn::Deliver(d));
+                        outbox.deliver(d);
                     }
                 }
                 Msg::Unsubscribe { pkid, filters } => {
@@ -698,6 +708,16 @@ impl Broker {
         };
         self.state()
             .detach(&client_id, attached.conn, inflight.into_values().collect());
+        let end = match outbox.dropped() {
+            0 => end,
+            n => (
+                end.0,
+                format!(
+                    "{} ({n} message(s) for it were dropped: it read too slowly)",
+                    end.1
+                ),
+            ),
+        };
         // The will: published when the connection ends without a DISCONNECT (MQTT 3.1.1
         // §3.1.2.5), delivered like any publication (iot:Receive is checked per subscriber).
         if let (false, Some(w)) = (graceful, will) {

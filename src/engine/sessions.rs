@@ -15,6 +15,8 @@
 //!   deletes the topic's retained message (MQTT 3.1.1 §3.3.1.3).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -23,6 +25,50 @@ pub const SESSION_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// The most QoS 1 messages kept for one session while its client is away; later ones are dropped.
 pub const MAX_QUEUED: usize = 100;
+
+/// The most deliveries waiting for one connection; while a subscriber is this far behind, further
+/// messages for it are dropped (and counted) instead of growing the broker without bound. A
+/// subscriber that stops reading altogether is disconnected by the write deadline of the
+/// connection (`broker::WRITE_DEADLINE`).
+pub const MAX_PENDING: usize = 1000;
+
+/// A connection's side of the queue: the channel and how many deliveries wait in it.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    pub tx: mpsc::UnboundedSender<ToConn>,
+    pending: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    pub fn new(tx: mpsc::UnboundedSender<ToConn>) -> Self {
+        Outbox {
+            tx,
+            pending: Arc::default(),
+            dropped: Arc::default(),
+        }
+    }
+
+    /// Queue a delivery, unless [`MAX_PENDING`] wait already.
+    pub fn deliver(&self, d: Delivery) {
+        if self.pending.load(Ordering::Relaxed) >= MAX_PENDING {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(ToConn::Deliver(d));
+    }
+
+    /// The connection took one delivery off the queue.
+    pub fn took_one(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Deliveries dropped so far because the connection was too far behind.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
 
 /// A message on its way to a subscriber.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +94,7 @@ struct Session {
     subs: Vec<(String, u8)>,
     persistent: bool,
     /// The connection that has the session: its id and channel.
-    online: Option<(u64, mpsc::UnboundedSender<ToConn>)>,
+    online: Option<(u64, Outbox)>,
     queued: VecDeque<Delivery>,
     offline_since: Option<Instant>,
 }
@@ -80,12 +126,7 @@ impl State {
 
     /// Attach a connection to `client_id`'s session: take it over from a connection that has it,
     /// start a new one (clean session, or none stored) or resume a stored one.
-    pub fn attach(
-        &mut self,
-        client_id: &str,
-        clean: bool,
-        tx: mpsc::UnboundedSender<ToConn>,
-    ) -> Attached {
+    pub fn attach(&mut self, client_id: &str, clean: bool, tx: &Outbox) -> Attached {
         self.expire(Instant::now());
         let conn = self.next_conn();
         if let Some((_, old)) = self
@@ -93,7 +134,7 @@ impl State {
             .get_mut(client_id)
             .and_then(|s| s.online.take())
         {
-            let _ = old.send(ToConn::TakenOver);
+            let _ = old.tx.send(ToConn::TakenOver);
         }
         if clean {
             self.sessions.remove(client_id);
@@ -110,7 +151,7 @@ impl State {
                 offline_since: None,
             });
         s.persistent = !clean;
-        s.online = Some((conn, tx));
+        s.online = Some((conn, tx.clone()));
         s.offline_since = None;
         Attached {
             conn,
@@ -179,9 +220,7 @@ impl State {
                 ..d.clone()
             };
             match &s.online {
-                Some((_, tx)) => {
-                    let _ = tx.send(ToConn::Deliver(out));
-                }
+                Some((_, outbox)) => outbox.deliver(out),
                 None if s.persistent && out.qos > 0 && s.queued.len() < MAX_QUEUED => {
                     s.queued.push_back(out)
                 }
@@ -278,8 +317,8 @@ mod tests {
         let mut st = State::default();
         let (tx1, mut rx1) = mpsc::unbounded_channel();
         let (tx2, _rx2) = mpsc::unbounded_channel();
-        let a = st.attach("dev", true, tx1);
-        st.attach("dev", true, tx2);
+        let a = st.attach("dev", true, &Outbox::new(tx1));
+        st.attach("dev", true, &Outbox::new(tx2));
         assert_eq!(received(&mut rx1), ["taken over"]);
         // The first connection ending does not end the second's session.
         st.detach("dev", a.conn, Vec::new());
@@ -290,14 +329,14 @@ mod tests {
     fn a_persistent_session_keeps_subscriptions_and_qos1_messages_while_away() {
         let mut st = State::default();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let a = st.attach("p1", false, tx);
+        let a = st.attach("p1", false, &Outbox::new(tx));
         assert!(!a.session_present);
         st.subscribe("p1", "p/t", 1);
         st.detach("p1", a.conn, vec![d("p/t", 1)]);
         st.route(&d("p/t", 1));
         st.route(&d("p/t", 0)); // QoS 0 is not kept
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let b = st.attach("p1", false, tx);
+        let b = st.attach("p1", false, &Outbox::new(tx));
         assert!(b.session_present);
         assert_eq!(
             b.queued.len(),
@@ -308,17 +347,41 @@ mod tests {
         assert_eq!(received(&mut rx), ["p/t q1"], "the subscription was kept");
         // Clean session ends it.
         let (tx, _rx) = mpsc::unbounded_channel();
-        assert!(!st.attach("p1", true, tx).session_present);
+        assert!(!st.attach("p1", true, &Outbox::new(tx)).session_present);
     }
 
     #[test]
     fn delivery_qos_is_the_lower_of_published_and_granted() {
         let mut st = State::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        st.attach("s", true, tx);
+        st.attach("s", true, &Outbox::new(tx));
         st.subscribe("s", "t/#", 0);
         st.route(&d("t/x", 1));
         assert_eq!(received(&mut rx), ["t/x q0"]);
+    }
+
+    #[test]
+    fn a_subscriber_far_behind_loses_messages_instead_of_growing_the_broker() {
+        let mut st = State::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let outbox = Outbox::new(tx);
+        st.attach("slow", true, &outbox);
+        st.subscribe("slow", "t", 1);
+        for _ in 0..MAX_PENDING + 5 {
+            st.route(&d("t", 1));
+        }
+        assert_eq!(
+            received(&mut rx).len(),
+            MAX_PENDING,
+            "no more than the bound waits"
+        );
+        assert_eq!(outbox.dropped(), 5);
+        // Once the connection takes them, new ones are queued again.
+        for _ in 0..MAX_PENDING {
+            outbox.took_one();
+        }
+        st.route(&d("t", 1));
+        assert_eq!(received(&mut rx).len(), 1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sess
   3  set-up error: a file that cannot be read or used, an address, a port
   4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
   5  MQTT refusal, or the broker closed the connection after the handshake
-The terminal UI exits 0 when you quit. replay exits 0 whatever it shows, 3 for input it cannot read.";
+The terminal UI exits 0 when you quit (130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP). replay exits 0 whatever it shows, 3 for input it cannot read.";
 
 #[derive(Parser)]
 #[command(
@@ -334,8 +334,8 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .write_files(&shown, None)
             .map_err(|e| e.to_string())?;
     }
-    // Quitting the terminal UI is not a verdict.
-    Ok(exit::OK)
+    // Quitting the terminal UI is not a verdict; a signal that ended it gives 128 + its number.
+    Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
 }
 
 /// Export flags that cannot be carried out: 2 for an unknown format, 3 for a file.
@@ -565,7 +565,7 @@ fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Resul
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     };
     iotls::ui::room::run(addr, sessions, ui).map_err(|e| format!("terminal UI: {e}"))?;
-    Ok(exit::OK)
+    Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
 }
 
 fn pki_init(
@@ -648,6 +648,7 @@ fn replay(a: ReplayArgs) -> Result<u8, String> {
             ))
         };
         iotls::ui::run(r.trace(shown[0]), rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+        return Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK));
     }
     Ok(exit::OK)
 }

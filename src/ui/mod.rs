@@ -29,6 +29,6 @@ mod tests;
 
 pub use app::{field_count, Action, AppState, Pane};
 pub use keys::{action_for_key, action_for_mouse, bindings, Binding};
-pub use terminal::{restore, run};
+pub use terminal::{restore, run, signal_exit_code};
 pub use theme::{Styles, Theme, UiOptions};
 pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};

@@ -633,7 +633,9 @@ pub fn run(listening: String, feed: Receiver<Feed>, opts: UiOptions) -> io::Resu
         if !event::poll(POLL)? {
             continue;
         }
-        // Handle every event already waiting before drawing again.
+        // Handle every event already waiting before drawing again; a signal or an endless burst
+        // (a terminal that went away) ends it.
+        let mut burst = 0;
         loop {
             let size = terminal.size()?;
             let screen = Rect::new(0, 0, size.width, size.height);
@@ -644,7 +646,12 @@ pub fn run(listening: String, feed: Receiver<Feed>, opts: UiOptions) -> io::Resu
                 _ => {}
             }
             dirty = true;
-            if state.quit || !event::poll(Duration::ZERO)? {
+            burst += 1;
+            if state.quit
+                || signals::received()
+                || burst >= super::terminal::MAX_BURST
+                || !event::poll(Duration::ZERO)?
+            {
                 break;
             }
         }

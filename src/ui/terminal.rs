@@ -25,6 +25,9 @@ use std::time::Duration;
 /// interval: nothing is drawn unless something changed.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The most events handled before the loop draws and looks at the signal flag again.
+pub(super) const MAX_BURST: usize = 256;
+
 /// Whether the terminal is currently in the UI's modes (raw, alternate screen, mouse capture).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -61,6 +64,7 @@ pub fn run(
             continue;
         }
         // Handle every event already waiting before drawing again (mouse-wheel bursts).
+        let mut burst = 0;
         loop {
             let size = terminal.size()?;
             let screen = Rect::new(0, 0, size.width, size.height);
@@ -78,7 +82,15 @@ pub fn run(
                 state.update(&trace, a);
                 dirty = true;
             }
-            if state.quit || state.rerun_requested || !event::poll(Duration::ZERO)? {
+            burst += 1;
+            // A signal (e.g. SIGHUP: the terminal went away, and a dead terminal reads as an
+            // endless stream of events) ends the burst; so does a burst that never ends.
+            if state.quit
+                || state.rerun_requested
+                || signals::received()
+                || burst >= MAX_BURST
+                || !event::poll(Duration::ZERO)?
+            {
                 break;
             }
         }
@@ -151,69 +163,102 @@ pub(super) fn install_panic_hook() {
     });
 }
 
-/// SIGTERM and SIGHUP: set a flag the event loop polls, so the normal exit path restores the
-/// terminal. crossterm does not expose signals and the crate has no signal library, so this is a
-/// direct call to the C library's `signal(2)`; the handler only stores an atomic flag, which is
-/// async-signal-safe.
-#[cfg(unix)]
+/// SIGINT, SIGTERM and SIGHUP (the terminal went away): set a flag the event loop polls, so the
+/// normal exit path restores the terminal; the signal's number gives the exit code shells expect
+/// (128 + n: 130 for SIGINT, 143 for SIGTERM). The handlers only store atomics (signal-hook).
 pub(super) mod signals {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
 
-    static RECEIVED: AtomicBool = AtomicBool::new(false);
-
-    const SIGHUP: i32 = 1;
-    const SIGTERM: i32 = 15;
-
-    extern "C" {
-        // `sighandler_t signal(int, sighandler_t)`; a handler is a pointer-sized value.
-        fn signal(signum: i32, handler: usize) -> usize;
+    /// The signal that ended the UI, if one did (0 = none); set by signal-hook's handler.
+    fn last() -> &'static Arc<AtomicUsize> {
+        static LAST: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+        LAST.get_or_init(Arc::default)
     }
 
-    extern "C" fn on_signal(_signum: i32) {
-        RECEIVED.store(true, Ordering::SeqCst);
-    }
+    #[cfg(unix)]
+    const WATCHED: [i32; 3] = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ];
 
     pub fn received() -> bool {
-        RECEIVED.load(Ordering::SeqCst)
+        last().load(Ordering::SeqCst) != 0
     }
 
-    /// The handlers in place while the UI runs; dropping restores the previous ones.
-    pub struct Handlers {
-        previous: [(i32, usize); 2],
+    /// The exit code for the signal that ended the UI: 128 + its number.
+    pub fn exit_code() -> Option<u8> {
+        match last().load(Ordering::SeqCst) {
+            0 => None,
+            n => Some((128 + n).min(255) as u8),
+        }
     }
+
+    /// The handlers in place while the UI runs; dropping removes them.
+    pub struct Handlers {
+        #[cfg(unix)]
+        ids: Vec<signal_hook::SigId>,
+        #[cfg(unix)]
+        done: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    /// How long the UI may take to end by itself after a signal before the watchdog ends it.
+    #[cfg(unix)]
+    const GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
     impl Handlers {
+        #[cfg(unix)]
         pub fn install() -> Handlers {
-            RECEIVED.store(false, Ordering::SeqCst);
-            let handler = on_signal as extern "C" fn(i32) as usize;
-            // SAFETY: `signal` is the C library's, with its C signature; `on_signal` is an
-            // `extern "C" fn(i32)` that only touches an atomic.
-            let previous = [SIGTERM, SIGHUP].map(|s| (s, unsafe { signal(s, handler) }));
-            Handlers { previous }
+            last().store(0, Ordering::SeqCst);
+            let ids = WATCHED
+                .iter()
+                .filter_map(|&s| {
+                    signal_hook::flag::register_usize(s, Arc::clone(last()), s as usize).ok()
+                })
+                .collect();
+            // A terminal that went away can leave the event source spinning inside crossterm,
+            // where the loop never sees the flag: a watchdog restores what it can and exits with
+            // the signal's code if the UI has not ended by itself shortly after the signal.
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watching = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let tick = std::time::Duration::from_millis(50);
+                let mut since: Option<std::time::Instant> = None;
+                while !watching.load(Ordering::SeqCst) {
+                    if let Some(code) = exit_code() {
+                        let t = *since.get_or_insert_with(std::time::Instant::now);
+                        if t.elapsed() >= GRACE {
+                            super::restore();
+                            std::process::exit(i32::from(code));
+                        }
+                    }
+                    std::thread::sleep(tick);
+                }
+            });
+            Handlers { ids, done }
+        }
+
+        #[cfg(not(unix))]
+        pub fn install() -> Handlers {
+            Handlers {}
         }
     }
 
     impl Drop for Handlers {
         fn drop(&mut self) {
-            for (s, h) in self.previous {
-                // SAFETY: re-installs the disposition `signal` returned for this signal.
-                unsafe {
-                    signal(s, h);
+            #[cfg(unix)]
+            {
+                self.done.store(true, Ordering::SeqCst);
+                for id in self.ids.drain(..) {
+                    signal_hook::low_level::unregister(id);
                 }
             }
         }
     }
 }
 
-#[cfg(not(unix))]
-pub(super) mod signals {
-    pub fn received() -> bool {
-        false
-    }
-    pub struct Handlers;
-    impl Handlers {
-        pub fn install() -> Handlers {
-            Handlers
-        }
-    }
+/// The exit code a signal asked for while the UI ran (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+pub fn signal_exit_code() -> Option<u8> {
+    signals::exit_code()
 }

@@ -105,3 +105,62 @@ fn connections_over_the_limit_are_refused_at_accept_and_serving_goes_on() {
         "the refusal is said once: {err}"
     );
 }
+
+/// A client that sends its CONNECT one byte every two seconds does not hold the connection open:
+/// the 10 s deadline is for the whole CONNECT.
+#[test]
+fn a_dribbled_connect_is_cut_off_at_the_deadline() {
+    if !common::peer_available("openssl", "a_dribbled_connect_is_cut_off_at_the_deadline") {
+        return;
+    }
+    use std::io::Write;
+    let dir = tempdir("hard-dribble");
+    default_pki(&dir);
+    let (s, addr, _err) = serve(&dir, &["--json"]);
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-tls1_2", "-connect", &addr])
+        .args(["-servername", "localhost"])
+        .arg("-cert")
+        .arg(dir.join("button.pem"))
+        .arg("-cert_chain")
+        .arg(dir.join("issuing-ca.pem"))
+        .arg("-key")
+        .arg(dir.join("button.key"))
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_client");
+    let mut stdin = client.stdin.take().unwrap();
+    // A valid 3.1.1 CONNECT (client id "dr"), sent a byte at a time.
+    let connect = [
+        0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02, b'd',
+        b'r',
+    ];
+    let t0 = Instant::now();
+    let writer = std::thread::spawn(move || {
+        for b in connect {
+            if stdin.write_all(&[b]).and_then(|()| stdin.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        // Keep stdin open: only the broker may end this.
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let mut client = Owned(client);
+    let status = wait_bounded(&mut client.0, Duration::from_secs(25));
+    let took = t0.elapsed();
+    assert!(
+        status.is_some(),
+        "the broker never cut the dribbling client off"
+    );
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(16),
+        "cut off after {took:?}, expected about 10 s (the handshake, then the CONNECT deadline)"
+    );
+    drop(s);
+    drop(writer);
+}

@@ -317,23 +317,29 @@ impl Broker {
     {
         let mut buf = BytesMut::new();
         let mut version: Option<Version> = None;
-        // 1. CONNECT, within the broker's deadline.
-        let (client_id, clean, keep_alive, will) =
-            match read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT).await {
-                Ok(Msg::Connect {
-                    client_id,
-                    clean_session,
-                    keep_alive,
-                    will,
-                }) => (client_id, clean_session, keep_alive, will),
-                Ok(_) => {
-                    return (
-                        CloseCause::ProtocolViolation,
-                        "the first packet was not CONNECT: connection closed".into(),
-                    )
-                }
-                Err(e) => return ended(e, "CONNECT"),
-            };
+        // 1. CONNECT, whole, within the broker's deadline (a client that dribbles a byte at a
+        // time does not extend it: the deadline is for the packet, not for each read).
+        let connect = tokio::time::timeout(
+            IDLE_TIMEOUT,
+            read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT),
+        )
+        .await
+        .unwrap_or(Err(ReadError::Timeout));
+        let (client_id, clean, keep_alive, will) = match connect {
+            Ok(Msg::Connect {
+                client_id,
+                clean_session,
+                keep_alive,
+                will,
+            }) => (client_id, clean_session, keep_alive, will),
+            Ok(_) => {
+                return (
+                    CloseCause::ProtocolViolation,
+                    "the first packet was not CONNECT: connection closed".into(),
+                )
+            }
+            Err(e) => return ended(e, "CONNECT"),
+        };
         let v = version.unwrap_or(Version::V4);
         let v5 = v == Version::V5;
         // Client identifier rules: MQTT 3.1.1 §3.1.3.1 (an empty id needs a clean session) and

@@ -611,6 +611,9 @@ fn inspect(file: &std::path::Path) -> Result<(), String> {
         println!("  subject      {}", d.subject);
         println!("  issuer       {}", d.issuer);
         println!("  serial       {}", d.serial);
+        if let Some(note) = iotls::narrate::serial_number_note(&d.subject) {
+            println!("  policy       {note}");
+        }
         let left = match d.days_left {
             n if n < 0 => format!("expired {} days ago", -n),
             n => format!("{n} days left"),

@@ -120,22 +120,36 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
         .filter(|f| f.value.starts_with("TLS_EMPTY_RENEGOTIATION_INFO_SCSV"))
         .count();
     let tls12 = offered.len() - tls13 - scsv;
+    // The suites TLS 1.2 can use, then what else the list holds and why it does not count.
     let offer = if offered.is_empty() {
-        "its cipher suites".to_string()
+        "TLS 1.2 and its cipher suites".to_string()
     } else {
-        let mut s = format!("{tls12} TLS 1.2 cipher suites");
-        if tls13 > 0 {
-            s.push_str(&format!(" (+{tls13} for TLS 1.3)"));
-        }
-        if scsv > 0 {
-            s.push_str(" and the SCSV signal");
+        let mut s = format!(
+            "TLS 1.2 and {tls12} cipher suite{} for it",
+            if tls12 == 1 { "" } else { "s" }
+        );
+        let extra: Vec<String> = [
+            (tls13 > 0).then(|| {
+                format!(
+                    "{tls13} TLS 1.3 suite{}, which TLS 1.2 cannot use",
+                    if tls13 == 1 { "" } else { "s" }
+                )
+            }),
+            (scsv > 0)
+                .then(|| "the SCSV, a signal for secure renegotiation, not a suite".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !extra.is_empty() {
+            s.push_str(&format!(". The list also holds {}", extra.join(", and ")));
         }
         s
     };
     let sni = sni(trace, fields);
     let name = match &sni {
-        Some(s) => format!(" and asks for the broker by name ({s}, the SNI)"),
-        None => String::new(),
+        Some(s) => format!("It asks for the broker by name ({s}: the SNI) and sends"),
+        None => "It sends".to_string(),
     };
     let random = find_field(fields, &["random"])
         .map(|f| short(&f.value))
@@ -146,8 +160,8 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
         format!(" ({random})")
     };
     format!(
-        "The device says hello. It offers TLS 1.2 with {offer}{name}. It also sends 32 fresh random bytes{random}; \
-         they are mixed into the keys, so no two sessions ever share keys.{} Everything here is in the clear.",
+        "The device says hello, in the clear: {offer}. {name} 32 fresh random bytes{random}, mixed into \
+         the keys so that no two sessions share keys.{}",
         alpn_offer(fields)
     )
 }
@@ -297,18 +311,30 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
             )
         }
         Side::Device | Side::Iotls => {
-            let leaf = chain.first();
-            let serial = leaf
-                .and_then(|c| rdn(&c.subject, "serialNumber"))
-                .map(|s| format!(" (serial {s})"))
-                .unwrap_or_default();
-            let issuer = leaf
-                .map(|c| format!(", issued by {}", cn(&c.issuer)))
-                .unwrap_or_default();
+            // The leaf first, with the subject's serialNumber (what the policy variable reads,
+            // not the certificate's serial number) and its issuer; then the rest of the chain.
+            let list = match names.as_slice() {
+                [] => "its certificate chain".to_string(),
+                [leaf, rest @ ..] => {
+                    let c = chain[0];
+                    let serial = rdn(&c.subject, "serialNumber")
+                        .map(|s| format!(" (subject serialNumber {s})"))
+                        .unwrap_or_default();
+                    let then = if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", then {}", rest.join(", then "))
+                    };
+                    format!(
+                        "its certificate, {leaf}{serial}, issued by {}{then}",
+                        cn(&c.issuer)
+                    )
+                }
+            };
             format!(
-                "The device answers the broker's request with {list}{serial}{issuer}. This certificate is the \
-                 device's identity, like a user name. It is public; the proof that the device holds its private \
-                 key comes two messages later, in CertificateVerify."
+                "The device answers the broker's request with {list}. This certificate is the device's \
+                 identity, like a user name. It is public; the proof that the device holds its private key \
+                 comes two messages later, in CertificateVerify."
             )
         }
     }
@@ -1213,6 +1239,16 @@ fn mqtt_field_meaning(f: &str) -> Option<&'static str> {
 /// subject.
 pub fn cn(subject: &str) -> &str {
     rdn(subject, "CN").unwrap_or(subject)
+}
+
+/// For a subject with a `serialNumber` attribute: one line telling it from the certificate's
+/// serial number, the other serial a certificate has.
+pub fn serial_number_note(subject: &str) -> Option<String> {
+    let s = rdn(subject, "serialNumber")?;
+    Some(format!(
+        "${{iot:Certificate.Subject.SerialNumber}} reads the subject's serialNumber ({s}), not the \
+         certificate's serial number"
+    ))
 }
 
 /// One attribute of a distinguished name written `A=x, B=y`.

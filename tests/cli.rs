@@ -256,3 +256,43 @@ fn plain_tour_has_one_header_per_phase_run_and_every_step() {
     }
     assert!(steps > 25, "{steps}");
 }
+
+/// `inspect` on a device certificate tells the subject's serialNumber (what the policy variable
+/// reads) from the certificate's serial number.
+#[test]
+fn inspect_tells_the_two_serials_apart() {
+    let dir = tempdir("serials");
+    let o = iotls(&["pki", "init", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = iotls(&["inspect", dir.join("button.pem").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let leaf: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("certificate 0"))
+        .take_while(|l| !l.starts_with("certificate 1"))
+        .collect();
+    assert!(
+        leaf.iter()
+            .any(|l| l.contains("subject") && l.contains("serialNumber=G030JF055364XVRB")),
+        "{text}"
+    );
+    assert!(
+        leaf.iter().any(|l| l.trim_start().starts_with("serial ")),
+        "{text}"
+    );
+    assert!(
+        leaf.iter().any(|l| l.contains(
+            "${iot:Certificate.Subject.SerialNumber} reads the subject's serialNumber \
+             (G030JF055364XVRB), not the certificate's serial number"
+        )),
+        "{text}"
+    );
+    // A CA certificate has no serialNumber attribute: no such line.
+    let ca: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("certificate 1"))
+        .collect();
+    assert!(!ca.iter().any(|l| l.contains("SerialNumber")), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

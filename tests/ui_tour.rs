@@ -581,3 +581,48 @@ fn narration_fits_on_a_small_screen() {
     long.dedup();
     assert!(long.is_empty(), "{}", long.join("\n"));
 }
+
+/// The screen's lines, trimmed, with runs of spaces collapsed (so a line can be looked for as
+/// words).
+fn words(buf: &Buffer) -> Vec<String> {
+    text(buf)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The device's certificate at 80×24: the subject keeps `serialNumber=`, and one line says which
+/// of the two serials the policy variable reads.
+#[test]
+fn the_device_certificate_keeps_its_serial_number_at_80x24() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    state.update(&trace, Action::Last);
+    state.update(&trace, Action::ShowCerts);
+    let order = ui::view::certs::order(&trace);
+    let device = order
+        .iter()
+        .position(|&i| trace.certificates[i].subject.contains("CN=pizza-button-1"))
+        .expect("the device's certificate");
+    for _ in 0..device {
+        state.update(&trace, Action::CertDown);
+    }
+    for (w, h) in [(80, 24), (120, 35)] {
+        let s = text(&draw(&trace, &state, w, h));
+        assert!(s.contains("serialNumber=G030JF055364XVRB"), "{w}x{h}:\n{s}");
+        assert!(
+            s.contains("reads serialNumber=, not Serial"),
+            "{w}x{h}:\n{s}"
+        );
+        assert!(
+            words(&draw(&trace, &state, w, h))
+                .iter()
+                .any(|l| l.contains("Serial") && !l.contains("serialNumber") && l.contains(':')),
+            "the certificate's own serial number has its line:\n{s}"
+        );
+    }
+    insta::assert_snapshot!(
+        "pizza_80x24_device_certificate",
+        masked(&trace, &state, 80, 24)
+    );
+}

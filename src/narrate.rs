@@ -16,8 +16,19 @@ use crate::trace::{
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
 /// packet `packet` within it.
 pub fn step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
-    shorten_hex_words(&narrate_step(trace, event, packet))
+    shorten_hex_words(&narrate_step(trace, event, packet, None))
 }
+
+/// The narration of one step as the tour reaches it: a verdict recorded at a later event (the
+/// broker's check of a CertificateVerify comes several steps after the message) is not told
+/// yet, only that it comes later. The plain text tells the whole session at once and uses
+/// [`step`].
+pub fn step_so_far(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+    shorten_hex_words(&narrate_step(trace, event, packet, Some(event)))
+}
+
+/// Said of a message whose verdict the tour has not reached yet.
+const VERDICT_LATER: &str = "its verdict is a later step";
 
 /// Long hex strings (certificate ids, hashes) are shortened to their first 12 digits.
 fn shorten_hex_words(text: &str) -> String {
@@ -35,7 +46,8 @@ fn shorten_hex_words(text: &str) -> String {
         .join(" ")
 }
 
-fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+/// `upto`: the last event whose verdicts may be told (`None`: all of them).
+fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option<usize>) -> String {
     let Some(e) = trace.events.get(event) else {
         return "This trace has no events: the session did not start.".to_string();
     };
@@ -53,12 +65,12 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
             HandshakeType::CLIENT_HELLO => client_hello(trace, fields),
             HandshakeType::SERVER_HELLO => server_hello(trace, fields),
             HandshakeType::CERTIFICATE => certificate(trace, e, fields),
-            HandshakeType::SERVER_KEY_EXCHANGE => server_key_exchange(trace, event, fields),
+            HandshakeType::SERVER_KEY_EXCHANGE => server_key_exchange(trace, event, fields, upto),
             HandshakeType::CERTIFICATE_REQUEST => certificate_request(fields),
             HandshakeType::SERVER_HELLO_DONE => server_hello_done(),
             HandshakeType::CLIENT_KEY_EXCHANGE => client_key_exchange(trace, fields),
-            HandshakeType::CERTIFICATE_VERIFY => certificate_verify(trace, event),
-            HandshakeType::FINISHED => finished(trace, event, e.side, *encrypted),
+            HandshakeType::CERTIFICATE_VERIFY => certificate_verify(trace, event, upto),
+            HandshakeType::FINISHED => finished(trace, event, e.side, *encrypted, upto),
             other => unknown_handshake(&other.name(), e.side),
         },
         EventKind::ChangeCipherSpec { .. } => change_cipher_spec(trace, e.side),
@@ -340,16 +352,24 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
     }
 }
 
-fn server_key_exchange(trace: &Trace, event: usize, fields: &[Field]) -> String {
+fn server_key_exchange(
+    trace: &Trace,
+    event: usize,
+    fields: &[Field],
+    upto: Option<usize>,
+) -> String {
     let group = kx_group(trace, fields);
     let leaf = chain_of(trace, Side::Broker)
         .first()
         .map(|c| cn(&c.subject).to_string())
         .unwrap_or_else(|| "the broker".into());
-    let verdict = match check_near(trace, event, CheckId::ServerKxSignature) {
-        Some((true, _)) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
-        Some((false, reason)) => format!(" The device checked it: ✘ {reason}."),
-        None => String::new(),
+    let verdict = match check_near_upto(trace, event, CheckId::ServerKxSignature, upto) {
+        Near::Found(true, _) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
+        Near::Found(false, reason) => format!(" The device checked it: ✘ {reason}."),
+        Near::Later => format!(
+            " The device checks it with the certificate's public key; {VERDICT_LATER}."
+        ),
+        Near::None => String::new(),
     };
     format!(
         "The broker sends a fresh {group} public key, its half of the ECDHE key exchange, signed with both randoms \
@@ -391,7 +411,7 @@ fn client_key_exchange(trace: &Trace, fields: &[Field]) -> String {
     )
 }
 
-fn certificate_verify(trace: &Trace, event: usize) -> String {
+fn certificate_verify(trace: &Trace, event: usize, upto: Option<usize>) -> String {
     let facts = check_facts_near(trace, event, CheckId::CertificateVerify);
     let len = fact(facts, "signed_len")
         .and_then(|v| v.parse::<usize>().ok())
@@ -409,15 +429,18 @@ fn certificate_verify(trace: &Trace, event: usize) -> String {
         .map(str::to_string)
         .or(who)
         .unwrap_or_else(|| "the device".into());
-    let verdict = match check_near(trace, event, CheckId::CertificateVerify) {
-        Some((true, _)) => format!(
+    let verdict = match check_near_upto(trace, event, CheckId::CertificateVerify, upto) {
+        Near::Found(true, _) => format!(
             "; the broker checked it with the public key in the device's certificate: ✔ valid — this \
              connection really is {signer}."
         ),
-        Some((false, reason)) => format!(
+        Near::Found(false, reason) => format!(
             "; the broker checked it with the public key in the device's certificate: ✘ {reason}."
         ),
-        None => "; the broker's verdict on it is not in this record.".to_string(),
+        Near::Later => format!(
+            "; the broker checks it with the public key in the device's certificate ({VERDICT_LATER})."
+        ),
+        Near::None => "; the broker's verdict on it is not in this record.".to_string(),
     };
     format!(
         "The device signed the {hash} hash{bytes} (ClientHello … ClientKeyExchange) with its private key\
@@ -426,32 +449,46 @@ fn certificate_verify(trace: &Trace, event: usize) -> String {
     )
 }
 
-fn finished(trace: &Trace, event: usize, side: Side, encrypted: bool) -> String {
+fn finished(
+    trace: &Trace,
+    event: usize,
+    side: Side,
+    encrypted: bool,
+    upto: Option<usize>,
+) -> String {
     let (check, checker) = match side {
         Side::Device => (CheckId::ClientFinished, Side::Broker),
         _ => (CheckId::ServerFinished, Side::Device),
     };
     let after = |by: Side| {
-        trace.events.iter().skip(event).find(|e| {
+        trace.events.iter().enumerate().skip(event).find(|(_, e)| {
             e.side == by && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
         })
     };
+    let reached = |at: usize| upto.is_none_or(|u| at <= u);
     let (real, mine) = (after(checker), after(Side::Iotls));
-    let mut verdict = match real.map(|e| &e.kind) {
-        Some(EventKind::Check { ok: true, .. }) => {
-            format!(" The {} computed the same value: ✔ match.", checker.name())
+    let mut verdict = match real {
+        Some((at, _)) if !reached(at) => {
+            format!(" The {} checks it; {VERDICT_LATER}.", checker.name())
         }
-        Some(EventKind::Check { reason, .. }) => {
-            format!(
-                " The {} computed something else: ✘ {reason}.",
-                checker.name()
-            )
-        }
-        _ => format!(
+        Some((_, e)) => match &e.kind {
+            EventKind::Check { ok: true, .. } => {
+                format!(" The {} computed the same value: ✔ match.", checker.name())
+            }
+            EventKind::Check { reason, .. } => {
+                format!(
+                    " The {} computed something else: ✘ {reason}.",
+                    checker.name()
+                )
+            }
+            _ => String::new(),
+        },
+        None => format!(
             " The {}'s verdict on it is not in this record.",
             checker.name()
         ),
     };
+    let mine = mine.filter(|(at, _)| reached(*at)).map(|(_, e)| e);
     if let Some(EventKind::Check { ok, .. }) = mine.map(|e| &e.kind) {
         verdict.push_str(if *ok {
             " iotls recomputed it from the key log: it matches."
@@ -1324,6 +1361,37 @@ pub fn check_near(trace: &Trace, at: usize, name: CheckId) -> Option<(bool, &str
     match &check_event(trace, at, name, |s| s != Side::Iotls)?.kind {
         EventKind::Check { ok, reason, .. } => Some((*ok, reason.as_str())),
         _ => None,
+    }
+}
+
+/// A side's verdict on check `name` near event `at`, as the tour sees it at event `upto`.
+enum Near<'t> {
+    /// Recorded at or before `upto`: passed or not, and why.
+    Found(bool, &'t str),
+    /// Recorded after `upto`: not to be told yet.
+    Later,
+    /// Not in the trace.
+    None,
+}
+
+fn check_near_upto(trace: &Trace, at: usize, name: CheckId, upto: Option<usize>) -> Near<'_> {
+    let is = |e: &&Event| {
+        e.side != Side::Iotls && matches!(&e.kind, EventKind::Check { check, .. } if *check == name)
+    };
+    let found = trace
+        .events
+        .iter()
+        .enumerate()
+        .skip(at)
+        .find(|(_, e)| is(e))
+        .or_else(|| trace.events.iter().enumerate().find(|(_, e)| is(e)));
+    match found {
+        Some((i, _)) if upto.is_some_and(|u| i > u) => Near::Later,
+        Some((_, e)) => match &e.kind {
+            EventKind::Check { ok, reason, .. } => Near::Found(*ok, reason.as_str()),
+            _ => Near::None,
+        },
+        None => Near::None,
     }
 }
 

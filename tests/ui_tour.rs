@@ -305,14 +305,16 @@ fn walk_the_whole_tour_forward_and_back() {
             "step {i}: {short:?} in {:?}",
             row(&buf, highlighted[0])
         );
-        // Narration from this run's values.
+        // Narration from this run's values: on screen, the narration as of this step; the
+        // whole story (what --plain tells) names the verdicts recorded later.
         let step = &state.steps[i];
         let e = step.event(&trace).unwrap();
         let story = ui::narrate::step(&trace, step.event, step.packet);
+        let so_far = ui::narrate::step_so_far(&trace, step.event, step.packet);
         assert!(!story.is_empty());
         let s = text(&buf);
         assert!(
-            s.contains(&story.chars().take(30).collect::<String>()),
+            s.contains(&so_far.chars().take(30).collect::<String>()),
             "narration shown for step {i}"
         );
         match &e.kind {
@@ -330,13 +332,25 @@ fn walk_the_whole_tour_forward_and_back() {
                     "ServerKeyExchange" | "ClientKeyExchange" => {
                         assert!(story.contains(tls.kx_group.as_deref().unwrap()), "{story}")
                     }
+                    // The verdicts on these come at later steps: the whole story tells them,
+                    // the screen does not yet.
                     "CertificateVerify" => {
                         assert!(
                             story.contains("✔ valid") && story.contains("pizza-button-1"),
                             "{story}"
-                        )
+                        );
+                        assert!(
+                            !so_far.contains('✔') && so_far.contains("a later step"),
+                            "{so_far}"
+                        );
                     }
-                    "Finished" => assert!(story.contains("✔ match"), "{story}"),
+                    "Finished" => {
+                        assert!(story.contains("✔ match"), "{story}");
+                        assert!(
+                            !so_far.contains('✔') && so_far.contains("a later step"),
+                            "{so_far}"
+                        );
+                    }
                     _ => {}
                 }
             }
@@ -508,6 +522,7 @@ fn projector_theme_renders() {
     state.opts = UiOptions {
         theme: ui::Theme::Projector,
         no_color: false,
+        replayed: false,
     };
     state.update(&trace, Action::GoTo(4));
     let buf = draw(&trace, &state, 120, 35);
@@ -571,10 +586,14 @@ fn narration_fits_on_a_small_screen() {
         let trace = real(lesson);
         let state = AppState::new(&trace);
         for s in &state.steps {
-            let story = ui::narrate::step(&trace, s.event, s.packet);
-            let lines = ui::view::wrap(&story, 78);
-            if lines.len() > 5 {
-                long.push(format!("{lesson}: {} lines: {story}", lines.len()));
+            for story in [
+                ui::narrate::step(&trace, s.event, s.packet),
+                ui::narrate::step_so_far(&trace, s.event, s.packet),
+            ] {
+                let lines = ui::view::wrap(&story, 78);
+                if lines.len() > 5 {
+                    long.push(format!("{lesson}: {} lines: {story}", lines.len()));
+                }
             }
         }
     }
@@ -589,6 +608,193 @@ fn words(buf: &Buffer) -> Vec<String> {
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
+}
+
+/// Predict before you see: the title tells how the session ended only at its last step (or from
+/// the first, for a session replayed from a file); before the first verdict nothing on screen
+/// shows a ✔ or ✘, in any pane.
+#[test]
+fn the_ending_shows_only_at_the_last_step() {
+    for lesson in ["pizza-button", "untrusted-device"] {
+        let trace = real(lesson);
+        let ending = match &trace.outcome.failure {
+            None => "✔ session ok".to_string(),
+            Some(f) => format!("✘ failed: {}", f.code.as_str()),
+        };
+        assert_eq!(trace.outcome.ok, lesson == "pizza-button");
+        let mut state = AppState::new(&trace);
+        let n = state.steps.len();
+        for k in 0..n {
+            state.update(&trace, Action::GoTo(k));
+            for (w, h) in [(80, 24), (120, 35)] {
+                let title = row(&draw(&trace, &state, w, h), 0);
+                if k + 1 == n {
+                    assert!(
+                        title.contains(&ending),
+                        "{lesson} last step {w}x{h}: {title}"
+                    );
+                } else {
+                    assert!(
+                        !title.contains("session ok") && !title.contains("failed"),
+                        "{lesson} step {k} {w}x{h} spoils the ending: {title}"
+                    );
+                }
+            }
+        }
+        // Replayed from a file, the ending is known: it shows from the first step.
+        state.opts.replayed = true;
+        state.update(&trace, Action::First);
+        let title = row(&draw(&trace, &state, 120, 35), 0);
+        assert!(title.contains(&ending), "{lesson} replayed: {title}");
+    }
+
+    // Before the device's first check, no verdict anywhere: diagram, panes, strip, narration.
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let first_verdict = state
+        .steps
+        .iter()
+        .position(|s| {
+            matches!(
+                s.event(&trace).unwrap().kind,
+                EventKind::Check { .. } | EventKind::Policy(_)
+            )
+        })
+        .unwrap();
+    assert!(first_verdict > 4, "the handshake's messages come first");
+    for k in 0..first_verdict {
+        state.update(&trace, Action::GoTo(k));
+        for pane in [Pane::Detail, Pane::Certificates, Pane::Decisions] {
+            state.update(&trace, Action::Focus(pane));
+            for (w, h) in [(80, 24), (120, 35)] {
+                // The wide screen's strip counts "0 ✔  0 ✘": marks, but no verdict.
+                let s = text(&draw(&trace, &state, w, h)).replace("0 ✔  0 ✘", "");
+                assert!(
+                    !s.contains('✔') && !s.contains('✘'),
+                    "step {k} ({pane:?}, {w}x{h}) shows a verdict not reached yet:\n{s}"
+                );
+            }
+        }
+    }
+    // At the first verdict, it is there.
+    state.update(&trace, Action::GoTo(first_verdict));
+    state.update(&trace, Action::Focus(Pane::Diagram));
+    assert!(text(&draw(&trace, &state, 80, 24)).contains('✔'));
+}
+
+/// The decisions pane at step k lists exactly the verdicts of events up to k's, in order, each
+/// with its mark; the wide screen's strip counts the same.
+#[test]
+fn decisions_pane_lists_only_verdicts_reached() {
+    for lesson in ["pizza-button", "untrusted-device", "neighbour"] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        state.update(&trace, Action::ShowPolicy);
+        let styles = Styles::new(UiOptions::default());
+        for k in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(k));
+            let now = state.steps[k].event;
+            let expected: Vec<(bool, String)> = trace.events[..=now]
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Check { check, ok, .. } => Some((*ok, check.as_str().to_string())),
+                    EventKind::Policy(p) => {
+                        Some((p.decision.allowed(), format!("{} {}", p.action, p.decision)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            // A pane tall enough for every line, so nothing is scrolled away.
+            let area = Rect::new(0, 0, 110, 400);
+            let mut buf = Buffer::empty(area);
+            ui::view::decisions::render(&mut buf, area, &trace, &state, &styles);
+            let shown: Vec<(bool, String)> = (1..area.height - 1)
+                .filter_map(|y| {
+                    let l = row(&buf, y);
+                    let l = l.trim_start_matches('│').trim_start_matches(['▸', ' ']);
+                    let ok = if l.starts_with('✔') {
+                        true
+                    } else if l.starts_with('✘') {
+                        false
+                    } else {
+                        return None;
+                    };
+                    let title = l['✔'.len_utf8()..]
+                        .trim_start()
+                        .split(" · by the ")
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    Some((ok, title))
+                })
+                .collect();
+            assert_eq!(shown, expected, "{lesson} step {k}");
+            let strip = text(&draw(&trace, &state, 120, 40));
+            let passed = expected.iter().filter(|(ok, _)| *ok).count();
+            assert!(
+                strip.contains(&format!(
+                    "Decisions so far: {passed} ✔  {} ✘",
+                    expected.len() - passed
+                )),
+                "{lesson} step {k}:\n{strip}"
+            );
+        }
+    }
+}
+
+/// The certificates pane marks a chain ✔/✘ from the step of its check on, and says "not
+/// checked yet" before.
+#[test]
+fn certificate_chains_are_judged_from_their_check_on() {
+    for lesson in ["pizza-button", "untrusted-device"] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        state.update(&trace, Action::ShowCerts);
+        let styles = Styles::new(UiOptions::default());
+        for k in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(k));
+            let now = state.steps[k].event;
+            let area = Rect::new(0, 0, 80, 60);
+            let mut buf = Buffer::empty(area);
+            ui::view::certs::render(&mut buf, area, &trace, &state, &styles);
+            let lines = words(&buf);
+            for (title, check) in [
+                ("Broker's chain", "server_chain"),
+                ("Device's chain", "client_chain"),
+            ] {
+                let verdict = trace.events[..=now].iter().find_map(|e| match &e.kind {
+                    EventKind::Check { check: c, ok, .. }
+                        if c.as_str() == check && e.side != iotls::trace::Side::Iotls =>
+                    {
+                        Some(*ok)
+                    }
+                    _ => None,
+                });
+                let Some(at) = lines.iter().position(|l| l.contains(title)) else {
+                    continue;
+                };
+                let head = &lines[at];
+                match verdict {
+                    Some(true) => assert!(head.contains('✔'), "{lesson} step {k}: {head}"),
+                    Some(false) => assert!(head.contains('✘'), "{lesson} step {k}: {head}"),
+                    None => {
+                        assert!(
+                            !head.contains('✔') && !head.contains('✘'),
+                            "{lesson} step {k}: {head}"
+                        );
+                        let group: Vec<&String> = lines[at..]
+                            .iter()
+                            .take_while(|l| !l.contains("──"))
+                            .collect();
+                        assert!(
+                            group.iter().any(|l| l.contains("not checked yet")),
+                            "{lesson} step {k}: {group:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The device's certificate at 80×24: the subject keeps `serialNumber=`, and one line says which

@@ -813,7 +813,11 @@ mod tests {
         let mut s = room(vec![sample::pizza(), sample::unknown_ca(), sample::empty()]);
         for theme in [Theme::Default, Theme::Projector] {
             for no_color in [false, true] {
-                s.opts = UiOptions { theme, no_color };
+                s.opts = UiOptions {
+                    theme,
+                    no_color,
+                    replayed: false,
+                };
                 for (w, h) in [(80, 24), (120, 35), (60, 10), (59, 10), (20, 5), (1, 1)] {
                     let text = screen(&s, w, h);
                     if w >= ROOM_MIN_WIDTH && h >= ROOM_MIN_HEIGHT {
@@ -828,6 +832,7 @@ mod tests {
             s.opts = UiOptions {
                 theme,
                 no_color: false,
+                replayed: false,
             };
             let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
             term.draw(|f| {

@@ -32,28 +32,48 @@ pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styl
     } else {
         format!(" iotls — step {}/{n} — {phase}: {what}", state.step + 1)
     };
-    let outcome = if trace.outcome.ok {
-        "✔ session ok".to_string()
+    // Predict before you see: the ending shows at the last step, or at once for a session
+    // replayed from a file; before that, only that it will.
+    let outcome = if !outcome_shown(state) {
+        None
+    } else if trace.outcome.ok {
+        Some("✔ session ok".to_string())
     } else {
-        match &trace.outcome.failure {
+        Some(match &trace.outcome.failure {
             Some(f) => format!("✘ failed: {}", f.code.as_str()),
             None => "✘ session failed".to_string(),
-        }
+        })
     };
     let run = if state.run > 1 {
         format!(" · run #{}", state.run)
     } else {
         String::new()
     };
-    let right = format!("{}{run} · {outcome} ", trace.scenario);
     let w = area.width as usize;
-    let right_w = right.chars().count();
-    if left.chars().count() + right_w + 2 <= w {
-        buf.set_string(area.x, area.y, &left, style);
-        buf.set_string(area.right() - right_w as u16, area.y, &right, style);
-    } else {
-        buf.set_string(area.x, area.y, fit(&left, w), style);
+    let fits = |right: &str| left.chars().count() + right.chars().count() + 2 <= w;
+    let candidates = match outcome {
+        Some(o) => vec![format!("{}{run} · {o} ", trace.scenario), format!("{o} ")],
+        None => vec![
+            format!("{}{run} · outcome at the end ", trace.scenario),
+            format!("{}{run} ", trace.scenario),
+        ],
+    };
+    match candidates.into_iter().find(|r| fits(r)) {
+        Some(right) => {
+            buf.set_string(area.x, area.y, &left, style);
+            let right_w = right.chars().count() as u16;
+            buf.set_string(area.right() - right_w, area.y, &right, style);
+        }
+        None => {
+            buf.set_string(area.x, area.y, fit(&left, w), style);
+        }
     }
+}
+
+/// Whether the title shows how the session ended: at the last step, or from the start when the
+/// session is replayed from a file.
+pub fn outcome_shown(state: &AppState) -> bool {
+    state.opts.replayed || state.step + 1 >= state.steps.len()
 }
 
 /// A short name for a step: the message, packet or check.
@@ -88,7 +108,7 @@ pub fn narration(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, 
     let inner = block.inner(area);
     block.render(area, buf);
     let text = match state.current() {
-        Some(s) => narrate::step(trace, s.event, s.packet),
+        Some(s) => narrate::step_so_far(trace, s.event, s.packet),
         None => narrate::step(trace, 0, None),
     };
     let width = inner.width.saturating_sub(2) as usize;

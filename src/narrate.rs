@@ -1156,6 +1156,115 @@ pub fn failure_line(f: &Failure) -> String {
     )
 }
 
+/// The abbreviations the screens use, each explained in one line (the terminal UI's glossary).
+/// Alphabetical; every line fits an 80-column terminal.
+pub const GLOSSARY: &[(&str, &str)] = &[
+    (
+        "AAD",
+        "additional authenticated data: covered by the tag, not encrypted",
+    ),
+    (
+        "AEAD",
+        "authenticated encryption: encrypts a record, seals it with a tag",
+    ),
+    (
+        "ALPN",
+        "application-layer protocol negotiation: what protocol runs in TLS",
+    ),
+    (
+        "ARN",
+        "Amazon resource name: how a policy names a client, topic or thing",
+    ),
+    (
+        "CA",
+        "certificate authority: signs certificates; a chain ends at one",
+    ),
+    (
+        "CN",
+        "common name: the name part of a certificate's subject or issuer",
+    ),
+    (
+        "CONNACK",
+        "MQTT's answer to CONNECT: accepted, or a code saying why not",
+    ),
+    (
+        "DER",
+        "the binary encoding of a certificate, as sent in the handshake",
+    ),
+    (
+        "ECDHE",
+        "elliptic-curve Diffie-Hellman, ephemeral: fresh keys every session",
+    ),
+    (
+        "ECDSA",
+        "elliptic-curve signatures, made with these certificates' keys",
+    ),
+    (
+        "EKU",
+        "extended key usage: serverAuth (broker), clientAuth (device)",
+    ),
+    (
+        "EMS",
+        "extended master secret: keys bound to the hash of this handshake",
+    ),
+    (
+        "GCM",
+        "Galois/counter mode: AES as an AEAD, with a 16-byte tag per record",
+    ),
+    (
+        "MAC",
+        "message authentication code: a keyed check value; in AEAD, the tag",
+    ),
+    (
+        "MQTT",
+        "the publish/subscribe protocol the device speaks inside TLS",
+    ),
+    (
+        "PEM",
+        "DER in base64 between BEGIN and END lines: the .pem files",
+    ),
+    (
+        "PRF",
+        "pseudo-random function: TLS 1.2's HMAC expansion (keys, Finished)",
+    ),
+    (
+        "PUBACK",
+        "MQTT's answer to a QoS 1 PUBLISH; MQTT 5 adds a reason code",
+    ),
+    (
+        "QoS",
+        "quality of service: 0 at most once, 1 at least once (acknowledged)",
+    ),
+    (
+        "SAN",
+        "subject alternative name: host names a certificate is valid for",
+    ),
+    (
+        "SCSV",
+        "signalling cipher suite value: a flag in the list, not a suite",
+    ),
+    (
+        "SKE",
+        "ServerKeyExchange: the broker's ECDHE key share, signed by its key",
+    ),
+    (
+        "SNI",
+        "server name indication: the broker's host name, in the ClientHello",
+    ),
+    (
+        "SPKI",
+        "subject public key info: a certificate's public key and algorithm",
+    ),
+    (
+        "SUBACK",
+        "MQTT's answer to SUBSCRIBE: the QoS granted, or a refusal",
+    ),
+    (
+        "TLS",
+        "transport layer security; here 1.2, certificates on both sides",
+    ),
+];
+
 /// What a field of a message means. `msg` is the handshake message or MQTT packet name.
 pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
     let f = field.to_lowercase();

@@ -442,7 +442,7 @@ fn keys_and_footer_agree() {
     );
     assert!(text(&draw(&trace, &state, 80, 24)).contains("Help"));
     state.update(&trace, action_for_key(key(KeyCode::Right), &state).unwrap());
-    assert!(!state.help);
+    assert!(state.overlay.is_none());
     assert_eq!(state.step, ch, "the key that closes help does nothing else");
 }
 
@@ -599,6 +599,13 @@ fn narration_fits_on_a_small_screen() {
     }
     long.dedup();
     assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+/// Map a key as the terminal would, update, and keep an overlay's scroll within the screen.
+fn press(trace: &Trace, state: &mut AppState, code: KeyCode, screen: Rect) {
+    let a = action_for_key(key(code), state).unwrap_or_else(|| panic!("{code:?} does nothing"));
+    state.update(trace, a);
+    state.clamp_overlay(screen);
 }
 
 /// The screen's lines, trimmed, with runs of spaces collapsed (so a line can be looked for as
@@ -794,6 +801,85 @@ fn certificate_chains_are_judged_from_their_check_on() {
                 }
             }
         }
+    }
+}
+
+/// `?`: the help lists every key of the key table, at 80×24, scrolling to show all of it; `w`:
+/// the glossary, one line per abbreviation, whole. Esc closes an overlay without quitting.
+#[test]
+fn help_and_glossary_fit_at_80x24() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let screen = Rect::new(0, 0, 80, 24);
+    for (open, name, slug) in [
+        (KeyCode::Char('?'), "Help", "help"),
+        (KeyCode::Char('w'), "Glossary", "glossary"),
+    ] {
+        press(&trace, &mut state, open, screen);
+        assert!(state.overlay.is_some(), "{name} opens");
+        insta::assert_snapshot!(
+            format!("pizza_80x24_{slug}"),
+            masked(&trace, &state, 80, 24)
+        );
+        // Every line the overlay has, as the screen shows it while scrolling to the end.
+        let mut seen: Vec<String> = words(&draw(&trace, &state, 80, 24));
+        let mut scrolls = 0;
+        loop {
+            let before = state.overlay_scroll;
+            press(&trace, &mut state, KeyCode::Down, screen);
+            if state.overlay_scroll == before {
+                break;
+            }
+            scrolls += 1;
+            seen.extend(words(&draw(&trace, &state, 80, 24)));
+        }
+        assert!(scrolls > 0, "{name} needs to scroll at 80×24, and does");
+        insta::assert_snapshot!(
+            format!("pizza_80x24_{slug}_end"),
+            masked(&trace, &state, 80, 24)
+        );
+        // ↑ moves back at once, even after pressing ↓ past the end.
+        press(&trace, &mut state, KeyCode::Down, screen);
+        let end = state.overlay_scroll;
+        press(&trace, &mut state, KeyCode::Up, screen);
+        assert_eq!(state.overlay_scroll, end - 1, "{name}");
+        let has = |needle: &str| {
+            let needle = needle.split_whitespace().collect::<Vec<_>>().join(" ");
+            seen.iter().any(|l| l.contains(&needle))
+        };
+        if name == "Help" {
+            for (keys, what) in ui::help_entries() {
+                assert!(
+                    has(&format!("{keys} {what}")),
+                    "help line {keys:?} {what:?} is not shown whole"
+                );
+            }
+            for b in ui::every_binding() {
+                assert!(!b.keys.is_empty());
+            }
+            assert!(has("w glossary"), "the glossary key is in the help");
+        } else {
+            for (term, what) in ui::narrate::GLOSSARY {
+                assert!(
+                    has(&format!("{term} {what}")),
+                    "glossary line {term} is not shown whole"
+                );
+            }
+            for term in [
+                "EKU", "SAN", "SNI", "PRF", "ARN", "SKE", "ECDHE", "AEAD", "GCM", "AAD", "CA",
+                "CN", "DER", "PEM", "QoS", "CONNACK", "PUBACK", "SUBACK", "ALPN", "EMS", "MAC",
+                "SPKI",
+            ] {
+                assert!(
+                    ui::narrate::GLOSSARY.iter().any(|(t, _)| *t == term),
+                    "{term} is in the glossary"
+                );
+            }
+        }
+        // Esc closes it, does not quit, and the tour is where it was.
+        press(&trace, &mut state, KeyCode::Esc, screen);
+        assert!(state.overlay.is_none() && !state.quit, "{name}");
+        assert!(!text(&draw(&trace, &state, 80, 24)).contains(name));
     }
 }
 

@@ -62,7 +62,23 @@ pub enum Action {
     ShowPolicy,
     Rerun,
     Help,
+    Glossary,
+    /// Scroll the open overlay by a line or a page.
+    OverlayUp,
+    OverlayDown,
+    OverlayPageUp,
+    OverlayPageDown,
+    CloseOverlay,
     Quit,
+}
+
+/// A window drawn over the tour; while one is open, keys scroll or close it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// Every key, from the key table, and how to read the diagram.
+    Help,
+    /// The abbreviations the screens use, one line each.
+    Glossary,
 }
 
 /// The state of the UI. The view is a pure function of (trace, state).
@@ -84,7 +100,9 @@ pub struct AppState {
     pub cert: usize,
     /// Scroll of the decisions pane, in lines.
     pub decisions_scroll: u16,
-    pub help: bool,
+    /// The overlay on screen, if any, and its scroll in lines.
+    pub overlay: Option<Overlay>,
+    pub overlay_scroll: u16,
     /// Set by `Quit`; the event loop exits.
     pub quit: bool,
     /// Set by `Rerun`; the event loop runs a new session and calls [`AppState::reload`].
@@ -108,7 +126,8 @@ impl AppState {
             hex_expanded: false,
             cert: 0,
             decisions_scroll: 0,
-            help: false,
+            overlay: None,
+            overlay_scroll: 0,
             quit: false,
             rerun_requested: false,
             run: 1,
@@ -138,9 +157,24 @@ impl AppState {
     }
 
     pub fn update(&mut self, trace: &Trace, action: Action) {
-        if self.help && !matches!(action, Action::Quit) {
-            // Any key closes the help overlay; it does nothing else.
-            self.help = false;
+        if self.overlay.is_some() {
+            // While an overlay is open, keys scroll it, q quits, and anything else closes it
+            // without doing anything more.
+            match action {
+                Action::Quit => self.quit = true,
+                Action::OverlayUp => self.overlay_scroll = self.overlay_scroll.saturating_sub(1),
+                Action::OverlayDown => self.overlay_scroll = self.overlay_scroll.saturating_add(1),
+                Action::OverlayPageUp => {
+                    self.overlay_scroll = self.overlay_scroll.saturating_sub(OVERLAY_PAGE)
+                }
+                Action::OverlayPageDown => {
+                    self.overlay_scroll = self.overlay_scroll.saturating_add(OVERLAY_PAGE)
+                }
+                _ => {
+                    self.overlay = None;
+                    self.overlay_scroll = 0;
+                }
+            }
             return;
         }
         self.status = None;
@@ -204,9 +238,27 @@ impl AppState {
                 }
             }
             Action::Rerun => self.rerun_requested = true,
-            Action::Help => self.help = true,
+            Action::Help => self.open(Overlay::Help),
+            Action::Glossary => self.open(Overlay::Glossary),
+            Action::OverlayUp
+            | Action::OverlayDown
+            | Action::OverlayPageUp
+            | Action::OverlayPageDown
+            | Action::CloseOverlay => {}
             Action::Quit => self.quit = true,
         }
+    }
+
+    fn open(&mut self, overlay: Overlay) {
+        self.overlay = Some(overlay);
+        self.overlay_scroll = 0;
+    }
+
+    /// Keep the overlay's scroll within what a screen of this size can show, so that ↑ after
+    /// scrolling past the end moves at once. The event loop calls it after each update.
+    pub fn clamp_overlay(&mut self, screen: ratatui::layout::Rect) {
+        let max = super::view::chrome::overlay_max_scroll(self, screen);
+        self.overlay_scroll = self.overlay_scroll.min(max);
     }
 
     fn focus(&mut self, pane: Pane) {
@@ -229,7 +281,10 @@ impl AppState {
     }
 }
 
-/// How many selectable rows the detail pane has for a step.
+/// Lines an overlay scrolls by on PgUp / PgDn.
+const OVERLAY_PAGE: u16 = 10;
+
+/// How many selectable rows the detail pane has for a step (decrypted view).
 pub fn field_count(trace: &Trace, step: Option<&Step>) -> usize {
     step.map(|s| super::view::detail::rows(trace, s).len())
         .unwrap_or(0)

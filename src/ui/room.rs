@@ -241,7 +241,7 @@ impl RoomState {
         }
         if let Some(open) = &mut self.opened {
             let trace = &open.trace;
-            if key.code == KeyCode::Esc && !open.app.help {
+            if key.code == KeyCode::Esc && open.app.overlay.is_none() {
                 self.opened = None;
                 return;
             }
@@ -642,6 +642,9 @@ pub fn run(listening: String, feed: Receiver<Feed>, opts: UiOptions) -> io::Resu
                 Event::Mouse(m) => state.mouse(m, screen),
                 Event::Resize(..) => terminal.autoresize()?,
                 _ => {}
+            }
+            if let Some(open) = &mut state.opened {
+                open.app.clamp_overlay(screen);
             }
             dirty = true;
             if state.quit || !event::poll(Duration::ZERO)? {

@@ -76,6 +76,7 @@ pub fn run(
             };
             if let Some(a) = action {
                 state.update(&trace, a);
+                state.clamp_overlay(screen);
                 dirty = true;
             }
             if state.quit || state.rerun_requested || !event::poll(Duration::ZERO)? {

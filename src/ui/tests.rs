@@ -44,6 +44,16 @@ fn every_step_renders_at_every_size() {
                 let _ = screen(&trace, &state, w, h);
                 state.update(&trace, Action::ToggleHex);
             }
+            // The overlays, scrolled to their end.
+            for open in [Action::Help, Action::Glossary] {
+                state.update(&trace, open);
+                for _ in 0..40 {
+                    state.update(&trace, Action::OverlayDown);
+                }
+                state.clamp_overlay(ratatui::layout::Rect::new(0, 0, w, h));
+                let _ = screen(&trace, &state, w, h);
+                state.update(&trace, Action::CloseOverlay);
+            }
         }
     }
 }

@@ -1265,6 +1265,25 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ),
 ];
 
+/// What a part of a TLS record as sent means (the detail pane's view of an encrypted record).
+pub fn record_field_meaning(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "content type" => "What the record carries: 21 alert, 22 handshake, 23 application data.",
+        "version" => "Protocol version: 3,3 on the wire means TLS 1.2.",
+        "length" => "How many bytes of this record follow its 5-byte header.",
+        "explicit nonce" => {
+            "Sent in the clear; with the 4 secret bytes of the key block it makes this record's GCM nonce."
+        }
+        "encrypted content" => "The plaintext, encrypted: as many bytes as the decrypted view shows.",
+        "tag" => {
+            "The AEAD tag: proves nothing was changed; it covers the ciphertext and, as AAD, the sequence \
+             number, type, version and length."
+        }
+        "encrypted fragment" => "Everything after the header, encrypted and authenticated.",
+        _ => return None,
+    })
+}
+
 /// What a field of a message means. `msg` is the handshake message or MQTT packet name.
 pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
     let f = field.to_lowercase();

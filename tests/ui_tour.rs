@@ -883,6 +883,155 @@ fn help_and_glossary_fit_at_80x24() {
     }
 }
 
+/// `e` on an encrypted record: the hex view shows the record as it was sent (the trace's
+/// ciphertext: header, explicit nonce, encrypted content, tag) and back; the hex view's title
+/// and the footer say which.
+#[test]
+fn an_encrypted_record_as_sent_and_decrypted() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let screen = Rect::new(0, 0, 80, 24);
+    let publish = state
+        .steps
+        .iter()
+        .position(|s| {
+            s.packet(&trace)
+                .is_some_and(|p| p.packet == iotls::trace::MqttPacketType::Publish)
+        })
+        .expect("a PUBLISH step");
+    state.update(&trace, Action::GoTo(publish));
+    // The bytes in the hex view's first row, read off the screen, and how many a row holds.
+    let first_row = |state: &AppState| -> (Vec<u8>, usize) {
+        let a = ui::areas(screen).unwrap();
+        let g = ui::view::detail::geometry(a.right, &trace, state);
+        let buf = draw(&trace, state, 80, 24);
+        let line: String = (g.hex.x..g.hex.right())
+            .map(|x| buf[(x, g.hex.y)].symbol().to_string())
+            .collect();
+        let bytes = line[6..]
+            .split_whitespace()
+            .take(g.bytes_per_row)
+            .map_while(|h| u8::from_str_radix(h, 16).ok())
+            .collect();
+        (bytes, g.bytes_per_row)
+    };
+    let (ciphertext, packet) = match &state.steps[publish].event(&trace).unwrap().kind {
+        EventKind::AppData {
+            ciphertext, mqtt, ..
+        } => (ciphertext.clone(), mqtt[0].hex.clone()),
+        _ => unreachable!(),
+    };
+    let s = text(&draw(&trace, &state, 120, 35));
+    assert!(
+        s.contains(&format!(
+            "inside a {}-byte encrypted record",
+            ciphertext.len()
+        )),
+        "the heading counts the record's bytes:\n{s}"
+    );
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("── decrypted: "), "{s}");
+    assert!(s.contains("e as sent"), "the footer names the key:\n{s}");
+    let (shown, per_row) = first_row(&state);
+    assert_eq!(shown, packet[..per_row.min(packet.len())]);
+    insta::assert_snapshot!(
+        "pizza_80x24_publish_decrypted",
+        masked(&trace, &state, 80, 24)
+    );
+
+    press(&trace, &mut state, KeyCode::Char('e'), screen);
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("── as sent, encrypted: "), "{s}");
+    assert!(s.contains("e decrypted"), "{s}");
+    let (shown, per_row) = first_row(&state);
+    assert_eq!(shown, ciphertext[..per_row.min(ciphertext.len())]);
+    assert_eq!(shown[0], 23, "an application_data record");
+    let rows = ui::view::detail::shown_rows(&trace, &state, &state.steps[publish]);
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "content type",
+            "version",
+            "length",
+            "explicit nonce",
+            "encrypted content",
+            "tag"
+        ],
+        "{rows:?}"
+    );
+    // The parts cover the record, once each.
+    let covered: usize = rows.iter().filter_map(|r| r.range).map(|(_, l)| l).sum();
+    assert_eq!(covered, ciphertext.len());
+    insta::assert_snapshot!(
+        "pizza_80x24_publish_as_sent",
+        masked(&trace, &state, 80, 24)
+    );
+
+    // The encrypted Finished and the encrypted close_notify: the record as sent, and back.
+    for pick in ["Finished", "Alert"] {
+        let k = state
+            .steps
+            .iter()
+            .position(|s| match &s.event(&trace).unwrap().kind {
+                EventKind::Handshake { msg, encrypted, .. } => {
+                    pick == "Finished" && *encrypted && msg.name() == "Finished"
+                }
+                EventKind::Alert { encrypted, .. } => pick == "Alert" && *encrypted,
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("an encrypted {pick}"));
+        state.update(&trace, Action::GoTo(k));
+        let step = state.steps[k];
+        let sent = ui::view::detail::record_as_sent(&trace, &step)
+            .unwrap()
+            .to_vec();
+        assert!(state.as_sent, "the choice holds from step to step");
+        assert_eq!(
+            ui::view::detail::shown_bytes(&trace, &state, &step),
+            Some(sent.clone())
+        );
+        let (shown, per_row) = first_row(&state);
+        assert_eq!(shown, sent[..sent.len().min(per_row)]);
+        press(&trace, &mut state, KeyCode::Char('e'), screen);
+        let decrypted = ui::view::detail::shown_bytes(&trace, &state, &step).unwrap();
+        assert_ne!(decrypted, sent, "{pick}");
+        let heading = text(&draw(&trace, &state, 120, 35));
+        assert!(
+            heading.contains(&format!("encrypted on the wire ({} bytes)", sent.len())),
+            "{heading}"
+        );
+        match &step.event(&trace).unwrap().kind {
+            EventKind::Handshake { hex, .. } => {
+                assert_eq!(&decrypted, hex);
+                assert!(
+                    heading.contains(&format!("Finished · device → broker · {} bytes", hex.len())),
+                    "{heading}"
+                );
+            }
+            EventKind::Alert { level, code, .. } => assert_eq!(decrypted, vec![level.0, *code]),
+            _ => unreachable!(),
+        }
+        assert!(text(&draw(&trace, &state, 80, 24)).contains("── decrypted: "));
+        press(&trace, &mut state, KeyCode::Char('e'), screen);
+    }
+
+    // A step sent in the clear: the footer does not offer the key, and it changes nothing.
+    state.update(&trace, Action::GoTo(1));
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(
+        !s.contains("e as sent") && !s.contains("e decrypted"),
+        "{s}"
+    );
+    let before = ui::view::detail::shown_bytes(&trace, &state, &state.steps[1]);
+    press(&trace, &mut state, KeyCode::Char('e'), screen);
+    assert_eq!(
+        ui::view::detail::shown_bytes(&trace, &state, &state.steps[1]),
+        before
+    );
+    assert!(state.status.is_some(), "it says why nothing changed");
+}
+
 /// The device's certificate at 80×24: the subject keeps `serialNumber=`, and one line says which
 /// of the two serials the policy variable reads.
 #[test]

@@ -58,6 +58,8 @@ pub enum Action {
     /// Focus a pane (a click on it).
     Focus(Pane),
     ToggleHex,
+    /// Show an encrypted record's bytes as sent, or decrypted (a view mode kept across steps).
+    ToggleSent,
     ShowCerts,
     ShowPolicy,
     Rerun,
@@ -100,6 +102,8 @@ pub struct AppState {
     pub cert: usize,
     /// Scroll of the decisions pane, in lines.
     pub decisions_scroll: u16,
+    /// Show encrypted records as sent (ciphertext) instead of decrypted.
+    pub as_sent: bool,
     /// The overlay on screen, if any, and its scroll in lines.
     pub overlay: Option<Overlay>,
     pub overlay_scroll: u16,
@@ -126,6 +130,7 @@ impl AppState {
             hex_expanded: false,
             cert: 0,
             decisions_scroll: 0,
+            as_sent: false,
             overlay: None,
             overlay_scroll: 0,
             quit: false,
@@ -142,7 +147,7 @@ impl AppState {
         self.step = self.step.min(self.steps.len().saturating_sub(1));
         self.field = self
             .field
-            .min(field_count(trace, self.current()).saturating_sub(1));
+            .min(self.shown_field_count(trace).saturating_sub(1));
         self.run += 1;
         self.rerun_requested = false;
         self.status = Some(format!(
@@ -191,11 +196,11 @@ impl AppState {
             }
             Action::FieldDown => {
                 self.right = Pane::Detail;
-                let n = field_count(trace, self.current());
+                let n = self.shown_field_count(trace);
                 self.field = (self.field + 1).min(n.saturating_sub(1));
             }
             Action::SelectField(i) => {
-                let n = field_count(trace, self.current());
+                let n = self.shown_field_count(trace);
                 self.field = i.min(n.saturating_sub(1));
                 self.focus = Pane::Detail;
                 self.right = Pane::Detail;
@@ -219,6 +224,21 @@ impl AppState {
             Action::ToggleHex => {
                 self.hex_expanded = !(self.hex_expanded && self.right == Pane::Detail);
                 self.right = Pane::Detail;
+            }
+            Action::ToggleSent => {
+                if self
+                    .current()
+                    .is_some_and(|s| super::view::detail::record_as_sent(trace, s).is_some())
+                {
+                    self.as_sent = !self.as_sent;
+                    self.field = 0;
+                    self.right = Pane::Detail;
+                } else {
+                    self.status = Some(
+                        "this step has no encrypted record: its bytes are shown as they were sent"
+                            .into(),
+                    );
+                }
             }
             Action::ShowCerts => {
                 if self.right == Pane::Certificates {
@@ -288,4 +308,14 @@ const OVERLAY_PAGE: u16 = 10;
 pub fn field_count(trace: &Trace, step: Option<&Step>) -> usize {
     step.map(|s| super::view::detail::rows(trace, s).len())
         .unwrap_or(0)
+}
+
+impl AppState {
+    /// How many selectable rows the detail pane shows for the current step, in the current view
+    /// (decrypted, or the record as sent).
+    fn shown_field_count(&self, trace: &Trace) -> usize {
+        self.current()
+            .map(|s| super::view::detail::shown_rows(trace, self, s).len())
+            .unwrap_or(0)
+    }
 }

@@ -115,6 +115,16 @@ const SCROLL: &[Binding] = &[
     ),
 ];
 
+/// The key that shows an encrypted record as sent or decrypted. The footer names it only on a
+/// step that has an encrypted record, first after the step keys.
+const SENT: Binding = b(
+    &[KeyCode::Char('e')],
+    "e",
+    "as sent",
+    "encrypted record: show the bytes as sent / decrypted",
+    Action::ToggleSent,
+);
+
 const GLOBAL: &[Binding] = &[
     b(
         &[KeyCode::Tab],
@@ -145,6 +155,7 @@ const GLOBAL: &[Binding] = &[
         "enlarge / shrink the hex view",
         Action::ToggleHex,
     ),
+    SENT,
     b(
         &[KeyCode::Char('w')],
         "w",
@@ -247,12 +258,33 @@ pub fn help_entries() -> Vec<(String, &'static str)> {
     out
 }
 
-/// The footer's hints: the keys of the focused pane that have a label.
-pub fn footer_hints(_trace: &Trace, state: &AppState) -> Vec<(&'static str, &'static str)> {
-    bindings(state.focus)
-        .filter(|b| !b.label.is_empty())
-        .map(|b| (b.label, b.desc))
-        .collect()
+/// Whether the current step shows an encrypted record (the `e` key has something to show).
+pub fn sent_applies(trace: &Trace, state: &AppState) -> bool {
+    state
+        .current()
+        .is_some_and(|s| detail::record_as_sent(trace, s).is_some())
+}
+
+/// The footer's hints: the keys of the focused pane, the `e` key first after the step keys when
+/// it applies to this step, with the word for what it would show next.
+pub fn footer_hints(trace: &Trace, state: &AppState) -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    let sent = sent_applies(trace, state);
+    for b in bindings(state.focus).filter(|b| !b.label.is_empty()) {
+        if b.action == Action::ToggleSent {
+            continue;
+        }
+        out.push((b.label, b.desc));
+        if b.action == Action::Prev && sent {
+            let desc = if state.as_sent {
+                "decrypted"
+            } else {
+                SENT.desc
+            };
+            out.push((SENT.label, desc));
+        }
+    }
+    out
 }
 
 /// The action a key asks for in the current state, if any.
@@ -344,9 +376,10 @@ pub fn action_for_mouse(
             }
             let g = detail::geometry(a.right, trace, state);
             let step = state.current()?;
+            let rows = detail::shown_rows(trace, state, step);
             if g.list.contains(pos) {
                 let i = g.list_offset + (pos.y - g.list.y) as usize;
-                if i < detail::rows(trace, step).len() {
+                if i < rows.len() {
                     return Some(Action::SelectField(i));
                 }
             }
@@ -356,8 +389,7 @@ pub fn action_for_mouse(
                 if col >= 6 && (col - 6) / 3 < g.bytes_per_row {
                     let offset = (g.hex_offset + (pos.y - g.hex.y) as usize) * g.bytes_per_row
                         + (col - 6) / 3;
-                    return detail::field_at(&detail::rows(trace, step), offset)
-                        .map(Action::SelectField);
+                    return detail::field_at(&rows, offset).map(Action::SelectField);
                 }
             }
             Some(Action::Focus(Pane::Detail))

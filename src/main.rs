@@ -314,6 +314,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             theme: a.theme,
             // https://no-color.org: present and not empty.
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            replayed: false,
         };
         // SSLKEYLOGFILE gets every session run; the files of the flags, the one on screen at quit.
         exports
@@ -563,6 +564,7 @@ fn serve_ui(opts: engine::serve::ServeOptions, theme: iotls::ui::Theme) -> Resul
     let ui = iotls::ui::UiOptions {
         theme,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        replayed: false,
     };
     iotls::ui::room::run(addr, sessions, ui).map_err(|e| format!("terminal UI: {e}"))?;
     Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
@@ -640,6 +642,8 @@ fn replay(a: ReplayArgs) -> Result<u8, String> {
         let opts = iotls::ui::UiOptions {
             theme: a.theme,
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            // A saved session: its ending is known, the title shows it from the start.
+            replayed: true,
         };
         let file = a.file.display().to_string();
         let rerun = move || -> Result<iotls::trace::Trace, String> {
@@ -662,6 +666,9 @@ fn inspect(file: &std::path::Path) -> Result<(), String> {
         println!("  subject      {}", d.subject);
         println!("  issuer       {}", d.issuer);
         println!("  serial       {}", d.serial);
+        if let Some(note) = iotls::narrate::serial_number_note(&d.subject) {
+            println!("  policy       {note}");
+        }
         let left = match d.days_left {
             n if n < 0 => format!("expired {} days ago", -n),
             n => format!("{n} days left"),

@@ -16,8 +16,19 @@ use crate::trace::{
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
 /// packet `packet` within it.
 pub fn step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
-    shorten_hex_words(&narrate_step(trace, event, packet))
+    shorten_hex_words(&narrate_step(trace, event, packet, None))
 }
+
+/// The narration of one step as the tour reaches it: a verdict recorded at a later event (the
+/// broker's check of a CertificateVerify comes several steps after the message) is not told
+/// yet, only that it comes later. The plain text tells the whole session at once and uses
+/// [`step`].
+pub fn step_so_far(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+    shorten_hex_words(&narrate_step(trace, event, packet, Some(event)))
+}
+
+/// Said of a message whose verdict the tour has not reached yet.
+const VERDICT_LATER: &str = "its verdict is a later step";
 
 /// Long hex strings (certificate ids, hashes) are shortened to their first 12 digits.
 fn shorten_hex_words(text: &str) -> String {
@@ -35,7 +46,8 @@ fn shorten_hex_words(text: &str) -> String {
         .join(" ")
 }
 
-fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
+/// `upto`: the last event whose verdicts may be told (`None`: all of them).
+fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option<usize>) -> String {
     let Some(e) = trace.events.get(event) else {
         return "This trace has no events: the session did not start.".to_string();
     };
@@ -53,12 +65,12 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>) -> String {
             HandshakeType::CLIENT_HELLO => client_hello(trace, fields),
             HandshakeType::SERVER_HELLO => server_hello(trace, fields),
             HandshakeType::CERTIFICATE => certificate(trace, e, fields),
-            HandshakeType::SERVER_KEY_EXCHANGE => server_key_exchange(trace, event, fields),
+            HandshakeType::SERVER_KEY_EXCHANGE => server_key_exchange(trace, event, fields, upto),
             HandshakeType::CERTIFICATE_REQUEST => certificate_request(fields),
             HandshakeType::SERVER_HELLO_DONE => server_hello_done(),
             HandshakeType::CLIENT_KEY_EXCHANGE => client_key_exchange(trace, fields),
-            HandshakeType::CERTIFICATE_VERIFY => certificate_verify(trace, event),
-            HandshakeType::FINISHED => finished(trace, event, e.side, *encrypted),
+            HandshakeType::CERTIFICATE_VERIFY => certificate_verify(trace, event, upto),
+            HandshakeType::FINISHED => finished(trace, event, e.side, *encrypted, upto),
             other => unknown_handshake(&other.name(), e.side),
         },
         EventKind::ChangeCipherSpec { .. } => change_cipher_spec(trace, e.side),
@@ -120,22 +132,36 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
         .filter(|f| f.value.starts_with("TLS_EMPTY_RENEGOTIATION_INFO_SCSV"))
         .count();
     let tls12 = offered.len() - tls13 - scsv;
+    // The suites TLS 1.2 can use, then what else the list holds and why it does not count.
     let offer = if offered.is_empty() {
-        "its cipher suites".to_string()
+        "TLS 1.2 and its cipher suites".to_string()
     } else {
-        let mut s = format!("{tls12} TLS 1.2 cipher suites");
-        if tls13 > 0 {
-            s.push_str(&format!(" (+{tls13} for TLS 1.3)"));
-        }
-        if scsv > 0 {
-            s.push_str(" and the SCSV signal");
+        let mut s = format!(
+            "TLS 1.2 and {tls12} cipher suite{} for it",
+            if tls12 == 1 { "" } else { "s" }
+        );
+        let extra: Vec<String> = [
+            (tls13 > 0).then(|| {
+                format!(
+                    "{tls13} TLS 1.3 suite{}, which TLS 1.2 cannot use",
+                    if tls13 == 1 { "" } else { "s" }
+                )
+            }),
+            (scsv > 0)
+                .then(|| "the SCSV, a signal for secure renegotiation, not a suite".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !extra.is_empty() {
+            s.push_str(&format!(". The list also holds {}", extra.join(", and ")));
         }
         s
     };
     let sni = sni(trace, fields);
     let name = match &sni {
-        Some(s) => format!(" and asks for the broker by name ({s}, the SNI)"),
-        None => String::new(),
+        Some(s) => format!("It asks for the broker by name ({s}: the SNI) and sends"),
+        None => "It sends".to_string(),
     };
     let random = find_field(fields, &["random"])
         .map(|f| short(&f.value))
@@ -146,8 +172,8 @@ fn client_hello(trace: &Trace, fields: &[Field]) -> String {
         format!(" ({random})")
     };
     format!(
-        "The device says hello. It offers TLS 1.2 with {offer}{name}. It also sends 32 fresh random bytes{random}; \
-         they are mixed into the keys, so no two sessions ever share keys.{} Everything here is in the clear.",
+        "The device says hello, in the clear: {offer}. {name} 32 fresh random bytes{random}, mixed into \
+         the keys so that no two sessions share keys.{}",
         alpn_offer(fields)
     )
 }
@@ -297,33 +323,53 @@ fn certificate(trace: &Trace, e: &Event, fields: &[Field]) -> String {
             )
         }
         Side::Device | Side::Iotls => {
-            let leaf = chain.first();
-            let serial = leaf
-                .and_then(|c| rdn(&c.subject, "serialNumber"))
-                .map(|s| format!(" (serial {s})"))
-                .unwrap_or_default();
-            let issuer = leaf
-                .map(|c| format!(", issued by {}", cn(&c.issuer)))
-                .unwrap_or_default();
+            // The leaf first, with the subject's serialNumber (what the policy variable reads,
+            // not the certificate's serial number) and its issuer; then the rest of the chain.
+            let list = match names.as_slice() {
+                [] => "its certificate chain".to_string(),
+                [leaf, rest @ ..] => {
+                    let c = chain[0];
+                    let serial = rdn(&c.subject, "serialNumber")
+                        .map(|s| format!(" (subject serialNumber {s})"))
+                        .unwrap_or_default();
+                    let then = if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", then {}", rest.join(", then "))
+                    };
+                    format!(
+                        "its certificate, {leaf}{serial}, issued by {}{then}",
+                        cn(&c.issuer)
+                    )
+                }
+            };
             format!(
-                "The device answers the broker's request with {list}{serial}{issuer}. This certificate is the \
-                 device's identity, like a user name. It is public; the proof that the device holds its private \
-                 key comes two messages later, in CertificateVerify."
+                "The device answers the broker's request with {list}. This certificate is the device's \
+                 identity, like a user name. It is public; the proof that the device holds its private key \
+                 comes two messages later, in CertificateVerify."
             )
         }
     }
 }
 
-fn server_key_exchange(trace: &Trace, event: usize, fields: &[Field]) -> String {
+fn server_key_exchange(
+    trace: &Trace,
+    event: usize,
+    fields: &[Field],
+    upto: Option<usize>,
+) -> String {
     let group = kx_group(trace, fields);
     let leaf = chain_of(trace, Side::Broker)
         .first()
         .map(|c| cn(&c.subject).to_string())
         .unwrap_or_else(|| "the broker".into());
-    let verdict = match check_near(trace, event, CheckId::ServerKxSignature) {
-        Some((true, _)) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
-        Some((false, reason)) => format!(" The device checked it: ✘ {reason}."),
-        None => String::new(),
+    let verdict = match check_near_upto(trace, event, CheckId::ServerKxSignature, upto) {
+        Near::Found(true, _) => " The device checked it with the certificate's public key: ✔ valid — the broker holds that key.".to_string(),
+        Near::Found(false, reason) => format!(" The device checked it: ✘ {reason}."),
+        Near::Later => format!(
+            " The device checks it with the certificate's public key; {VERDICT_LATER}."
+        ),
+        Near::None => String::new(),
     };
     format!(
         "The broker sends a fresh {group} public key, its half of the ECDHE key exchange, signed with both randoms \
@@ -365,7 +411,7 @@ fn client_key_exchange(trace: &Trace, fields: &[Field]) -> String {
     )
 }
 
-fn certificate_verify(trace: &Trace, event: usize) -> String {
+fn certificate_verify(trace: &Trace, event: usize, upto: Option<usize>) -> String {
     let facts = check_facts_near(trace, event, CheckId::CertificateVerify);
     let len = fact(facts, "signed_len")
         .and_then(|v| v.parse::<usize>().ok())
@@ -383,15 +429,18 @@ fn certificate_verify(trace: &Trace, event: usize) -> String {
         .map(str::to_string)
         .or(who)
         .unwrap_or_else(|| "the device".into());
-    let verdict = match check_near(trace, event, CheckId::CertificateVerify) {
-        Some((true, _)) => format!(
+    let verdict = match check_near_upto(trace, event, CheckId::CertificateVerify, upto) {
+        Near::Found(true, _) => format!(
             "; the broker checked it with the public key in the device's certificate: ✔ valid — this \
              connection really is {signer}."
         ),
-        Some((false, reason)) => format!(
+        Near::Found(false, reason) => format!(
             "; the broker checked it with the public key in the device's certificate: ✘ {reason}."
         ),
-        None => "; the broker's verdict on it is not in this record.".to_string(),
+        Near::Later => format!(
+            "; the broker checks it with the public key in the device's certificate ({VERDICT_LATER})."
+        ),
+        Near::None => "; the broker's verdict on it is not in this record.".to_string(),
     };
     format!(
         "The device signed the {hash} hash{bytes} (ClientHello … ClientKeyExchange) with its private key\
@@ -400,32 +449,46 @@ fn certificate_verify(trace: &Trace, event: usize) -> String {
     )
 }
 
-fn finished(trace: &Trace, event: usize, side: Side, encrypted: bool) -> String {
+fn finished(
+    trace: &Trace,
+    event: usize,
+    side: Side,
+    encrypted: bool,
+    upto: Option<usize>,
+) -> String {
     let (check, checker) = match side {
         Side::Device => (CheckId::ClientFinished, Side::Broker),
         _ => (CheckId::ServerFinished, Side::Device),
     };
     let after = |by: Side| {
-        trace.events.iter().skip(event).find(|e| {
+        trace.events.iter().enumerate().skip(event).find(|(_, e)| {
             e.side == by && matches!(&e.kind, EventKind::Check { check: c, .. } if *c == check)
         })
     };
+    let reached = |at: usize| upto.is_none_or(|u| at <= u);
     let (real, mine) = (after(checker), after(Side::Iotls));
-    let mut verdict = match real.map(|e| &e.kind) {
-        Some(EventKind::Check { ok: true, .. }) => {
-            format!(" The {} computed the same value: ✔ match.", checker.name())
+    let mut verdict = match real {
+        Some((at, _)) if !reached(at) => {
+            format!(" The {} checks it; {VERDICT_LATER}.", checker.name())
         }
-        Some(EventKind::Check { reason, .. }) => {
-            format!(
-                " The {} computed something else: ✘ {reason}.",
-                checker.name()
-            )
-        }
-        _ => format!(
+        Some((_, e)) => match &e.kind {
+            EventKind::Check { ok: true, .. } => {
+                format!(" The {} computed the same value: ✔ match.", checker.name())
+            }
+            EventKind::Check { reason, .. } => {
+                format!(
+                    " The {} computed something else: ✘ {reason}.",
+                    checker.name()
+                )
+            }
+            _ => String::new(),
+        },
+        None => format!(
             " The {}'s verdict on it is not in this record.",
             checker.name()
         ),
     };
+    let mine = mine.filter(|(at, _)| reached(*at)).map(|(_, e)| e);
     if let Some(EventKind::Check { ok, .. }) = mine.map(|e| &e.kind) {
         verdict.push_str(if *ok {
             " iotls recomputed it from the key log: it matches."
@@ -1093,6 +1156,134 @@ pub fn failure_line(f: &Failure) -> String {
     )
 }
 
+/// The abbreviations the screens use, each explained in one line (the terminal UI's glossary).
+/// Alphabetical; every line fits an 80-column terminal.
+pub const GLOSSARY: &[(&str, &str)] = &[
+    (
+        "AAD",
+        "additional authenticated data: covered by the tag, not encrypted",
+    ),
+    (
+        "AEAD",
+        "authenticated encryption: encrypts a record, seals it with a tag",
+    ),
+    (
+        "ALPN",
+        "application-layer protocol negotiation: what protocol runs in TLS",
+    ),
+    (
+        "ARN",
+        "Amazon resource name: how a policy names a client, topic or thing",
+    ),
+    (
+        "CA",
+        "certificate authority: signs certificates; a chain ends at one",
+    ),
+    (
+        "CN",
+        "common name: the name part of a certificate's subject or issuer",
+    ),
+    (
+        "CONNACK",
+        "MQTT's answer to CONNECT: accepted, or a code saying why not",
+    ),
+    (
+        "DER",
+        "the binary encoding of a certificate, as sent in the handshake",
+    ),
+    (
+        "ECDHE",
+        "elliptic-curve Diffie-Hellman, ephemeral: fresh keys every session",
+    ),
+    (
+        "ECDSA",
+        "elliptic-curve signatures, made with these certificates' keys",
+    ),
+    (
+        "EKU",
+        "extended key usage: serverAuth (broker), clientAuth (device)",
+    ),
+    (
+        "EMS",
+        "extended master secret: keys bound to the hash of this handshake",
+    ),
+    (
+        "GCM",
+        "Galois/counter mode: AES as an AEAD, with a 16-byte tag per record",
+    ),
+    (
+        "MAC",
+        "message authentication code: a keyed check value; in AEAD, the tag",
+    ),
+    (
+        "MQTT",
+        "the publish/subscribe protocol the device speaks inside TLS",
+    ),
+    (
+        "PEM",
+        "DER in base64 between BEGIN and END lines: the .pem files",
+    ),
+    (
+        "PRF",
+        "pseudo-random function: TLS 1.2's HMAC expansion (keys, Finished)",
+    ),
+    (
+        "PUBACK",
+        "MQTT's answer to a QoS 1 PUBLISH; MQTT 5 adds a reason code",
+    ),
+    (
+        "QoS",
+        "quality of service: 0 at most once, 1 at least once (acknowledged)",
+    ),
+    (
+        "SAN",
+        "subject alternative name: host names a certificate is valid for",
+    ),
+    (
+        "SCSV",
+        "signalling cipher suite value: a flag in the list, not a suite",
+    ),
+    (
+        "SKE",
+        "ServerKeyExchange: the broker's ECDHE key share, signed by its key",
+    ),
+    (
+        "SNI",
+        "server name indication: the broker's host name, in the ClientHello",
+    ),
+    (
+        "SPKI",
+        "subject public key info: a certificate's public key and algorithm",
+    ),
+    (
+        "SUBACK",
+        "MQTT's answer to SUBSCRIBE: the QoS granted, or a refusal",
+    ),
+    (
+        "TLS",
+        "transport layer security; here 1.2, certificates on both sides",
+    ),
+];
+
+/// What a part of a TLS record as sent means (the detail pane's view of an encrypted record).
+pub fn record_field_meaning(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "content type" => "What the record carries: 21 alert, 22 handshake, 23 application data.",
+        "version" => "Protocol version: 3,3 on the wire means TLS 1.2.",
+        "length" => "How many bytes of this record follow its 5-byte header.",
+        "explicit nonce" => {
+            "Sent in the clear; with the 4 secret bytes of the key block it makes this record's GCM nonce."
+        }
+        "encrypted content" => "The plaintext, encrypted: as many bytes as the decrypted view shows.",
+        "tag" => {
+            "The AEAD tag: proves nothing was changed; it covers the ciphertext and, as AAD, the sequence \
+             number, type, version and length."
+        }
+        "encrypted fragment" => "Everything after the header, encrypted and authenticated.",
+        _ => return None,
+    })
+}
+
 /// What a field of a message means. `msg` is the handshake message or MQTT packet name.
 pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
     let f = field.to_lowercase();
@@ -1215,6 +1406,16 @@ pub fn cn(subject: &str) -> &str {
     rdn(subject, "CN").unwrap_or(subject)
 }
 
+/// For a subject with a `serialNumber` attribute: one line telling it from the certificate's
+/// serial number, the other serial a certificate has.
+pub fn serial_number_note(subject: &str) -> Option<String> {
+    let s = rdn(subject, "serialNumber")?;
+    Some(format!(
+        "${{iot:Certificate.Subject.SerialNumber}} reads the subject's serialNumber ({s}), not the \
+         certificate's serial number"
+    ))
+}
+
 /// One attribute of a distinguished name written `A=x, B=y`.
 pub fn rdn<'s>(subject: &'s str, key: &str) -> Option<&'s str> {
     subject
@@ -1282,12 +1483,34 @@ fn check_event(
         .or_else(|| trace.events.iter().find(is))
 }
 
-/// The verdict of check `name` closest after event `at` — a side's own verdict, not iotls's
-/// recomputation.
-pub fn check_near(trace: &Trace, at: usize, name: CheckId) -> Option<(bool, &str)> {
-    match &check_event(trace, at, name, |s| s != Side::Iotls)?.kind {
-        EventKind::Check { ok, reason, .. } => Some((*ok, reason.as_str())),
-        _ => None,
+/// A side's verdict on check `name` near event `at`, as the tour sees it at event `upto`.
+enum Near<'t> {
+    /// Recorded at or before `upto`: passed or not, and why.
+    Found(bool, &'t str),
+    /// Recorded after `upto`: not to be told yet.
+    Later,
+    /// Not in the trace.
+    None,
+}
+
+fn check_near_upto(trace: &Trace, at: usize, name: CheckId, upto: Option<usize>) -> Near<'_> {
+    let is = |e: &&Event| {
+        e.side != Side::Iotls && matches!(&e.kind, EventKind::Check { check, .. } if *check == name)
+    };
+    let found = trace
+        .events
+        .iter()
+        .enumerate()
+        .skip(at)
+        .find(|(_, e)| is(e))
+        .or_else(|| trace.events.iter().enumerate().find(|(_, e)| is(e)));
+    match found {
+        Some((i, _)) if upto.is_some_and(|u| i > u) => Near::Later,
+        Some((_, e)) => match &e.kind {
+            EventKind::Check { ok, reason, .. } => Near::Found(*ok, reason.as_str()),
+            _ => Near::None,
+        },
+        None => Near::None,
     }
 }
 

@@ -200,3 +200,99 @@ fn an_endless_file_is_refused_instead_of_read_forever() {
         "{err}"
     );
 }
+
+/// `--plain` groups the steps: a header opens when the wire moves to another phase, a check or
+/// decision recorded later stays under the current header and names its own phase. No header
+/// follows one of the same phase, none of the default tour's comes twice, and every step's
+/// narration is still there.
+#[test]
+fn plain_tour_has_one_header_per_phase_run_and_every_step() {
+    let o = iotls(&["tour", "--plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("== ")).collect();
+    assert!(headers.len() >= 9, "{text}");
+    for pair in headers.windows(2) {
+        assert_ne!(pair[0], pair[1], "a header repeated back to back:\n{text}");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for h in &headers {
+        assert!(
+            seen.insert(*h),
+            "{h} comes twice in the default tour:\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("✔ device checks server_chain")
+                && l.ends_with("(phase: Server authentication)")),
+        "a check recorded after the wire moved on names its phase:\n{text}"
+    );
+
+    // Every step's narration, word for word, in the plain text of the same session.
+    let scenario = iotls::engine::lessons::scenario("pizza-button").unwrap();
+    let trace = iotls::engine::run(&scenario).unwrap();
+    let plain = iotls::render::plain::render(&trace);
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let all = flat(&plain);
+    let mut steps = 0;
+    for (i, e) in trace.events.iter().enumerate() {
+        let packets: Vec<Option<usize>> = match &e.kind {
+            iotls::trace::EventKind::AppData { mqtt, .. } if !mqtt.is_empty() => {
+                (0..mqtt.len()).map(Some).collect()
+            }
+            _ => vec![None],
+        };
+        for p in packets {
+            let story = flat(&iotls::narrate::step(&trace, i, p));
+            assert!(all.contains(&story), "step {i} {p:?} is missing: {story}");
+            steps += 1;
+        }
+        assert!(
+            plain.contains(&format!("[{:>3}] ", e.seq)),
+            "event {} has its line",
+            e.seq
+        );
+    }
+    assert!(steps > 25, "{steps}");
+}
+
+/// `inspect` on a device certificate tells the subject's serialNumber (what the policy variable
+/// reads) from the certificate's serial number.
+#[test]
+fn inspect_tells_the_two_serials_apart() {
+    let dir = tempdir("serials");
+    let o = iotls(&["pki", "init", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = iotls(&["inspect", dir.join("button.pem").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let leaf: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("certificate 0"))
+        .take_while(|l| !l.starts_with("certificate 1"))
+        .collect();
+    assert!(
+        leaf.iter()
+            .any(|l| l.contains("subject") && l.contains("serialNumber=G030JF055364XVRB")),
+        "{text}"
+    );
+    assert!(
+        leaf.iter().any(|l| l.trim_start().starts_with("serial ")),
+        "{text}"
+    );
+    assert!(
+        leaf.iter().any(|l| l.contains(
+            "${iot:Certificate.Subject.SerialNumber} reads the subject's serialNumber \
+             (G030JF055364XVRB), not the certificate's serial number"
+        )),
+        "{text}"
+    );
+    // A CA certificate has no serialNumber attribute: no such line.
+    let ca: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("certificate 1"))
+        .collect();
+    assert!(!ca.iter().any(|l| l.contains("SerialNumber")), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

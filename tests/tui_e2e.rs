@@ -1,5 +1,6 @@
 //! End-to-end test of the real binary in a real terminal (tmux): the first screen shows the
-//! handshake beginning, stepping reaches the policy decision, `q` exits and leaves the terminal usable.
+//! handshake beginning, `w` shows the glossary, stepping reaches the policy decision, `q` exits
+//! and leaves the terminal usable.
 
 mod common;
 
@@ -85,6 +86,22 @@ fn the_tour_in_a_real_terminal_steps_to_the_policy_decision_and_quits_cleanly() 
         "1",
         "the UI uses the alternate screen"
     );
+
+    // `w` opens the glossary; Esc closes it and the tour is where it was.
+    tmux(&["send-keys", "-t", &name, "w"]);
+    let glossary = wait_for(&name, "Glossary");
+    assert!(
+        glossary.contains("SNI")
+            && glossary.contains("server name indication: the broker's host name"),
+        "the glossary explains the abbreviations on screen:\n{glossary}"
+    );
+    tmux(&["send-keys", "-t", &name, "Escape"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while screen(&name).contains("Glossary") {
+        assert!(Instant::now() < deadline, "Esc closes the glossary");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(screen(&name).contains("step 1/"), "still on the first step");
 
     // Step forward until the policy decision for the publish is the current step.
     let mut found = None;

@@ -305,14 +305,16 @@ fn walk_the_whole_tour_forward_and_back() {
             "step {i}: {short:?} in {:?}",
             row(&buf, highlighted[0])
         );
-        // Narration from this run's values.
+        // Narration from this run's values: on screen, the narration as of this step; the
+        // whole story (what --plain tells) names the verdicts recorded later.
         let step = &state.steps[i];
         let e = step.event(&trace).unwrap();
         let story = ui::narrate::step(&trace, step.event, step.packet);
+        let so_far = ui::narrate::step_so_far(&trace, step.event, step.packet);
         assert!(!story.is_empty());
         let s = text(&buf);
         assert!(
-            s.contains(&story.chars().take(30).collect::<String>()),
+            s.contains(&so_far.chars().take(30).collect::<String>()),
             "narration shown for step {i}"
         );
         match &e.kind {
@@ -330,13 +332,25 @@ fn walk_the_whole_tour_forward_and_back() {
                     "ServerKeyExchange" | "ClientKeyExchange" => {
                         assert!(story.contains(tls.kx_group.as_deref().unwrap()), "{story}")
                     }
+                    // The verdicts on these come at later steps: the whole story tells them,
+                    // the screen does not yet.
                     "CertificateVerify" => {
                         assert!(
                             story.contains("✔ valid") && story.contains("pizza-button-1"),
                             "{story}"
-                        )
+                        );
+                        assert!(
+                            !so_far.contains('✔') && so_far.contains("a later step"),
+                            "{so_far}"
+                        );
                     }
-                    "Finished" => assert!(story.contains("✔ match"), "{story}"),
+                    "Finished" => {
+                        assert!(story.contains("✔ match"), "{story}");
+                        assert!(
+                            !so_far.contains('✔') && so_far.contains("a later step"),
+                            "{so_far}"
+                        );
+                    }
                     _ => {}
                 }
             }
@@ -428,7 +442,7 @@ fn keys_and_footer_agree() {
     );
     assert!(text(&draw(&trace, &state, 80, 24)).contains("Help"));
     state.update(&trace, action_for_key(key(KeyCode::Right), &state).unwrap());
-    assert!(!state.help);
+    assert!(state.overlay.is_none());
     assert_eq!(state.step, ch, "the key that closes help does nothing else");
 }
 
@@ -508,6 +522,7 @@ fn projector_theme_renders() {
     state.opts = UiOptions {
         theme: ui::Theme::Projector,
         no_color: false,
+        replayed: false,
     };
     state.update(&trace, Action::GoTo(4));
     let buf = draw(&trace, &state, 120, 35);
@@ -571,13 +586,484 @@ fn narration_fits_on_a_small_screen() {
         let trace = real(lesson);
         let state = AppState::new(&trace);
         for s in &state.steps {
-            let story = ui::narrate::step(&trace, s.event, s.packet);
-            let lines = ui::view::wrap(&story, 78);
-            if lines.len() > 5 {
-                long.push(format!("{lesson}: {} lines: {story}", lines.len()));
+            for story in [
+                ui::narrate::step(&trace, s.event, s.packet),
+                ui::narrate::step_so_far(&trace, s.event, s.packet),
+            ] {
+                let lines = ui::view::wrap(&story, 78);
+                if lines.len() > 5 {
+                    long.push(format!("{lesson}: {} lines: {story}", lines.len()));
+                }
             }
         }
     }
     long.dedup();
     assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+/// Map a key as the terminal would, update, and keep an overlay's scroll within the screen.
+fn press(trace: &Trace, state: &mut AppState, code: KeyCode, screen: Rect) {
+    let a = action_for_key(key(code), state).unwrap_or_else(|| panic!("{code:?} does nothing"));
+    state.update(trace, a);
+    state.clamp_overlay(screen);
+}
+
+/// The screen's lines, trimmed, with runs of spaces collapsed (so a line can be looked for as
+/// words).
+fn words(buf: &Buffer) -> Vec<String> {
+    text(buf)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Predict before you see: the title tells how the session ended only at its last step (or from
+/// the first, for a session replayed from a file); before the first verdict nothing on screen
+/// shows a ✔ or ✘, in any pane.
+#[test]
+fn the_ending_shows_only_at_the_last_step() {
+    for lesson in ["pizza-button", "untrusted-device"] {
+        let trace = real(lesson);
+        let ending = match &trace.outcome.failure {
+            None => "✔ session ok".to_string(),
+            Some(f) => format!("✘ failed: {}", f.code.as_str()),
+        };
+        assert_eq!(trace.outcome.ok, lesson == "pizza-button");
+        let mut state = AppState::new(&trace);
+        let n = state.steps.len();
+        for k in 0..n {
+            state.update(&trace, Action::GoTo(k));
+            for (w, h) in [(80, 24), (120, 35)] {
+                let title = row(&draw(&trace, &state, w, h), 0);
+                if k + 1 == n {
+                    assert!(
+                        title.contains(&ending),
+                        "{lesson} last step {w}x{h}: {title}"
+                    );
+                } else {
+                    assert!(
+                        !title.contains("session ok") && !title.contains("failed"),
+                        "{lesson} step {k} {w}x{h} spoils the ending: {title}"
+                    );
+                }
+            }
+        }
+        // Replayed from a file, the ending is known: it shows from the first step.
+        state.opts.replayed = true;
+        state.update(&trace, Action::First);
+        let title = row(&draw(&trace, &state, 120, 35), 0);
+        assert!(title.contains(&ending), "{lesson} replayed: {title}");
+    }
+
+    // Before the device's first check, no verdict anywhere: diagram, panes, strip, narration.
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let first_verdict = state
+        .steps
+        .iter()
+        .position(|s| {
+            matches!(
+                s.event(&trace).unwrap().kind,
+                EventKind::Check { .. } | EventKind::Policy(_)
+            )
+        })
+        .unwrap();
+    assert!(first_verdict > 4, "the handshake's messages come first");
+    for k in 0..first_verdict {
+        state.update(&trace, Action::GoTo(k));
+        for pane in [Pane::Detail, Pane::Certificates, Pane::Decisions] {
+            state.update(&trace, Action::Focus(pane));
+            for (w, h) in [(80, 24), (120, 35)] {
+                // The wide screen's strip counts "0 ✔  0 ✘": marks, but no verdict.
+                let s = text(&draw(&trace, &state, w, h)).replace("0 ✔  0 ✘", "");
+                assert!(
+                    !s.contains('✔') && !s.contains('✘'),
+                    "step {k} ({pane:?}, {w}x{h}) shows a verdict not reached yet:\n{s}"
+                );
+            }
+        }
+    }
+    // At the first verdict, it is there.
+    state.update(&trace, Action::GoTo(first_verdict));
+    state.update(&trace, Action::Focus(Pane::Diagram));
+    assert!(text(&draw(&trace, &state, 80, 24)).contains('✔'));
+}
+
+/// The decisions pane at step k lists exactly the verdicts of events up to k's, in order, each
+/// with its mark; the wide screen's strip counts the same.
+#[test]
+fn decisions_pane_lists_only_verdicts_reached() {
+    for lesson in ["pizza-button", "untrusted-device", "neighbour"] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        state.update(&trace, Action::ShowPolicy);
+        let styles = Styles::new(UiOptions::default());
+        for k in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(k));
+            let now = state.steps[k].event;
+            let expected: Vec<(bool, String)> = trace.events[..=now]
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Check { check, ok, .. } => Some((*ok, check.as_str().to_string())),
+                    EventKind::Policy(p) => {
+                        Some((p.decision.allowed(), format!("{} {}", p.action, p.decision)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            // A pane tall enough for every line, so nothing is scrolled away.
+            let area = Rect::new(0, 0, 110, 400);
+            let mut buf = Buffer::empty(area);
+            ui::view::decisions::render(&mut buf, area, &trace, &state, &styles);
+            let shown: Vec<(bool, String)> = (1..area.height - 1)
+                .filter_map(|y| {
+                    let l = row(&buf, y);
+                    let l = l.trim_start_matches('│').trim_start_matches(['▸', ' ']);
+                    let ok = if l.starts_with('✔') {
+                        true
+                    } else if l.starts_with('✘') {
+                        false
+                    } else {
+                        return None;
+                    };
+                    let title = l['✔'.len_utf8()..]
+                        .trim_start()
+                        .split(" · by the ")
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    Some((ok, title))
+                })
+                .collect();
+            assert_eq!(shown, expected, "{lesson} step {k}");
+            let strip = text(&draw(&trace, &state, 120, 40));
+            let passed = expected.iter().filter(|(ok, _)| *ok).count();
+            assert!(
+                strip.contains(&format!(
+                    "Decisions so far: {passed} ✔  {} ✘",
+                    expected.len() - passed
+                )),
+                "{lesson} step {k}:\n{strip}"
+            );
+        }
+    }
+}
+
+/// The certificates pane marks a chain ✔/✘ from the step of its check on, and says "not
+/// checked yet" before.
+#[test]
+fn certificate_chains_are_judged_from_their_check_on() {
+    for lesson in ["pizza-button", "untrusted-device"] {
+        let trace = real(lesson);
+        let mut state = AppState::new(&trace);
+        state.update(&trace, Action::ShowCerts);
+        let styles = Styles::new(UiOptions::default());
+        for k in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(k));
+            let now = state.steps[k].event;
+            let area = Rect::new(0, 0, 80, 60);
+            let mut buf = Buffer::empty(area);
+            ui::view::certs::render(&mut buf, area, &trace, &state, &styles);
+            let lines = words(&buf);
+            for (title, check) in [
+                ("Broker's chain", "server_chain"),
+                ("Device's chain", "client_chain"),
+            ] {
+                let verdict = trace.events[..=now].iter().find_map(|e| match &e.kind {
+                    EventKind::Check { check: c, ok, .. }
+                        if c.as_str() == check && e.side != iotls::trace::Side::Iotls =>
+                    {
+                        Some(*ok)
+                    }
+                    _ => None,
+                });
+                let Some(at) = lines.iter().position(|l| l.contains(title)) else {
+                    continue;
+                };
+                let head = &lines[at];
+                match verdict {
+                    Some(true) => assert!(head.contains('✔'), "{lesson} step {k}: {head}"),
+                    Some(false) => assert!(head.contains('✘'), "{lesson} step {k}: {head}"),
+                    None => {
+                        assert!(
+                            !head.contains('✔') && !head.contains('✘'),
+                            "{lesson} step {k}: {head}"
+                        );
+                        let group: Vec<&String> = lines[at..]
+                            .iter()
+                            .take_while(|l| !l.contains("──"))
+                            .collect();
+                        assert!(
+                            group.iter().any(|l| l.contains("not checked yet")),
+                            "{lesson} step {k}: {group:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `?`: the help lists every key of the key table, at 80×24, scrolling to show all of it; `w`:
+/// the glossary, one line per abbreviation, whole. Esc closes an overlay without quitting.
+#[test]
+fn help_and_glossary_fit_at_80x24() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let screen = Rect::new(0, 0, 80, 24);
+    for (open, name, slug) in [
+        (KeyCode::Char('?'), "Help", "help"),
+        (KeyCode::Char('w'), "Glossary", "glossary"),
+    ] {
+        press(&trace, &mut state, open, screen);
+        assert!(state.overlay.is_some(), "{name} opens");
+        insta::assert_snapshot!(
+            format!("pizza_80x24_{slug}"),
+            masked(&trace, &state, 80, 24)
+        );
+        // Every line the overlay has, as the screen shows it while scrolling to the end.
+        let mut seen: Vec<String> = words(&draw(&trace, &state, 80, 24));
+        let mut scrolls = 0;
+        loop {
+            let before = state.overlay_scroll;
+            press(&trace, &mut state, KeyCode::Down, screen);
+            if state.overlay_scroll == before {
+                break;
+            }
+            scrolls += 1;
+            seen.extend(words(&draw(&trace, &state, 80, 24)));
+        }
+        assert!(scrolls > 0, "{name} needs to scroll at 80×24, and does");
+        insta::assert_snapshot!(
+            format!("pizza_80x24_{slug}_end"),
+            masked(&trace, &state, 80, 24)
+        );
+        // ↑ moves back at once, even after pressing ↓ past the end.
+        press(&trace, &mut state, KeyCode::Down, screen);
+        let end = state.overlay_scroll;
+        press(&trace, &mut state, KeyCode::Up, screen);
+        assert_eq!(state.overlay_scroll, end - 1, "{name}");
+        let has = |needle: &str| {
+            let needle = needle.split_whitespace().collect::<Vec<_>>().join(" ");
+            seen.iter().any(|l| l.contains(&needle))
+        };
+        if name == "Help" {
+            for (keys, what) in ui::help_entries() {
+                assert!(
+                    has(&format!("{keys} {what}")),
+                    "help line {keys:?} {what:?} is not shown whole"
+                );
+            }
+            for b in ui::every_binding() {
+                assert!(!b.keys.is_empty());
+            }
+            assert!(has("w glossary"), "the glossary key is in the help");
+        } else {
+            for (term, what) in ui::narrate::GLOSSARY {
+                assert!(
+                    has(&format!("{term} {what}")),
+                    "glossary line {term} is not shown whole"
+                );
+            }
+            for term in [
+                "EKU", "SAN", "SNI", "PRF", "ARN", "SKE", "ECDHE", "AEAD", "GCM", "AAD", "CA",
+                "CN", "DER", "PEM", "QoS", "CONNACK", "PUBACK", "SUBACK", "ALPN", "EMS", "MAC",
+                "SPKI",
+            ] {
+                assert!(
+                    ui::narrate::GLOSSARY.iter().any(|(t, _)| *t == term),
+                    "{term} is in the glossary"
+                );
+            }
+        }
+        // Esc closes it, does not quit, and the tour is where it was.
+        press(&trace, &mut state, KeyCode::Esc, screen);
+        assert!(state.overlay.is_none() && !state.quit, "{name}");
+        assert!(!text(&draw(&trace, &state, 80, 24)).contains(name));
+    }
+}
+
+/// `e` on an encrypted record: the hex view shows the record as it was sent (the trace's
+/// ciphertext: header, explicit nonce, encrypted content, tag) and back; the hex view's title
+/// and the footer say which.
+#[test]
+fn an_encrypted_record_as_sent_and_decrypted() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let screen = Rect::new(0, 0, 80, 24);
+    let publish = state
+        .steps
+        .iter()
+        .position(|s| {
+            s.packet(&trace)
+                .is_some_and(|p| p.packet == iotls::trace::MqttPacketType::Publish)
+        })
+        .expect("a PUBLISH step");
+    state.update(&trace, Action::GoTo(publish));
+    // The bytes in the hex view's first row, read off the screen, and how many a row holds.
+    let first_row = |state: &AppState| -> (Vec<u8>, usize) {
+        let a = ui::areas(screen).unwrap();
+        let g = ui::view::detail::geometry(a.right, &trace, state);
+        let buf = draw(&trace, state, 80, 24);
+        let line: String = (g.hex.x..g.hex.right())
+            .map(|x| buf[(x, g.hex.y)].symbol().to_string())
+            .collect();
+        let bytes = line[6..]
+            .split_whitespace()
+            .take(g.bytes_per_row)
+            .map_while(|h| u8::from_str_radix(h, 16).ok())
+            .collect();
+        (bytes, g.bytes_per_row)
+    };
+    let (ciphertext, packet) = match &state.steps[publish].event(&trace).unwrap().kind {
+        EventKind::AppData {
+            ciphertext, mqtt, ..
+        } => (ciphertext.clone(), mqtt[0].hex.clone()),
+        _ => unreachable!(),
+    };
+    let s = text(&draw(&trace, &state, 120, 35));
+    assert!(
+        s.contains(&format!(
+            "inside a {}-byte encrypted record",
+            ciphertext.len()
+        )),
+        "the heading counts the record's bytes:\n{s}"
+    );
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("── decrypted: "), "{s}");
+    assert!(s.contains("e as sent"), "the footer names the key:\n{s}");
+    let (shown, per_row) = first_row(&state);
+    assert_eq!(shown, packet[..per_row.min(packet.len())]);
+    insta::assert_snapshot!(
+        "pizza_80x24_publish_decrypted",
+        masked(&trace, &state, 80, 24)
+    );
+
+    press(&trace, &mut state, KeyCode::Char('e'), screen);
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("── as sent, encrypted: "), "{s}");
+    assert!(s.contains("e decrypted"), "{s}");
+    let (shown, per_row) = first_row(&state);
+    assert_eq!(shown, ciphertext[..per_row.min(ciphertext.len())]);
+    assert_eq!(shown[0], 23, "an application_data record");
+    let rows = ui::view::detail::shown_rows(&trace, &state, &state.steps[publish]);
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "content type",
+            "version",
+            "length",
+            "explicit nonce",
+            "encrypted content",
+            "tag"
+        ],
+        "{rows:?}"
+    );
+    // The parts cover the record, once each.
+    let covered: usize = rows.iter().filter_map(|r| r.range).map(|(_, l)| l).sum();
+    assert_eq!(covered, ciphertext.len());
+    insta::assert_snapshot!(
+        "pizza_80x24_publish_as_sent",
+        masked(&trace, &state, 80, 24)
+    );
+
+    // The encrypted Finished and the encrypted close_notify: the record as sent, and back.
+    for pick in ["Finished", "Alert"] {
+        let k = state
+            .steps
+            .iter()
+            .position(|s| match &s.event(&trace).unwrap().kind {
+                EventKind::Handshake { msg, encrypted, .. } => {
+                    pick == "Finished" && *encrypted && msg.name() == "Finished"
+                }
+                EventKind::Alert { encrypted, .. } => pick == "Alert" && *encrypted,
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("an encrypted {pick}"));
+        state.update(&trace, Action::GoTo(k));
+        let step = state.steps[k];
+        let sent = ui::view::detail::record_as_sent(&trace, &step)
+            .unwrap()
+            .to_vec();
+        assert!(state.as_sent, "the choice holds from step to step");
+        assert_eq!(
+            ui::view::detail::shown_bytes(&trace, &state, &step),
+            Some(sent.clone())
+        );
+        let (shown, per_row) = first_row(&state);
+        assert_eq!(shown, sent[..sent.len().min(per_row)]);
+        press(&trace, &mut state, KeyCode::Char('e'), screen);
+        let decrypted = ui::view::detail::shown_bytes(&trace, &state, &step).unwrap();
+        assert_ne!(decrypted, sent, "{pick}");
+        let heading = text(&draw(&trace, &state, 120, 35));
+        assert!(
+            heading.contains(&format!("encrypted on the wire ({} bytes)", sent.len())),
+            "{heading}"
+        );
+        match &step.event(&trace).unwrap().kind {
+            EventKind::Handshake { hex, .. } => {
+                assert_eq!(&decrypted, hex);
+                assert!(
+                    heading.contains(&format!("Finished · device → broker · {} bytes", hex.len())),
+                    "{heading}"
+                );
+            }
+            EventKind::Alert { level, code, .. } => assert_eq!(decrypted, vec![level.0, *code]),
+            _ => unreachable!(),
+        }
+        assert!(text(&draw(&trace, &state, 80, 24)).contains("── decrypted: "));
+        press(&trace, &mut state, KeyCode::Char('e'), screen);
+    }
+
+    // A step sent in the clear: the footer does not offer the key, and it changes nothing.
+    state.update(&trace, Action::GoTo(1));
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(
+        !s.contains("e as sent") && !s.contains("e decrypted"),
+        "{s}"
+    );
+    let before = ui::view::detail::shown_bytes(&trace, &state, &state.steps[1]);
+    press(&trace, &mut state, KeyCode::Char('e'), screen);
+    assert_eq!(
+        ui::view::detail::shown_bytes(&trace, &state, &state.steps[1]),
+        before
+    );
+    assert!(state.status.is_some(), "it says why nothing changed");
+}
+
+/// The device's certificate at 80×24: the subject keeps `serialNumber=`, and one line says which
+/// of the two serials the policy variable reads.
+#[test]
+fn the_device_certificate_keeps_its_serial_number_at_80x24() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    state.update(&trace, Action::Last);
+    state.update(&trace, Action::ShowCerts);
+    let order = ui::view::certs::order(&trace);
+    let device = order
+        .iter()
+        .position(|&i| trace.certificates[i].subject.contains("CN=pizza-button-1"))
+        .expect("the device's certificate");
+    for _ in 0..device {
+        state.update(&trace, Action::CertDown);
+    }
+    for (w, h) in [(80, 24), (120, 35)] {
+        let s = text(&draw(&trace, &state, w, h));
+        assert!(s.contains("serialNumber=G030JF055364XVRB"), "{w}x{h}:\n{s}");
+        assert!(
+            s.contains("reads serialNumber=, not Serial"),
+            "{w}x{h}:\n{s}"
+        );
+        assert!(
+            words(&draw(&trace, &state, w, h))
+                .iter()
+                .any(|l| l.contains("Serial") && !l.contains("serialNumber") && l.contains(':')),
+            "the certificate's own serial number has its line:\n{s}"
+        );
+    }
+    insta::assert_snapshot!(
+        "pizza_80x24_device_certificate",
+        masked(&trace, &state, 80, 24)
+    );
 }

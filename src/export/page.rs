@@ -141,6 +141,11 @@ fn document(trace: &Trace, secrets: &Secrets) -> Vec<Block> {
             ("roles".to_string(), c.role_text()),
             ("issuer".into(), c.issuer.clone()),
             ("serial".into(), c.serial.clone()),
+        ];
+        if let Some(note) = narrate::serial_number_note(&c.subject) {
+            f.push(("policy variable".into(), note));
+        }
+        f.extend([
             (
                 "valid".into(),
                 format!(
@@ -150,7 +155,7 @@ fn document(trace: &Trace, secrets: &Secrets) -> Vec<Block> {
             ),
             ("key".into(), c.key.clone()),
             ("signature algorithm".into(), c.signature_algorithm.clone()),
-        ];
+        ]);
         for (name, list) in [
             ("subject alternative names", &c.san),
             ("key usage", &c.key_usage),
@@ -897,5 +902,22 @@ mod tests {
             }
         }
         assert!(seen >= 15, "handshake messages and MQTT packets: {seen}");
+    }
+
+    /// The device certificate's facts tell its serial number from the subject's serialNumber,
+    /// which the policy variable reads; a certificate without that attribute has no such line.
+    #[test]
+    fn the_device_certificate_tells_its_two_serials_apart() {
+        let s = crate::engine::lessons::scenario("pizza-button").expect("the lesson");
+        let t = crate::engine::run(&s).expect("a session");
+        let page = super::render(
+            &t,
+            crate::export::PageFormat::Markdown,
+            &super::Secrets::Shown,
+        );
+        let note = "reads the subject's serialNumber (G030JF055364XVRB), not the certificate's \
+                    serial number";
+        assert_eq!(page.matches(note).count(), 1, "{page}");
+        assert_eq!(page.matches("policy variable").count(), 1, "{page}");
     }
 }

@@ -38,22 +38,30 @@ pub fn render(trace: &Trace) -> String {
                     .unwrap_or_default()
         );
     }
-    let mut phase: Option<Phase> = None;
+    let headers = phase_headers(trace);
+    let mut heading: Option<Phase> = None;
     for (i, e) in trace.events.iter().enumerate() {
-        if phase != Some(e.phase) {
-            phase = Some(e.phase);
-            let _ = writeln!(out, "\n== {} ==", e.phase.title());
+        if let Some(p) = headers[i] {
+            heading = Some(p);
+            let _ = writeln!(out, "\n== {} ==", p.title());
         }
+        // A step under another phase's header (a check recorded after the session moved on)
+        // names its own phase.
+        let own = if heading == Some(e.phase) {
+            String::new()
+        } else {
+            format!("  (phase: {})", e.phase.title())
+        };
         match &e.kind {
             // One step per MQTT packet, as in the UI.
             EventKind::AppData { mqtt, .. } if !mqtt.is_empty() => {
                 for (j, p) in mqtt.iter().enumerate() {
-                    let _ = writeln!(out, "[{:>3}] {} MQTT {}", e.seq, arrow(e), p.packet);
+                    let _ = writeln!(out, "[{:>3}] {} MQTT {}{own}", e.seq, arrow(e), p.packet);
                     wrap(&mut out, &narrate::step(trace, i, Some(j)));
                 }
             }
             _ => {
-                let _ = writeln!(out, "[{:>3}] {}", e.seq, headline(e));
+                let _ = writeln!(out, "[{:>3}] {}{own}", e.seq, headline(e));
                 wrap(&mut out, &narrate::step(trace, i, None));
                 details(&mut out, e);
             }
@@ -65,6 +73,36 @@ pub fn render(trace: &Trace) -> String {
     }
     let _ = writeln!(out, "{}", verdict_line(trace));
     out
+}
+
+/// Where the phase headers go: `Some(phase)` before event `i` when a header opens there.
+///
+/// What travels on the wire (messages, records, the connection's opening and closing) leads: a
+/// header opens when the wire moves to another phase. A verdict or a note — a check, a policy
+/// decision, a key-log line — is recorded when its side decided, often after the wire moved on
+/// (the broker checks the device's chain after the device's whole flight); it stays under the
+/// current header and names its own phase. So a header never follows one of the same phase, and
+/// a phase the wire stays in is one run under one header.
+pub fn phase_headers(trace: &Trace) -> Vec<Option<Phase>> {
+    let mut heading: Option<Phase> = None;
+    trace
+        .events
+        .iter()
+        .map(|e| {
+            let note = matches!(
+                e.kind,
+                EventKind::Check { .. } | EventKind::Policy(_) | EventKind::Secret { .. }
+            );
+            let opens = match heading {
+                None => true,
+                Some(p) => p != e.phase && !note,
+            };
+            opens.then(|| {
+                heading = Some(e.phase);
+                e.phase
+            })
+        })
+        .collect()
 }
 
 /// The last line of a report: OK or FAILED, and why — what a person debugging reads first.

@@ -58,11 +58,29 @@ pub enum Action {
     /// Focus a pane (a click on it).
     Focus(Pane),
     ToggleHex,
+    /// Show an encrypted record's bytes as sent, or decrypted (a view mode kept across steps).
+    ToggleSent,
     ShowCerts,
     ShowPolicy,
     Rerun,
     Help,
+    Glossary,
+    /// Scroll the open overlay by a line or a page.
+    OverlayUp,
+    OverlayDown,
+    OverlayPageUp,
+    OverlayPageDown,
+    CloseOverlay,
     Quit,
+}
+
+/// A window drawn over the tour; while one is open, keys scroll or close it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// Every key, from the key table, and how to read the diagram.
+    Help,
+    /// The abbreviations the screens use, one line each.
+    Glossary,
 }
 
 /// The state of the UI. The view is a pure function of (trace, state).
@@ -84,7 +102,11 @@ pub struct AppState {
     pub cert: usize,
     /// Scroll of the decisions pane, in lines.
     pub decisions_scroll: u16,
-    pub help: bool,
+    /// Show encrypted records as sent (ciphertext) instead of decrypted.
+    pub as_sent: bool,
+    /// The overlay on screen, if any, and its scroll in lines.
+    pub overlay: Option<Overlay>,
+    pub overlay_scroll: u16,
     /// Set by `Quit`; the event loop exits.
     pub quit: bool,
     /// Set by `Rerun`; the event loop runs a new session and calls [`AppState::reload`].
@@ -108,7 +130,9 @@ impl AppState {
             hex_expanded: false,
             cert: 0,
             decisions_scroll: 0,
-            help: false,
+            as_sent: false,
+            overlay: None,
+            overlay_scroll: 0,
             quit: false,
             rerun_requested: false,
             run: 1,
@@ -123,7 +147,7 @@ impl AppState {
         self.step = self.step.min(self.steps.len().saturating_sub(1));
         self.field = self
             .field
-            .min(field_count(trace, self.current()).saturating_sub(1));
+            .min(self.shown_field_count(trace).saturating_sub(1));
         self.run += 1;
         self.rerun_requested = false;
         self.status = Some(format!(
@@ -138,9 +162,24 @@ impl AppState {
     }
 
     pub fn update(&mut self, trace: &Trace, action: Action) {
-        if self.help && !matches!(action, Action::Quit) {
-            // Any key closes the help overlay; it does nothing else.
-            self.help = false;
+        if self.overlay.is_some() {
+            // While an overlay is open, keys scroll it, q quits, and anything else closes it
+            // without doing anything more.
+            match action {
+                Action::Quit => self.quit = true,
+                Action::OverlayUp => self.overlay_scroll = self.overlay_scroll.saturating_sub(1),
+                Action::OverlayDown => self.overlay_scroll = self.overlay_scroll.saturating_add(1),
+                Action::OverlayPageUp => {
+                    self.overlay_scroll = self.overlay_scroll.saturating_sub(OVERLAY_PAGE)
+                }
+                Action::OverlayPageDown => {
+                    self.overlay_scroll = self.overlay_scroll.saturating_add(OVERLAY_PAGE)
+                }
+                _ => {
+                    self.overlay = None;
+                    self.overlay_scroll = 0;
+                }
+            }
             return;
         }
         self.status = None;
@@ -157,11 +196,11 @@ impl AppState {
             }
             Action::FieldDown => {
                 self.right = Pane::Detail;
-                let n = field_count(trace, self.current());
+                let n = self.shown_field_count(trace);
                 self.field = (self.field + 1).min(n.saturating_sub(1));
             }
             Action::SelectField(i) => {
-                let n = field_count(trace, self.current());
+                let n = self.shown_field_count(trace);
                 self.field = i.min(n.saturating_sub(1));
                 self.focus = Pane::Detail;
                 self.right = Pane::Detail;
@@ -186,6 +225,21 @@ impl AppState {
                 self.hex_expanded = !(self.hex_expanded && self.right == Pane::Detail);
                 self.right = Pane::Detail;
             }
+            Action::ToggleSent => {
+                if self
+                    .current()
+                    .is_some_and(|s| super::view::detail::record_as_sent(trace, s).is_some())
+                {
+                    self.as_sent = !self.as_sent;
+                    self.field = 0;
+                    self.right = Pane::Detail;
+                } else {
+                    self.status = Some(
+                        "this step has no encrypted record: its bytes are shown as they were sent"
+                            .into(),
+                    );
+                }
+            }
             Action::ShowCerts => {
                 if self.right == Pane::Certificates {
                     self.right = Pane::Detail;
@@ -204,9 +258,27 @@ impl AppState {
                 }
             }
             Action::Rerun => self.rerun_requested = true,
-            Action::Help => self.help = true,
+            Action::Help => self.open(Overlay::Help),
+            Action::Glossary => self.open(Overlay::Glossary),
+            Action::OverlayUp
+            | Action::OverlayDown
+            | Action::OverlayPageUp
+            | Action::OverlayPageDown
+            | Action::CloseOverlay => {}
             Action::Quit => self.quit = true,
         }
+    }
+
+    fn open(&mut self, overlay: Overlay) {
+        self.overlay = Some(overlay);
+        self.overlay_scroll = 0;
+    }
+
+    /// Keep the overlay's scroll within what a screen of this size can show, so that ↑ after
+    /// scrolling past the end moves at once. The event loop calls it after each update.
+    pub fn clamp_overlay(&mut self, screen: ratatui::layout::Rect) {
+        let max = super::view::chrome::overlay_max_scroll(self, screen);
+        self.overlay_scroll = self.overlay_scroll.min(max);
     }
 
     fn focus(&mut self, pane: Pane) {
@@ -229,8 +301,21 @@ impl AppState {
     }
 }
 
-/// How many selectable rows the detail pane has for a step.
+/// Lines an overlay scrolls by on PgUp / PgDn.
+const OVERLAY_PAGE: u16 = 10;
+
+/// How many selectable rows the detail pane has for a step (decrypted view).
 pub fn field_count(trace: &Trace, step: Option<&Step>) -> usize {
     step.map(|s| super::view::detail::rows(trace, s).len())
         .unwrap_or(0)
+}
+
+impl AppState {
+    /// How many selectable rows the detail pane shows for the current step, in the current view
+    /// (decrypted, or the record as sent).
+    fn shown_field_count(&self, trace: &Trace) -> usize {
+        self.current()
+            .map(|s| super::view::detail::shown_rows(trace, self, s).len())
+            .unwrap_or(0)
+    }
 }

@@ -1,5 +1,6 @@
-//! Events become actions. One table of key bindings drives both [`action_for_key`] and the
-//! footer's hints, so the footer always shows exactly the keys that work in the focused pane.
+//! Events become actions. One table of key bindings drives [`action_for_key`], the footer's hints
+//! and the help overlay, so the footer shows the keys that work in the focused pane and the help
+//! lists every key.
 
 use super::app::{Action, AppState, Pane};
 use super::view::{self, detail, diagram};
@@ -9,13 +10,19 @@ use crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
-/// A key binding: the keys, how the footer names them, and what they do.
+/// A key binding: the keys, how the footer names them, what the help overlay says, and what they
+/// do. The footer and the help overlay are both drawn from the tables below, so neither can list
+/// a key that does not work or leave one out.
 #[derive(Clone, Copy, Debug)]
 pub struct Binding {
     pub keys: &'static [KeyCode],
-    /// Key label for the footer and help; empty when the binding is shown by another one's label.
+    /// Key label for the footer; empty when the binding is shown by another one's label.
     pub label: &'static str,
+    /// The footer's word for it.
     pub desc: &'static str,
+    /// The help overlay's line for it; empty when it continues the binding before it (↓ after ↑),
+    /// whose line then lists its keys too.
+    pub help: &'static str,
     pub action: Action,
 }
 
@@ -23,12 +30,14 @@ const fn b(
     keys: &'static [KeyCode],
     label: &'static str,
     desc: &'static str,
+    help: &'static str,
     action: Action,
 ) -> Binding {
     Binding {
         keys,
         label,
         desc,
+        help,
         action,
     }
 }
@@ -43,12 +52,14 @@ const STEPS: &[Binding] = &[
         ],
         "→",
         "next",
+        "next step",
         Action::Next,
     ),
     b(
         &[KeyCode::Left, KeyCode::Char('h'), KeyCode::Backspace],
         "←",
         "back",
+        "previous step",
         Action::Prev,
     ),
 ];
@@ -58,10 +69,12 @@ const FIELDS: &[Binding] = &[
         &[KeyCode::Up, KeyCode::Char('k')],
         "↑↓",
         "field",
+        "select a field; its bytes light up in the hex view",
         Action::FieldUp,
     ),
     b(
         &[KeyCode::Down, KeyCode::Char('j')],
+        "",
         "",
         "",
         Action::FieldDown,
@@ -73,10 +86,12 @@ const CERTS: &[Binding] = &[
         &[KeyCode::Up, KeyCode::Char('k')],
         "↑↓",
         "cert",
+        "certificates pane: select a certificate",
         Action::CertUp,
     ),
     b(
         &[KeyCode::Down, KeyCode::Char('j')],
+        "",
         "",
         "",
         Action::CertDown,
@@ -88,35 +103,99 @@ const SCROLL: &[Binding] = &[
         &[KeyCode::Up, KeyCode::Char('k'), KeyCode::PageUp],
         "↑↓",
         "scroll",
+        "decisions pane: scroll",
         Action::ScrollUp,
     ),
     b(
         &[KeyCode::Down, KeyCode::Char('j'), KeyCode::PageDown],
         "",
         "",
+        "",
         Action::ScrollDown,
     ),
 ];
 
+/// The key that shows an encrypted record as sent or decrypted. The footer names it only on a
+/// step that has an encrypted record, first after the step keys.
+const SENT: Binding = b(
+    &[KeyCode::Char('e')],
+    "e",
+    "as sent",
+    "encrypted record: show the bytes as sent / decrypted",
+    Action::ToggleSent,
+);
+
 const GLOBAL: &[Binding] = &[
-    b(&[KeyCode::Tab], "Tab", "pane", Action::CyclePane),
-    b(&[KeyCode::BackTab], "", "", Action::CyclePaneBack),
-    b(&[KeyCode::Char('c')], "c", "certs", Action::ShowCerts),
-    b(&[KeyCode::Char('p')], "p", "policy", Action::ShowPolicy),
-    b(&[KeyCode::Char('x')], "x", "hex", Action::ToggleHex),
-    b(&[KeyCode::Char('r')], "r", "re-run", Action::Rerun),
+    b(
+        &[KeyCode::Tab],
+        "Tab",
+        "pane",
+        "next pane: diagram, detail, certificates, decisions",
+        Action::CyclePane,
+    ),
+    b(&[KeyCode::BackTab], "", "", "", Action::CyclePaneBack),
+    b(
+        &[KeyCode::Char('c')],
+        "c",
+        "certs",
+        "certificates and their chains (again: back)",
+        Action::ShowCerts,
+    ),
+    b(
+        &[KeyCode::Char('p')],
+        "p",
+        "policy",
+        "decisions and policy explanations (again: back)",
+        Action::ShowPolicy,
+    ),
+    b(
+        &[KeyCode::Char('x')],
+        "x",
+        "hex",
+        "enlarge / shrink the hex view",
+        Action::ToggleHex,
+    ),
+    SENT,
+    b(
+        &[KeyCode::Char('w')],
+        "w",
+        "words",
+        "glossary: the abbreviations on screen, one line each",
+        Action::Glossary,
+    ),
+    b(
+        &[KeyCode::Char('r')],
+        "r",
+        "re-run",
+        "run the session again: new keys, a fresh handshake",
+        Action::Rerun,
+    ),
     b(
         &[KeyCode::Home, KeyCode::Char('g')],
         "Home/End",
         "ends",
+        "first / last step",
         Action::First,
     ),
-    b(&[KeyCode::End, KeyCode::Char('G')], "", "", Action::Last),
-    b(&[KeyCode::Char('?')], "?", "help", Action::Help),
+    b(
+        &[KeyCode::End, KeyCode::Char('G')],
+        "",
+        "",
+        "",
+        Action::Last,
+    ),
+    b(
+        &[KeyCode::Char('?')],
+        "?",
+        "help",
+        "this help",
+        Action::Help,
+    ),
     b(
         &[KeyCode::Char('q'), KeyCode::Esc],
         "q",
         "quit",
+        "quit (Ctrl-C and Ctrl-D too)",
         Action::Quit,
     ),
 ];
@@ -131,6 +210,83 @@ pub fn bindings(pane: Pane) -> impl Iterator<Item = &'static Binding> {
     STEPS.iter().chain(vertical).chain(GLOBAL)
 }
 
+/// Every binding of every pane, once, in the order the help overlay lists them.
+pub fn every_binding() -> impl Iterator<Item = &'static Binding> {
+    STEPS
+        .iter()
+        .chain(FIELDS)
+        .chain(CERTS)
+        .chain(SCROLL)
+        .chain(GLOBAL)
+}
+
+/// How the help overlay names a key.
+pub fn key_name(code: KeyCode) -> String {
+    match code {
+        KeyCode::Right => "→".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Char(' ') => "space".into(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Tab => "Tab".into(),
+        KeyCode::BackTab => "Shift-Tab".into(),
+        KeyCode::Home => "Home".into(),
+        KeyCode::End => "End".into(),
+        KeyCode::PageUp => "PgUp".into(),
+        KeyCode::PageDown => "PgDn".into(),
+        KeyCode::Esc => "Esc".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The help overlay's key lines: (keys, what they do), a continuation's keys on its leader's line.
+pub fn help_entries() -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for b in every_binding() {
+        let keys: Vec<String> = b.keys.iter().map(|k| key_name(*k)).collect();
+        match out.last_mut() {
+            Some((k, _)) if b.help.is_empty() => {
+                k.push(' ');
+                k.push_str(&keys.join(" "));
+            }
+            _ => out.push((keys.join(" "), b.help)),
+        }
+    }
+    out
+}
+
+/// Whether the current step shows an encrypted record (the `e` key has something to show).
+pub fn sent_applies(trace: &Trace, state: &AppState) -> bool {
+    state
+        .current()
+        .is_some_and(|s| detail::record_as_sent(trace, s).is_some())
+}
+
+/// The footer's hints: the keys of the focused pane, the `e` key first after the step keys when
+/// it applies to this step, with the word for what it would show next.
+pub fn footer_hints(trace: &Trace, state: &AppState) -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    let sent = sent_applies(trace, state);
+    for b in bindings(state.focus).filter(|b| !b.label.is_empty()) {
+        if b.action == Action::ToggleSent {
+            continue;
+        }
+        out.push((b.label, b.desc));
+        if b.action == Action::Prev && sent {
+            let desc = if state.as_sent {
+                "decrypted"
+            } else {
+                SENT.desc
+            };
+            out.push((SENT.label, desc));
+        }
+    }
+    out
+}
+
 /// The action a key asks for in the current state, if any.
 pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -142,12 +298,15 @@ pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
             _ => None,
         };
     }
-    if state.help {
-        // Any key closes the help overlay (q still quits).
-        return Some(if key.code == KeyCode::Char('q') {
-            Action::Quit
-        } else {
-            Action::Help
+    if state.overlay.is_some() {
+        // ↑↓ scroll an overlay, q still quits, any other key closes it.
+        return Some(match key.code {
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Up | KeyCode::Char('k') => Action::OverlayUp,
+            KeyCode::Down | KeyCode::Char('j') => Action::OverlayDown,
+            KeyCode::PageUp => Action::OverlayPageUp,
+            KeyCode::PageDown => Action::OverlayPageDown,
+            _ => Action::CloseOverlay,
         });
     }
     bindings(state.focus)
@@ -167,8 +326,13 @@ pub fn action_for_mouse(
         x: ev.column,
         y: ev.row,
     };
-    if state.help {
-        return matches!(ev.kind, MouseEventKind::Down(_)).then_some(Action::Help);
+    if state.overlay.is_some() {
+        return match ev.kind {
+            MouseEventKind::ScrollUp => Some(Action::OverlayUp),
+            MouseEventKind::ScrollDown => Some(Action::OverlayDown),
+            MouseEventKind::Down(_) => Some(Action::CloseOverlay),
+            _ => None,
+        };
     }
     let in_diagram = a.diagram.contains(pos);
     let in_right = a.right.contains(pos);
@@ -212,9 +376,10 @@ pub fn action_for_mouse(
             }
             let g = detail::geometry(a.right, trace, state);
             let step = state.current()?;
+            let rows = detail::shown_rows(trace, state, step);
             if g.list.contains(pos) {
                 let i = g.list_offset + (pos.y - g.list.y) as usize;
-                if i < detail::rows(trace, step).len() {
+                if i < rows.len() {
                     return Some(Action::SelectField(i));
                 }
             }
@@ -224,8 +389,7 @@ pub fn action_for_mouse(
                 if col >= 6 && (col - 6) / 3 < g.bytes_per_row {
                     let offset = (g.hex_offset + (pos.y - g.hex.y) as usize) * g.bytes_per_row
                         + (col - 6) / 3;
-                    return detail::field_at(&detail::rows(trace, step), offset)
-                        .map(Action::SelectField);
+                    return detail::field_at(&rows, offset).map(Action::SelectField);
                 }
             }
             Some(Action::Focus(Pane::Detail))

@@ -241,7 +241,7 @@ impl RoomState {
         }
         if let Some(open) = &mut self.opened {
             let trace = &open.trace;
-            if key.code == KeyCode::Esc && !open.app.help {
+            if key.code == KeyCode::Esc && open.app.overlay.is_none() {
                 self.opened = None;
                 return;
             }
@@ -645,6 +645,9 @@ pub fn run(listening: String, feed: Receiver<Feed>, opts: UiOptions) -> io::Resu
                 Event::Resize(..) => terminal.autoresize()?,
                 _ => {}
             }
+            if let Some(open) = &mut state.opened {
+                open.app.clamp_overlay(screen);
+            }
             dirty = true;
             burst += 1;
             if state.quit
@@ -820,7 +823,11 @@ mod tests {
         let mut s = room(vec![sample::pizza(), sample::unknown_ca(), sample::empty()]);
         for theme in [Theme::Default, Theme::Projector] {
             for no_color in [false, true] {
-                s.opts = UiOptions { theme, no_color };
+                s.opts = UiOptions {
+                    theme,
+                    no_color,
+                    replayed: false,
+                };
                 for (w, h) in [(80, 24), (120, 35), (60, 10), (59, 10), (20, 5), (1, 1)] {
                     let text = screen(&s, w, h);
                     if w >= ROOM_MIN_WIDTH && h >= ROOM_MIN_HEIGHT {
@@ -835,6 +842,7 @@ mod tests {
             s.opts = UiOptions {
                 theme,
                 no_color: false,
+                replayed: false,
             };
             let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
             term.draw(|f| {

@@ -169,6 +169,54 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
     }
 }
 
+/// The diagram shape of a step the tour has not reached: what was sent stays (the flow the
+/// learner follows), what was decided does not. A check or policy decision loses its ✔/✘ and its
+/// allowed/denied, an alert its description, an error its stage; the learner predicts them.
+pub fn shape_ahead(trace: &Trace, step: &Step) -> Shape {
+    let Some(e) = step.event(trace) else {
+        return shape(trace, step);
+    };
+    match (&e.kind, shape(trace, step)) {
+        (EventKind::Check { check, .. }, Shape::Note { side, .. }) => Shape::Note {
+            side,
+            label: if side == Side::Iotls {
+                format!("iotls: {}", check_label(*check))
+            } else {
+                check_label(*check).to_string()
+            },
+            ok: None,
+        },
+        (EventKind::Policy(p), Shape::Note { side, .. }) => Shape::Note {
+            side,
+            label: p.action.to_string(),
+            ok: None,
+        },
+        (
+            EventKind::Alert { .. },
+            Shape::Arrow {
+                from, encrypted, ..
+            },
+        ) => Shape::Arrow {
+            from,
+            label: "Alert".into(),
+            encrypted,
+        },
+        (EventKind::Error { .. }, Shape::Span { .. }) => Shape::Span {
+            label: "?".into(),
+            ok: None,
+        },
+        (_, shape) => shape,
+    }
+}
+
+/// Whether a step is a verdict: a check or a policy decision.
+pub fn has_verdict(trace: &Trace, step: &Step) -> bool {
+    matches!(
+        step.event(trace).map(|e| &e.kind),
+        Some(EventKind::Check { .. } | EventKind::Policy(_))
+    )
+}
+
 fn mqtt_label(p: &MqttPacket) -> String {
     format!("MQTT {}", p.packet.name())
 }

@@ -80,6 +80,7 @@ pub fn run(
             };
             if let Some(a) = action {
                 state.update(&trace, a);
+                state.clamp_overlay(screen);
                 dirty = true;
             }
             burst += 1;

@@ -43,6 +43,21 @@ fn every_step_renders_at_every_size() {
                 state.update(&trace, Action::ToggleHex);
                 let _ = screen(&trace, &state, w, h);
                 state.update(&trace, Action::ToggleHex);
+                // The record as sent, where the step has one.
+                state.update(&trace, Action::ToggleSent);
+                let _ = screen(&trace, &state, w, h);
+                state.update(&trace, Action::ToggleSent);
+                state.as_sent = false;
+            }
+            // The overlays, scrolled to their end.
+            for open in [Action::Help, Action::Glossary] {
+                state.update(&trace, open);
+                for _ in 0..40 {
+                    state.update(&trace, Action::OverlayDown);
+                }
+                state.clamp_overlay(ratatui::layout::Rect::new(0, 0, w, h));
+                let _ = screen(&trace, &state, w, h);
+                state.update(&trace, Action::CloseOverlay);
             }
         }
     }

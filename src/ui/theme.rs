@@ -19,6 +19,10 @@ pub struct UiOptions {
     pub theme: Theme,
     /// True when the `NO_COLOR` environment variable is present (any value): no colours at all.
     pub no_color: bool,
+    /// The session is replayed from a file (`iotls replay`): its ending is known already, so the
+    /// title shows the outcome from the first step. Otherwise it shows at the last step, so the
+    /// learner can predict it first.
+    pub replayed: bool,
 }
 
 /// Resolved styles for every role in the UI.

@@ -348,8 +348,17 @@ fn cert_lines(c: &CertInfo, w: usize, styles: &Styles) -> Vec<Line<'static>> {
     if let Some(b) = &c.basic_constraints {
         usage.push(b.clone());
     }
-    let mut out = vec![
-        plain("Subject", c.subject.clone()),
+    let mut out: Vec<Line<'static>> = subject_lines(&c.subject, vw)
+        .into_iter()
+        .enumerate()
+        .map(|(k, l)| plain(if k == 0 { "Subject" } else { "" }, l))
+        .collect();
+    // Two serials: the subject's serialNumber attribute, which the policy variable reads, and
+    // the certificate's serial number, which the CA chose.
+    if narrate::rdn(&c.subject, "serialNumber").is_some() {
+        out.push(plain("Policy", policy_reads(vw).to_string()));
+    }
+    out.extend([
         plain("Issuer", c.issuer.clone()),
         plain("Serial", c.serial.clone()),
         row(
@@ -365,7 +374,7 @@ fn cert_lines(c: &CertInfo, w: usize, styles: &Styles) -> Vec<Line<'static>> {
         ),
         plain("SAN", join(&c.san)),
         plain("Usage", join(&usage)),
-    ];
+    ]);
     // The fingerprint in full, over as many lines as it takes.
     let fp = &c.sha256;
     let mut start = 0;
@@ -378,6 +387,58 @@ fn cert_lines(c: &CertInfo, w: usize, styles: &Styles) -> Vec<Line<'static>> {
         start = end;
     }
     out
+}
+
+/// The subject in `w` columns without losing `CN=` or `serialNumber=`: the other attributes
+/// (`O=`, `OU=`, …) are shortened first; if that is not enough, `serialNumber=` goes on a line
+/// of its own.
+pub fn subject_lines(subject: &str, w: usize) -> Vec<String> {
+    if subject.chars().count() <= w {
+        return vec![subject.to_string()];
+    }
+    let keep = |p: &str| p.starts_with("CN=") || p.starts_with("serialNumber=");
+    let cut = |p: &str, k: usize| match p.split_once('=') {
+        Some((key, v)) if !keep(p) && v.chars().count() > k => {
+            format!("{key}={}…", v.chars().take(k).collect::<String>())
+        }
+        _ => p.to_string(),
+    };
+    let shortened = |parts: &[&str]| {
+        let longest = parts.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        (1..=longest).rev().find_map(|k| {
+            let s = parts
+                .iter()
+                .map(|p| cut(p, k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (s.chars().count() <= w).then_some(s)
+        })
+    };
+    let parts: Vec<&str> = subject.split(", ").collect();
+    if let Some(s) = shortened(&parts) {
+        return vec![s];
+    }
+    match parts.iter().position(|p| p.starts_with("serialNumber=")) {
+        Some(i) => {
+            let mut rest = parts.clone();
+            let serial = rest.remove(i);
+            let first = shortened(&rest).unwrap_or_else(|| fit(&rest.join(", "), w));
+            vec![first, fit(serial, w)]
+        }
+        None => vec![fit(subject, w)],
+    }
+}
+
+/// The line that tells the two serials apart, as long as `w` allows.
+fn policy_reads(w: usize) -> &'static str {
+    [
+        "${iot:Certificate.Subject.SerialNumber} reads serialNumber=, not Serial",
+        "…Subject.SerialNumber reads serialNumber=, not Serial",
+        "reads serialNumber=, not Serial",
+    ]
+    .into_iter()
+    .find(|t| t.chars().count() <= w)
+    .unwrap_or("reads serialNumber=")
 }
 
 /// `Nov 27 18:13:30 2026 +00:00` → `2026-11-27`; anything else unchanged.

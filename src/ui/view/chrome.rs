@@ -3,7 +3,7 @@
 
 use super::{fit, wrap, MIN_HEIGHT, MIN_WIDTH};
 use crate::trace::Trace;
-use crate::ui::app::{AppState, Pane};
+use crate::ui::app::{AppState, Overlay, Pane};
 use crate::ui::keys;
 use crate::ui::narrate;
 use crate::ui::steps;
@@ -32,28 +32,48 @@ pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styl
     } else {
         format!(" iotls — step {}/{n} — {phase}: {what}", state.step + 1)
     };
-    let outcome = if trace.outcome.ok {
-        "✔ session ok".to_string()
+    // Predict before you see: the ending shows at the last step, or at once for a session
+    // replayed from a file; before that, only that it will.
+    let outcome = if !outcome_shown(state) {
+        None
+    } else if trace.outcome.ok {
+        Some("✔ session ok".to_string())
     } else {
-        match &trace.outcome.failure {
+        Some(match &trace.outcome.failure {
             Some(f) => format!("✘ failed: {}", f.code.as_str()),
             None => "✘ session failed".to_string(),
-        }
+        })
     };
     let run = if state.run > 1 {
         format!(" · run #{}", state.run)
     } else {
         String::new()
     };
-    let right = format!("{}{run} · {outcome} ", trace.scenario);
     let w = area.width as usize;
-    let right_w = right.chars().count();
-    if left.chars().count() + right_w + 2 <= w {
-        buf.set_string(area.x, area.y, &left, style);
-        buf.set_string(area.right() - right_w as u16, area.y, &right, style);
-    } else {
-        buf.set_string(area.x, area.y, fit(&left, w), style);
+    let fits = |right: &str| left.chars().count() + right.chars().count() + 2 <= w;
+    let candidates = match outcome {
+        Some(o) => vec![format!("{}{run} · {o} ", trace.scenario), format!("{o} ")],
+        None => vec![
+            format!("{}{run} · outcome at the end ", trace.scenario),
+            format!("{}{run} ", trace.scenario),
+        ],
+    };
+    match candidates.into_iter().find(|r| fits(r)) {
+        Some(right) => {
+            buf.set_string(area.x, area.y, &left, style);
+            let right_w = right.chars().count() as u16;
+            buf.set_string(area.right() - right_w, area.y, &right, style);
+        }
+        None => {
+            buf.set_string(area.x, area.y, fit(&left, w), style);
+        }
     }
+}
+
+/// Whether the title shows how the session ended: at the last step, or from the start when the
+/// session is replayed from a file.
+pub fn outcome_shown(state: &AppState) -> bool {
+    state.opts.replayed || state.step + 1 >= state.steps.len()
 }
 
 /// A short name for a step: the message, packet or check.
@@ -88,7 +108,7 @@ pub fn narration(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, 
     let inner = block.inner(area);
     block.render(area, buf);
     let text = match state.current() {
-        Some(s) => narrate::step(trace, s.event, s.packet),
+        Some(s) => narrate::step_so_far(trace, s.event, s.packet),
         None => narrate::step(trace, 0, None),
     };
     let width = inner.width.saturating_sub(2) as usize;
@@ -105,7 +125,7 @@ pub fn narration(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, 
 }
 
 /// The footer: the keys valid in the focused pane (or a status message first).
-pub fn footer(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
+pub fn footer(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styles: &Styles) {
     let w = area.width as usize;
     let mut spans: Vec<Span> = Vec::new();
     let mut used = 0usize;
@@ -114,10 +134,7 @@ pub fn footer(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
         used += s.chars().count();
         spans.push(Span::styled(s, styles.warn));
     }
-    let hints: Vec<(&str, &str)> = keys::bindings(state.focus)
-        .filter(|b| !b.label.is_empty())
-        .map(|b| (b.label, b.desc))
-        .collect();
+    let hints = keys::footer_hints(trace, state);
     let cost = |(l, d): &(&str, &str)| l.chars().count() + d.chars().count() + 1;
     let is_essential = |(l, _): &(&str, &str)| *l == "?" || *l == "q";
     // Two spaces between hints when everything fits, else one; "? help" and "q quit" always stay.
@@ -203,63 +220,168 @@ pub fn tabbed_block(buf: &mut Buffer, area: Rect, state: &AppState, focus: bool,
     }
 }
 
-/// The help overlay: every key, and how to read the diagram.
-pub fn help(buf: &mut Buffer, area: Rect, styles: &Styles) {
-    let w = area.width.saturating_sub(4).min(64);
-    let h = area.height.saturating_sub(2).min(22);
-    let r = Rect {
+/// The lines of an overlay. Each is one line at every width (cut with `…` below 80 columns), so
+/// how far an overlay scrolls depends only on the screen's height.
+pub fn overlay_lines(overlay: Overlay, styles: &Styles) -> Vec<Line<'static>> {
+    match overlay {
+        Overlay::Help => help_lines(styles),
+        Overlay::Glossary => glossary_lines(styles),
+    }
+}
+
+fn help_lines(styles: &Styles) -> Vec<Line<'static>> {
+    let entries = keys::help_entries();
+    let key_w = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(13);
+    let line = |k: &str, d: &str, ks, ds| {
+        Line::from(vec![
+            Span::styled(format!(" {k:<key_w$}  "), ks),
+            Span::styled(d.to_string(), ds),
+        ])
+    };
+    let mut lines = vec![Line::styled(" Keys", styles.phase)];
+    lines.extend(
+        entries
+            .iter()
+            .map(|(k, d)| line(k, d, styles.key, styles.key_desc)),
+    );
+    lines.push(line(
+        "mouse",
+        "click a step, a field or a byte; the wheel scrolls",
+        styles.key,
+        styles.key_desc,
+    ));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(" Reading the diagram", styles.phase));
+    let legend: &[(&str, &str)] = &[
+        ("├─ name ──▶┤", "a message in the clear"),
+        ("╞═ name ══▶╡", "an encrypted record"),
+        ("│ ✔ check  │", "a verdict on that side (✘ failed)"),
+        ("│ ? check  │", "a verdict still ahead: step on to see it"),
+        ("│ ◆ note   │", "something that side did"),
+    ];
+    lines.extend(
+        legend
+            .iter()
+            .map(|(k, d)| line(k, d, styles.dim, styles.base)),
+    );
+    lines
+}
+
+fn glossary_lines(styles: &Styles) -> Vec<Line<'static>> {
+    let term_w = narrate::GLOSSARY
+        .iter()
+        .map(|(t, _)| t.chars().count())
+        .max()
+        .unwrap_or(0);
+    narrate::GLOSSARY
+        .iter()
+        .map(|(t, d)| {
+            Line::from(vec![
+                Span::styled(format!(" {t:<term_w$} "), styles.key),
+                Span::styled(d.to_string(), styles.base),
+            ])
+        })
+        .collect()
+}
+
+/// Where an overlay of `lines` lines goes on a screen: centred, 78 columns wide at 80, as tall as
+/// its lines or the screen allows.
+pub fn overlay_area(area: Rect, lines: usize) -> Rect {
+    let w = area.width.saturating_sub(2).min(84);
+    let h = (lines as u16)
+        .saturating_add(2)
+        .min(area.height.saturating_sub(2));
+    Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
+    }
+}
+
+/// How far the open overlay can scroll on a screen of this size (0 when it all fits).
+pub fn overlay_max_scroll(state: &AppState, screen: Rect) -> u16 {
+    let Some(overlay) = state.overlay else {
+        return 0;
+    };
+    let n = overlay_lines(overlay, &Styles::new(state.opts)).len();
+    let r = overlay_area(screen, n);
+    n.saturating_sub(r.height.saturating_sub(2) as usize) as u16
+}
+
+/// Draw the open overlay: the help (every key from the key table, and how to read the diagram)
+/// or the glossary; ↑↓ scroll it when it is taller than the screen.
+pub fn overlay(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
+    let Some(overlay) = state.overlay else {
+        return;
+    };
+    let lines = overlay_lines(overlay, styles);
+    let r = overlay_area(area, lines.len());
+    if r.width < 10 || r.height < 3 {
+        return;
+    }
+    let max = overlay_max_scroll(state, area) as usize;
+    let scroll = (state.overlay_scroll as usize).min(max);
+    let name = match overlay {
+        Overlay::Help => "Help",
+        Overlay::Glossary => "Glossary",
+    };
+    let title = if max > 0 {
+        format!(" {name} — ↑↓ scroll, q quits, other keys close ")
+    } else {
+        format!(" {name} — q quits, other keys close ")
     };
     Clear.render(r, buf);
     let block = Block::bordered()
         .border_style(styles.border_focus)
-        .title(Span::styled(" Help — any key closes ", styles.tab_active));
+        .title(Span::styled(
+            fit(&title, r.width.saturating_sub(2) as usize),
+            styles.tab_active,
+        ));
     let inner = block.inner(r);
     block.render(r, buf);
     buf.set_style(inner, styles.base);
-    let keys: &[(&str, &str)] = &[
-        ("→ l space", "next step"),
-        ("← h", "previous step"),
-        ("Home / End", "first / last step"),
-        (
-            "↑ ↓",
-            "select a field (certificate, or scroll, in those panes)",
-        ),
-        ("Tab", "next pane: diagram, detail, certificates, decisions"),
-        ("x", "enlarge / shrink the hex view"),
-        ("c", "certificates and chains"),
-        ("p", "decisions and policy explanations"),
-        ("r", "run the session again: new keys, a fresh handshake"),
-        ("mouse", "click a step, a field or a byte; scroll"),
-        ("q Esc Ctrl-C", "quit"),
-    ];
-    let mut lines: Vec<Line> = keys
+    let w = inner.width as usize;
+    for (k, l) in lines
         .iter()
-        .map(|(k, d)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<14}"), styles.key),
-                Span::styled(d.to_string(), styles.key_desc),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    let legend: &[(&str, &str)] = &[
-        ("├─ name ──▶┤", "message in the clear"),
-        ("╞═ name ══▶╡", "encrypted record"),
-        ("│ ✔ check  │", "a verdict on that side (✘ failed)"),
-        ("│ ◆ note   │", "something that side did"),
-    ];
-    lines.extend(legend.iter().map(|(k, d)| {
-        Line::from(vec![
-            Span::styled(format!(" {k:<14}"), styles.dim),
-            Span::raw(d.to_string()),
-        ])
-    }));
-    for (k, l) in lines.iter().take(inner.height as usize).enumerate() {
-        buf.set_line(inner.x, inner.y + k as u16, l, inner.width);
+        .skip(scroll)
+        .take(inner.height as usize)
+        .enumerate()
+    {
+        // Cut a line that is wider than the overlay, with `…`.
+        let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+        if text.chars().count() > w {
+            let mut left = w.saturating_sub(1);
+            let mut spans = Vec::new();
+            for s in &l.spans {
+                let n = s.content.chars().count();
+                if n <= left {
+                    spans.push(s.clone());
+                    left -= n;
+                } else {
+                    let cut: String = s.content.chars().take(left).collect();
+                    spans.push(Span::styled(format!("{cut}…"), s.style));
+                    break;
+                }
+            }
+            buf.set_line(inner.x, inner.y + k as u16, &Line::from(spans), inner.width);
+        } else {
+            buf.set_line(inner.x, inner.y + k as u16, l, inner.width);
+        }
+    }
+    let right = r.right().saturating_sub(2);
+    if scroll > 0 {
+        buf.set_string(right, r.y, "▲", styles.tab_active);
+    }
+    if scroll < max {
+        let more = format!(" ▼ {} more ", max - scroll);
+        let x = r.right().saturating_sub(more.chars().count() as u16 + 1);
+        buf.set_string(x, r.bottom() - 1, more, styles.tab_active);
     }
 }
 

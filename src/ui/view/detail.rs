@@ -1,6 +1,7 @@
 //! The detail pane: the current step's decoded fields with what each means, and a hex view in
-//! which the bytes of the selected field are highlighted (like The Illustrated TLS 1.2, with
-//! this run's real bytes). For checks: the verdict, its facts and, when it failed, cause and fix.
+//! which the bytes of the selected field are highlighted (with this run's real bytes). An
+//! encrypted record is shown decrypted, or as it was sent (`e`): header, nonce, ciphertext, tag.
+//! For checks: the verdict, its facts and, when it failed, cause and fix.
 
 use super::{fit, scroll_offset, wrap};
 use crate::trace::{AlertLevel, EventKind, Trace};
@@ -113,12 +114,38 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             description,
             code,
             encrypted,
+            hex,
             ..
-        } => vec![
-            DetailRow::plain("level", level.name()),
-            DetailRow::plain("description", format!("{description} ({code})")),
-            DetailRow::plain("encrypted", encrypted.to_string()),
-        ],
+        } => {
+            let level_row = DetailRow::plain("level", format!("{} = {}", level.0, level.name()));
+            let desc_row = DetailRow::plain("description", format!("{code} = {description}"));
+            if *encrypted {
+                // Decrypted, an alert is its two bytes: level, description.
+                vec![
+                    DetailRow {
+                        range: Some((0, 1)),
+                        ..level_row
+                    },
+                    DetailRow {
+                        range: Some((1, 1)),
+                        ..desc_row
+                    },
+                ]
+            } else if hex.len() == 7 {
+                let mut v = record_header_rows(hex);
+                v.push(DetailRow {
+                    range: Some((5, 1)),
+                    ..level_row
+                });
+                v.push(DetailRow {
+                    range: Some((6, 1)),
+                    ..desc_row
+                });
+                v
+            } else {
+                vec![level_row, desc_row]
+            }
+        }
         EventKind::AppData {
             ciphertext,
             plaintext,
@@ -181,6 +208,14 @@ pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
     match &step.event(trace)?.kind {
         EventKind::Handshake { hex, .. } => Some(hex.clone()),
         EventKind::ChangeCipherSpec { hex, .. } => Some(hex.clone()),
+        // An encrypted alert decrypts to two bytes, its level and description; a cleartext one
+        // is its whole record.
+        EventKind::Alert {
+            level,
+            code,
+            encrypted: true,
+            ..
+        } => Some(vec![level.0, *code]),
         EventKind::Alert { hex, .. } => Some(hex.clone()),
         EventKind::AppData {
             ciphertext,
@@ -190,6 +225,142 @@ pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
         EventKind::Undecodable { hex, .. } => Some(hex.clone()),
         _ => None,
     }
+}
+
+/// The record as it was sent, for a step whose record travelled encrypted: application data, the
+/// encrypted Finished, an encrypted alert. `None` for everything sent in the clear.
+pub fn record_as_sent<'t>(trace: &'t Trace, step: &Step) -> Option<&'t [u8]> {
+    match &step.event(trace)?.kind {
+        EventKind::AppData { ciphertext, .. } => Some(ciphertext),
+        EventKind::Handshake {
+            encrypted: true,
+            ciphertext: Some(c),
+            ..
+        } => Some(c),
+        EventKind::Alert {
+            encrypted: true,
+            hex,
+            ..
+        } => Some(hex),
+        _ => None,
+    }
+}
+
+/// Whether the detail pane shows the step's record as sent (`e`) rather than decrypted.
+pub fn showing_sent(trace: &Trace, state: &AppState, step: &Step) -> bool {
+    state.as_sent && record_as_sent(trace, step).is_some()
+}
+
+/// The rows the detail pane shows for a step: its decoded fields, or its record as sent.
+pub fn shown_rows(trace: &Trace, state: &AppState, step: &Step) -> Vec<DetailRow> {
+    if showing_sent(trace, state, step) {
+        record_rows(trace, step)
+    } else {
+        rows(trace, step)
+    }
+}
+
+/// The bytes the hex view shows for a step: decrypted, or the record as sent.
+pub fn shown_bytes(trace: &Trace, state: &AppState, step: &Step) -> Option<Vec<u8>> {
+    if showing_sent(trace, state, step) {
+        record_as_sent(trace, step).map(<[u8]>::to_vec)
+    } else {
+        bytes(trace, step)
+    }
+}
+
+/// Content type, version and length of a record's 5-byte header.
+fn record_header_rows(rec: &[u8]) -> Vec<DetailRow> {
+    if rec.len() < 5 {
+        return Vec::new();
+    }
+    let kind = match rec[0] {
+        20 => "change_cipher_spec",
+        21 => "alert",
+        22 => "handshake",
+        23 => "application_data",
+        _ => "unknown",
+    };
+    let version = if rec[1..3] == [3, 3] {
+        "3,3 = TLS 1.2".to_string()
+    } else {
+        format!("{},{}", rec[1], rec[2])
+    };
+    let len = u16::from_be_bytes([rec[3], rec[4]]);
+    vec![
+        DetailRow {
+            range: Some((0, 1)),
+            ..DetailRow::plain("content type", format!("{} = {kind}", rec[0]))
+        },
+        DetailRow {
+            range: Some((1, 2)),
+            ..DetailRow::plain("version", version)
+        },
+        DetailRow {
+            range: Some((3, 2)),
+            ..DetailRow::plain("length", format!("{len} bytes"))
+        },
+    ]
+}
+
+/// How many bytes the step's record decrypted to, when the trace has them.
+fn decrypted_len(trace: &Trace, step: &Step) -> Option<usize> {
+    match &step.event(trace)?.kind {
+        EventKind::AppData { plaintext, .. } => plaintext.as_ref().map(Vec::len),
+        EventKind::Handshake { hex, .. } => Some(hex.len()),
+        EventKind::Alert { .. } => Some(2),
+        _ => None,
+    }
+}
+
+/// The rows of a record as sent: its header, then for an AEAD suite the explicit nonce, the
+/// encrypted content and the tag. The body is split only when its size is exactly nonce +
+/// decrypted length + 16-byte tag; otherwise it is one encrypted fragment.
+pub fn record_rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
+    let Some(rec) = record_as_sent(trace, step) else {
+        return Vec::new();
+    };
+    if rec.len() < 5 {
+        return vec![DetailRow {
+            range: Some((0, rec.len())),
+            ..DetailRow::plain("record", format!("{} bytes, cut short", rec.len()))
+        }];
+    }
+    let mut v = record_header_rows(rec);
+    let body = rec.len() - 5;
+    let nonce = trace.tls.as_ref().and_then(|t| {
+        if t.cipher_suite.contains("_GCM_") {
+            Some(8)
+        } else if t.cipher_suite.contains("CHACHA20_POLY1305") {
+            Some(0)
+        } else {
+            None
+        }
+    });
+    const TAG: usize = 16;
+    match (nonce, decrypted_len(trace, step)) {
+        (Some(nonce), Some(plain)) if body == nonce + plain + TAG => {
+            if nonce > 0 {
+                v.push(DetailRow {
+                    range: Some((5, nonce)),
+                    ..DetailRow::plain("explicit nonce", format!("{nonce} bytes, in the clear"))
+                });
+            }
+            v.push(DetailRow {
+                range: Some((5 + nonce, plain)),
+                ..DetailRow::plain("encrypted content", format!("{plain} bytes"))
+            });
+            v.push(DetailRow {
+                range: Some((5 + nonce + plain, TAG)),
+                ..DetailRow::plain("tag", format!("{TAG} bytes"))
+            });
+        }
+        _ => v.push(DetailRow {
+            range: Some((5, body)),
+            ..DetailRow::plain("encrypted fragment", format!("{body} bytes"))
+        }),
+    }
+    v
 }
 
 /// The name of the message or packet a step shows, for field meanings.
@@ -203,8 +374,8 @@ fn context_name(trace: &Trace, step: &Step) -> String {
     }
 }
 
-/// One line saying what the step is and where it travelled.
-fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
+/// One line saying what the step is and where it travelled (`sent`: the record is shown as sent).
+fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<'static>> {
     let Some(e) = step.event(trace) else {
         return vec![Line::raw("(no step)")];
     };
@@ -222,14 +393,14 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
             out.push(Line::from(vec![
                 Span::styled(msg.name(), styles.emphasis),
                 Span::styled(
-                    format!(" · {dir} · {} bytes · record {record}", hex.len() / 2),
+                    format!(" · {dir} · {} bytes · record {record}", hex.len()),
                     styles.dim,
                 ),
             ]));
             if *encrypted {
-                let n = ciphertext.as_ref().map(|c| c.len() / 2).unwrap_or(0);
+                let n = ciphertext.as_ref().map(Vec::len).unwrap_or(0);
                 out.push(Line::styled(
-                    format!("encrypted on the wire ({n} bytes); shown decrypted"),
+                    format!("encrypted on the wire ({n} bytes); {}", shown_as(sent)),
                     styles.dim,
                 ));
             }
@@ -247,8 +418,9 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
             ]));
             out.push(Line::styled(
                 format!(
-                    "inside a {}-byte encrypted record; shown decrypted",
-                    ciphertext.len() / 2
+                    "inside a {}-byte encrypted record; {}",
+                    ciphertext.len(),
+                    shown_as(sent)
                 ),
                 styles.dim,
             ));
@@ -297,18 +469,34 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
             Span::styled(format!(" · {dir} · record {record}"), styles.dim),
         ])),
         EventKind::Alert {
-            level, description, ..
-        } => out.push(Line::from(vec![
-            Span::styled(
-                format!("Alert: {description}"),
-                if *level == AlertLevel::FATAL {
-                    styles.fail
-                } else {
-                    styles.emphasis
-                },
-            ),
-            Span::styled(format!(" · {} · {dir}", level.name()), styles.dim),
-        ])),
+            level,
+            description,
+            encrypted,
+            hex,
+            ..
+        } => {
+            out.push(Line::from(vec![
+                Span::styled(
+                    format!("Alert: {description}"),
+                    if *level == AlertLevel::FATAL {
+                        styles.fail
+                    } else {
+                        styles.emphasis
+                    },
+                ),
+                Span::styled(format!(" · {} · {dir}", level.name()), styles.dim),
+            ]));
+            if *encrypted {
+                out.push(Line::styled(
+                    format!(
+                        "encrypted on the wire ({} bytes); {}",
+                        hex.len(),
+                        shown_as(sent)
+                    ),
+                    styles.dim,
+                ));
+            }
+        }
         EventKind::Secret { .. } => out.push(Line::from(vec![
             Span::styled("Master secret", styles.emphasis),
             Span::styled(" · exported by rustls's key log, never sent", styles.dim),
@@ -324,6 +512,15 @@ fn heading(trace: &Trace, step: &Step, styles: &Styles) -> Vec<Line<'static>> {
         }
     }
     out
+}
+
+/// How an encrypted step's bytes are shown, and the key that shows the other way.
+fn shown_as(sent: bool) -> &'static str {
+    if sent {
+        "shown as sent (e: decrypted)"
+    } else {
+        "shown decrypted (e: as sent)"
+    }
 }
 
 /// Geometry of the detail pane, shared with the mouse mapping. From the top: heading, field
@@ -359,15 +556,22 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
     let Some(step) = state.current() else {
         return g;
     };
-    let head_h =
-        heading_lines(trace, step, inner.width, &Styles::new(Default::default())).len() as u16;
+    let sent = showing_sent(trace, state, step);
+    let head_h = heading_lines(
+        trace,
+        step,
+        sent,
+        inner.width,
+        &Styles::new(Default::default()),
+    )
+    .len() as u16;
     let body = Rect {
         y: inner.y + head_h.min(inner.height),
         height: inner.height.saturating_sub(head_h),
         ..inner
     };
-    let rows = rows(trace, step);
-    let data = bytes(trace, step);
+    let rows = shown_rows(trace, state, step);
+    let data = shown_bytes(trace, state, step);
     // A failure's alert, cause and fix come first; the facts get what is left.
     let help_h =
         (help_lines(trace, step, inner.width).len() as u16).min(body.height.saturating_sub(2));
@@ -385,8 +589,8 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
             }
         }
         None => {
-            let note_h = (note_lines(trace, step, &rows, state.field, inner.width, false).len()
-                as u16)
+            let note_h = (note_lines(trace, step, sent, &rows, state.field, inner.width, false)
+                .len() as u16)
                 .min(avail / 2);
             let list_h = (rows.len() as u16).min(avail - note_h);
             (list_h, note_h, 0)
@@ -439,10 +643,16 @@ fn bytes_per_row(width: u16) -> usize {
 
 /// The heading, fitted to the width: a long first line loses the end of its dim part; a long
 /// single-span line (a check's reason) wraps over at most three lines.
-fn heading_lines(trace: &Trace, step: &Step, width: u16, styles: &Styles) -> Vec<Line<'static>> {
+fn heading_lines(
+    trace: &Trace,
+    step: &Step,
+    sent: bool,
+    width: u16,
+    styles: &Styles,
+) -> Vec<Line<'static>> {
     let w = width as usize;
     let mut out = Vec::new();
-    for line in heading(trace, step, styles) {
+    for line in heading(trace, step, sent, styles) {
         if line.width() <= w {
             out.push(line);
         } else if line.spans.len() > 1 {
@@ -479,6 +689,7 @@ fn heading_lines(trace: &Trace, step: &Step, width: u16, styles: &Styles) -> Vec
 fn note_lines(
     trace: &Trace,
     step: &Step,
+    sent: bool,
     rows: &[DetailRow],
     field: usize,
     width: u16,
@@ -487,7 +698,11 @@ fn note_lines(
     let Some(r) = rows.get(field) else {
         return Vec::new();
     };
-    let meaning = narrate::field_meaning(&context_name(trace, step), &r.name);
+    let meaning = if sent {
+        narrate::record_field_meaning(&r.name)
+    } else {
+        narrate::field_meaning(&context_name(trace, step), &r.name)
+    };
     let w = width as usize;
     if has_bytes {
         let text = match meaning {
@@ -563,7 +778,8 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         buf.set_string(inner.x, inner.y, "(no events recorded)", styles.dim);
         return;
     };
-    for (k, line) in heading_lines(trace, step, inner.width, styles)
+    let sent = showing_sent(trace, state, step);
+    for (k, line) in heading_lines(trace, step, sent, inner.width, styles)
         .iter()
         .enumerate()
     {
@@ -571,7 +787,7 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
             buf.set_line(inner.x, inner.y + k as u16, line, inner.width);
         }
     }
-    let rows = rows(trace, step);
+    let rows = shown_rows(trace, state, step);
     // Field list.
     let name_w = rows
         .iter()
@@ -625,11 +841,19 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
             .saturating_sub(text.chars().count() as u16 + 1);
         buf.set_string(x, inner.bottom(), text, styles.dim);
     }
-    let data = bytes(trace, step);
-    for (k, l) in note_lines(trace, step, &rows, state.field, inner.width, data.is_some())
-        .into_iter()
-        .take(g.note.height as usize)
-        .enumerate()
+    let data = shown_bytes(trace, state, step);
+    for (k, l) in note_lines(
+        trace,
+        step,
+        sent,
+        &rows,
+        state.field,
+        inner.width,
+        data.is_some(),
+    )
+    .into_iter()
+    .take(g.note.height as usize)
+    .enumerate()
     {
         buf.set_string(inner.x, g.note.y + k as u16, l, styles.warn);
     }
@@ -657,7 +881,15 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
                     .map(|(o, l)| format!("{}: bytes {o}–{} ", r.name.trim(), o + l.max(1) - 1))
             })
             .unwrap_or_default();
-        let cap = format!("── hex, {} bytes ── {sel}", data.len());
+        // The hex view's title: decrypted or as sent, for an encrypted record.
+        let what = if sent {
+            "as sent, encrypted:"
+        } else if record_as_sent(trace, step).is_some() {
+            "decrypted:"
+        } else {
+            "hex,"
+        };
+        let cap = format!("── {what} {} bytes ── {sel}", data.len());
         let pad = (inner.width as usize).saturating_sub(cap.chars().count());
         let cap = fit(&format!("{cap}{}", "─".repeat(pad)), inner.width as usize);
         buf.set_string(inner.x, g.hex.y - 1, cap, styles.dim);

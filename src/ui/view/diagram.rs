@@ -1,5 +1,6 @@
 //! The sequence diagram: Device on the left, Broker on the right, one row per step, a header row
-//! at each change of phase. Plain lines are cleartext, double lines are encrypted records.
+//! at each change of phase. Plain lines are cleartext, double lines are encrypted records. Steps
+//! not reached yet show what was sent but not what was decided ([`steps::shape_ahead`]).
 
 use super::{fit, scroll_offset};
 use crate::trace::{Phase, Side, Trace};
@@ -139,7 +140,12 @@ fn step_line(
     styles: &Styles,
 ) -> Line<'static> {
     let step = &state.steps[i];
-    let shape = steps::shape(trace, step);
+    let ahead = i > state.step;
+    let shape = if ahead {
+        steps::shape_ahead(trace, step)
+    } else {
+        steps::shape(trace, step)
+    };
     let failed = steps::is_failure(trace, step);
     let base = if i == state.step {
         styles.current
@@ -175,6 +181,8 @@ fn step_line(
             let mark = match ok {
                 Some(true) => "✔ ",
                 Some(false) => "✘ ",
+                // A verdict the tour has not reached yet.
+                None if ahead && steps::has_verdict(trace, step) => "? ",
                 None => "◆ ",
             };
             let text = fit(&format!("{mark}{label}"), inner_w.saturating_sub(2));

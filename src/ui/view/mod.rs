@@ -127,10 +127,8 @@ pub fn render_buffer(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppSta
         decisions::strip(buf, strip, trace, state, &styles);
     }
     chrome::narration(buf, a.narration, trace, state, &styles);
-    chrome::footer(buf, a.footer, state, &styles);
-    if state.help {
-        chrome::help(buf, area, &styles);
-    }
+    chrome::footer(buf, a.footer, trace, state, &styles);
+    chrome::overlay(buf, area, state, &styles);
 }
 
 /// Greedy word wrap by characters (every character the UI prints is one column wide).

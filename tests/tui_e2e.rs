@@ -11,14 +11,24 @@ struct Session(String);
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // The test's own tmux server (its own socket): stopping it touches nothing else.
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
+            .args(["-L", &socket(), "kill-server"])
             .status();
     }
 }
 
+/// This test's tmux socket (`tmux -L`), so it never meets another tmux server.
+fn socket() -> String {
+    format!("iotls-e2e-{}", std::process::id())
+}
+
 fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("run tmux");
+    let out = Command::new("tmux")
+        .args(["-L", &socket()])
+        .args(args)
+        .output()
+        .expect("run tmux");
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -52,6 +62,8 @@ fn the_tour_in_a_real_terminal_steps_to_the_policy_decision_and_quits_cleanly() 
     let cmd = format!("{bin} tour; echo IOTLS-EXITED-$?; sleep 30");
     let ok = Command::new("tmux")
         .args([
+            "-L",
+            &socket(),
             "new-session",
             "-d",
             "-s",

@@ -246,6 +246,8 @@ pub fn finished_verified(side: Side) -> EventKind {
             side.name()
         ),
         about: Some(HandshakeType::FINISHED),
+        signature: None,
+        finished: None,
         facts: Vec::new(),
         failure: None,
     }

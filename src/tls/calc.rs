@@ -55,7 +55,7 @@ pub mod files {
         format!("records/{}-{index:02}", from.name())
     }
 
-    /// A write key or IV of the key schedule, as hex: `client_write_key.hex`.
+    /// A write key or IV of the key schedule, as hex: `client_write_key.hex`, `client_write_IV.hex`.
     pub fn key_part(name: &str) -> String {
         format!("{name}.hex")
     }
@@ -353,35 +353,56 @@ pub fn key_schedule(i: &ScheduleInputs<'_>) -> KeySchedule {
     }
 }
 
-/// How one record was protected, from the layout the record cipher used.
-pub fn protection(aead: AeadKind, from: Side, index: u32, l: RecordLayout) -> RecordProtection {
-    let key = match from {
+/// The key a side encrypts with: `client_write_key` (device) or `server_write_key` (broker).
+pub fn write_key(from: Side) -> &'static str {
+    match from {
         Side::Broker => "server_write_key",
         _ => "client_write_key",
-    };
+    }
+}
+
+/// The record protection of a key schedule's `aead` name (`AES-128-GCM`, …).
+pub fn aead_by_name(name: &str) -> Option<AeadKind> {
+    [
+        AeadKind::Aes128Gcm,
+        AeadKind::Aes256Gcm,
+        AeadKind::Chacha20Poly1305,
+    ]
+    .into_iter()
+    .find(|a| a.name() == name)
+}
+
+/// The openssl command that decrypts a record's encrypted part (without checking its tag): the
+/// block cipher in counter mode from the counter the AEAD uses for the plaintext — 2 for AES-GCM
+/// (1 makes the tag's mask), 1 for ChaCha20 (0 makes the Poly1305 key; openssl's IV is the
+/// counter, little-endian, then the nonce).
+pub fn record_command(aead: AeadKind, from: Side, index: u32, nonce: &[u8]) -> String {
+    let key = files::key_part(write_key(from));
     let input = format!("{}.encrypted", files::record(from, index));
-    let reproduce = match aead {
+    match aead {
         AeadKind::Chacha20Poly1305 => format!(
-            "openssl enc -d -chacha20 -K \"$(cat {})\" -iv 01000000{} -in {input}",
-            files::key_part(key),
-            hex(&l.nonce)
+            "openssl enc -d -chacha20 -K \"$(cat {key})\" -iv 01000000{} -in {input}",
+            hex(nonce)
         ),
         AeadKind::Aes128Gcm | AeadKind::Aes256Gcm => format!(
-            "openssl enc -d -aes-{}-ctr -K \"$(cat {})\" -iv {}00000002 -in {input}",
+            "openssl enc -d -aes-{}-ctr -K \"$(cat {key})\" -iv {}00000002 -in {input}",
             aead.key_len() * 8,
-            files::key_part(key),
-            hex(&l.nonce)
+            hex(nonce)
         ),
-    };
+    }
+}
+
+/// How one record was protected, from the layout the record cipher used.
+pub fn protection(aead: AeadKind, from: Side, index: u32, l: RecordLayout) -> RecordProtection {
     RecordProtection {
         aead: aead.name().into(),
-        key: key.into(),
+        key: write_key(from).into(),
         seq: l.seq,
+        reproduce: record_command(aead, from, index, &l.nonce),
         explicit_nonce: l.explicit_nonce,
         nonce: l.nonce.to_vec(),
         aad: l.aad.to_vec(),
         tag: l.tag,
-        reproduce,
     }
 }
 

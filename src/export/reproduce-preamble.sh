@@ -38,6 +38,8 @@ fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
 na() { printf 'n/a  %s\n' "$*"; }
 # A file as lower-case hex.
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+# LENGTH bytes of FILE from OFFSET: part FILE OFFSET LENGTH
+part() { tail -c +$(($2 + 1)) "$1" | head -c "$3"; }
 # The public key (SubjectPublicKeyInfo, DER, hex) of a certificate, and of a public key file.
 key_of_cert() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | od -An -v -tx1 | tr -d ' \n'; }
 key_of_file() { openssl pkey -pubin -in "$1" -outform DER | od -An -v -tx1 | tr -d ' \n'; }
@@ -68,15 +70,19 @@ check_signature() {
   fi
 }
 
-# check_record NAME AEAD KEY IV SEQ BASE IOTLS_NONCE IOTLS_AAD
-# Decrypts BASE.record with this script's own keys, checks its tag, compares with iotls's.
+# check_record NAME AEAD KEY IV SEQ BASE IOTLS_NONCE IOTLS_AAD COMMAND...
+# Decrypts BASE.record with this script's own keys and checks its tag (tls12.py), compares with
+# iotls's nonce, additional data and plaintext, then runs COMMAND (the one-line decryption the
+# trace records, with iotls's key file) and compares its output.
 check_record() {
-  local name=$1 said
-  shift
-  if said=$(python3 tls12.py record "$@" 2>&1); then
-    ok "$name: $said"
-  else
+  local name=$1 base=$6 said
+  local args=("${@:2:7}")
+  shift 8
+  if ! said=$(python3 tls12.py record "${args[@]}" 2>&1); then
     fail "$name: $said"
+  elif ! "$@" 2>/dev/null | cmp -s - "$base.plaintext"; then
+    fail "$name: the trace's one-line command ($1 … $base.encrypted) does not give that plaintext"
+  else
+    ok "$name: $said"
   fi
 }
-

@@ -8,8 +8,6 @@ Written by iotls into a --reproduce directory. Python standard library only; the
       The TLS 1.2 PRF (RFC 5246 section 5): P_HASH(secret, label + seed), LENGTH bytes, as hex.
       SECRET is a key-log file (the master secret of its CLIENT_RANDOM line) or a binary file.
       Each SEED is a file, or HASH(FILE) for the hash of a file (as Finished uses it).
-  python3 tls12.py cat FILE[:OFFSET:LENGTH]...
-      The files (or the given bytes of them) one after the other, on standard output.
   python3 tls12.py record AEAD KEY IV SEQ BASE IOTLS_NONCE IOTLS_AAD
       Decrypts the record BASE.record with openssl (AES-CTR or ChaCha20), checks its tag
       (GHASH or Poly1305, here), writes BASE.plaintext and compares it with BASE.iotls-plaintext.
@@ -47,15 +45,6 @@ def read_seed(arg):
         if arg.startswith(name + "(") and arg.endswith(")"):
             return hashlib.new(name, open(arg[len(name) + 1 : -1], "rb").read()).digest()
     return open(arg, "rb").read()
-
-
-def read_part(arg):
-    path, _, rest = arg.partition(":")
-    data = open(path, "rb").read()
-    if not rest:
-        return data
-    offset, length = (int(x) for x in rest.split(":"))
-    return data[offset : offset + length]
 
 
 def openssl(args, data):
@@ -159,9 +148,6 @@ def main(argv):
             hash_name, secret, label = argv[1], read_secret(argv[2]), argv[3].encode()
             seed = b"".join(read_seed(a) for a in argv[4:-1])
             print(prf(hash_name, secret, label, seed, int(argv[-1])).hex())
-            return 0
-        if argv[:1] == ["cat"]:
-            sys.stdout.buffer.write(b"".join(read_part(a) for a in argv[1:]))
             return 0
         if argv[:1] == ["record"] and len(argv) == 8:
             return record(argv[1], argv[2], argv[3], int(argv[4]), argv[5], argv[6], argv[7])

@@ -10,6 +10,7 @@
 //! values only (file names, hex, numbers), never from text a peer sent.
 
 use crate::tls::calc::{self, files};
+use crate::tls::keys::PrfHash;
 use crate::trace::{
     hex, unhex, CertRoleKind, CheckId, Event, EventKind, HandshakeType, KeySchedule,
     RecordProtection, Side, SignatureCalc, Trace,
@@ -143,10 +144,7 @@ fn server_kx(
     let Some(ske) = ske else {
         s.na(
             check,
-            &format!(
-                "the broker sent no ServerKeyExchange: {}",
-                ended(trace, Side::Broker)
-            ),
+            &format!("the broker sent no ServerKeyExchange: {}", ended(trace)),
         );
         return Ok(());
     };
@@ -218,10 +216,7 @@ fn certificate_verify(
             .iter()
             .any(|m| m.side == Side::Broker && m.msg == HandshakeType::CERTIFICATE_REQUEST)
         {
-            format!(
-                "the device sent no CertificateVerify: {}",
-                ended(trace, Side::Device)
-            )
+            format!("the device sent no CertificateVerify: {}", ended(trace))
         } else {
             "the broker asked for no device certificate, so the device signed nothing".to_string()
         };
@@ -303,6 +298,13 @@ fn key_schedule(
         out.put(&files::key_part(&p.name), hex(&p.value).as_bytes(), true)?;
     }
     let h = &k.prf_hash;
+    let Some(hash) = PrfHash::by_id(h) else {
+        s.na(
+            "key_block",
+            &format!("iotls does not know the PRF hash {h}"),
+        );
+        return Ok(());
+    };
 
     if let Some(sh_) = &k.session_hash {
         let n = sh_.messages.len().min(msgs.len());
@@ -322,7 +324,7 @@ fn key_schedule(
         let _ = writeln!(
             s.text,
             "  session_hash=$({} | sed 's/.*= //')",
-            sh_.reproduce
+            calc::session_hash_command(hash)
         );
         let _ = writeln!(
             s.text,
@@ -410,7 +412,11 @@ fn key_schedule(
         ),
         2,
     );
-    let _ = writeln!(s.text, "else\n  key_block=$({})", x.reproduce);
+    let _ = writeln!(
+        s.text,
+        "else\n  key_block=$({})",
+        calc::key_block_command(hash, len)
+    );
     let _ = writeln!(
         s.text,
         "  if [ \"$key_block\" = \"$(cat iotls/key_block.hex)\" ]; then"
@@ -506,10 +512,7 @@ fn records(trace: &Trace, out: &Out, s: &mut Script) -> io::Result<()> {
     if seen.is_empty() {
         s.na(
             "records",
-            &format!(
-                "no encrypted record was sent: {}",
-                ended(trace, Side::Device)
-            ),
+            &format!("no encrypted record was sent: {}", ended(trace)),
         );
     } else {
         let _ = writeln!(s.text);
@@ -596,11 +599,7 @@ fn finished(trace: &Trace, out: &Out, s: &mut Script, msgs: &[Msg<'_>]) -> io::R
                     no_keys(trace, msgs)
                 )
             } else {
-                format!(
-                    "the {} sent no Finished: {}",
-                    sender.name(),
-                    ended(trace, sender)
-                )
+                format!("the {} sent no Finished: {}", sender.name(), ended(trace))
             };
             s.na(name, &why);
             continue;
@@ -626,14 +625,7 @@ fn finished(trace: &Trace, out: &Out, s: &mut Script, msgs: &[Msg<'_>]) -> io::R
         let _ = writeln!(
             s.text,
             "  expected=$({})",
-            calc::finished_command(
-                if h == "sha384" {
-                    crate::tls::keys::PrfHash::Sha384
-                } else {
-                    crate::tls::keys::PrfHash::Sha256
-                },
-                &f.label
-            )
+            calc::finished_command(PrfHash::by_id(h).unwrap_or(PrfHash::Sha256), &f.label)
         );
         let _ = writeln!(
             s.text,
@@ -728,7 +720,7 @@ fn not_checked_by(trace: &Trace, side: Side) -> String {
 }
 
 /// Why the handshake did not get further, for an `n/a` line.
-fn ended(trace: &Trace, _side: Side) -> String {
+fn ended(trace: &Trace) -> String {
     match &trace.outcome.failure {
         Some(f) => {
             let mut s = format!("the handshake ended first ({}", f.code.as_str());
@@ -756,7 +748,7 @@ fn no_keys(trace: &Trace, msgs: &[Msg<'_>]) -> String {
     if !cke {
         return format!(
             "the device sent no ClientKeyExchange, so no keys were derived: {}",
-            ended(trace, Side::Device)
+            ended(trace)
         );
     }
     let suite = trace

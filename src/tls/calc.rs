@@ -44,9 +44,17 @@ pub mod files {
         format!("{}-public-key.pem", signer.name())
     }
 
-    /// Handshake message number `n` (from 1, in the order sent): `03-broker-Certificate.bin`.
+    /// Handshake message number `n` (from 1, in the order sent): `03-broker-Certificate.bin`
+    /// (an unknown type: `07-broker-Unknown-99.bin`). Only letters, digits, `-` and `.`, so a
+    /// script can name it unquoted.
     pub fn message(n: usize, from: Side, msg: HandshakeType) -> String {
-        format!("{n:02}-{}-{}.bin", from.name(), msg.name())
+        let name: String = msg
+            .name()
+            .chars()
+            .filter(|c| *c != ')')
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("{n:02}-{}-{name}.bin", from.name())
     }
 
     /// A record, without extension: `records/device-05`. `.record` is the whole record as
@@ -308,11 +316,7 @@ pub fn key_schedule(i: &ScheduleInputs<'_>) -> KeySchedule {
             messages: transcript_spans(msgs),
             len: bytes.len(),
             hash: keys::transcript_hash(hash, &bytes),
-            reproduce: format!(
-                "openssl dgst -{} {}",
-                hash.id(),
-                files::SESSION_HASH_TRANSCRIPT
-            ),
+            reproduce: session_hash_command(hash),
         }
     });
     let derivation = if session_hash.is_some() {
@@ -341,14 +345,7 @@ pub fn key_schedule(i: &ScheduleInputs<'_>) -> KeySchedule {
             key_block,
             aead: i.suite.aead.name().into(),
             parts,
-            reproduce: format!(
-                "python3 {} prf {} {} \"key expansion\" {} {} {len}",
-                files::HELPER,
-                hash.id(),
-                files::KEYLOG,
-                files::SERVER_RANDOM,
-                files::CLIENT_RANDOM
-            ),
+            reproduce: key_block_command(hash, len),
         },
     }
 }
@@ -404,6 +401,27 @@ pub fn protection(aead: AeadKind, from: Side, index: u32, l: RecordLayout) -> Re
         aad: l.aad.to_vec(),
         tag: l.tag,
     }
+}
+
+/// The command that hashes what the extended master secret's session hash covers.
+pub fn session_hash_command(hash: PrfHash) -> String {
+    format!(
+        "openssl dgst -{} {}",
+        hash.id(),
+        files::SESSION_HASH_TRANSCRIPT
+    )
+}
+
+/// The command that recomputes the key block (`len` bytes) from the key-log line and the randoms.
+pub fn key_block_command(hash: PrfHash, len: usize) -> String {
+    format!(
+        "python3 {} prf {} {} \"key expansion\" {} {} {len}",
+        files::HELPER,
+        hash.id(),
+        files::KEYLOG,
+        files::SERVER_RANDOM,
+        files::CLIENT_RANDOM
+    )
 }
 
 /// The command that recomputes a Finished value.
@@ -462,6 +480,18 @@ mod tests {
         let cut = split_transcript(&signed[..signed.len() - 2]);
         assert_eq!(cut.last().unwrap().name, "rest");
         assert_eq!(cut.iter().map(|s| s.len).sum::<usize>(), signed.len() - 2);
+    }
+
+    #[test]
+    fn message_files_can_be_named_unquoted() {
+        assert_eq!(
+            files::message(3, Side::Broker, HandshakeType::CERTIFICATE),
+            "03-broker-Certificate.bin"
+        );
+        assert_eq!(
+            files::message(12, Side::Device, HandshakeType(99)),
+            "12-device-Unknown-99.bin"
+        );
     }
 
     #[test]

@@ -23,6 +23,15 @@ impl PrfHash {
         }
     }
 
+    /// The hash named as [`Self::id`] names it.
+    pub fn by_id(id: &str) -> Option<PrfHash> {
+        match id {
+            "sha256" => Some(PrfHash::Sha256),
+            "sha384" => Some(PrfHash::Sha384),
+            _ => None,
+        }
+    }
+
     /// Name as openssl and Python's hashlib spell it: `sha256`, `sha384`.
     pub fn id(self) -> &'static str {
         match self {

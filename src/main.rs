@@ -428,8 +428,12 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         policy: a.policy,
     };
     if a.ui {
-        if a.exports.keylog.is_some() || a.exports.pcap.is_some() || !a.exports.export.is_empty() {
-            eprintln!("iotls: serve --ui does not write exports yet: run serve without --ui (or --json) to write --keylog/--pcap/--export");
+        if a.exports.keylog.is_some()
+            || a.exports.pcap.is_some()
+            || !a.exports.export.is_empty()
+            || a.exports.reproduce.is_some()
+        {
+            eprintln!("iotls: serve --ui does not write exports yet: run serve without --ui (or --json) to write --keylog/--pcap/--export/--reproduce");
             return Ok(exit::USAGE);
         }
         return serve_ui(opts, a.theme);

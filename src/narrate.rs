@@ -100,10 +100,23 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
             secret: s,
             ..
         } => secret(&hex(client_random), &hex(s)),
+        EventKind::KeySchedule(k) => key_schedule(k),
         EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
     }
+}
+
+fn key_schedule(k: &crate::trace::KeySchedule) -> String {
+    format!(
+        "iotls's own calculation: from the key log's master secret (an input — the pre-master \
+         secret never leaves rustls), PRF-{} with the label \"key expansion\" over server_random ‖ \
+         client_random gives a {}-byte key block, cut into the write keys and IVs that protect \
+         every {} record from here on.",
+        k.prf_hash.to_uppercase(),
+        k.key_expansion.key_block.len(),
+        k.key_expansion.aead
+    )
 }
 
 fn tcp(device: &str, broker: &str) -> String {

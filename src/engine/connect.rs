@@ -249,6 +249,7 @@ pub fn run_with(o: &ConnectOptions, mut warn: impl FnMut(&Finding)) -> Result<Tr
         client_id,
         actions,
         alpn,
+        cipher_suites: Vec::new(),
     };
     let dial = target.dial();
     let rt = super::runtime()?;

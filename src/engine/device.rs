@@ -41,7 +41,11 @@ pub struct DeviceReport {
 
 /// The device's TLS configuration, observed into `rec`.
 pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>, EngineError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !spec.cipher_suites.is_empty() {
+        provider.cipher_suites = spec.cipher_suites.clone();
+    }
+    let provider = Arc::new(provider);
     let mut roots = RootCertStore::empty();
     for r in &spec.trust {
         roots
@@ -246,6 +250,8 @@ pub fn finished_verified(side: Side) -> EventKind {
             side.name()
         ),
         about: Some(HandshakeType::FINISHED),
+        signature: None,
+        finished: None,
         facts: Vec::new(),
         failure: None,
     }

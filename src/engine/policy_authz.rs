@@ -113,6 +113,8 @@ impl Authorizer for PolicyAuthorizer {
                     format!("{}: the broker closes the connection", c.reason)
                 },
                 about: None,
+                signature: None,
+                finished: None,
                 facts,
                 failure,
             },
@@ -284,6 +286,8 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
             ok: false,
             reason: format!("{reason}: the broker closes the connection"),
             about: None,
+            signature: None,
+            finished: None,
             facts: vec![Fact::new("certificate id", id)],
             failure: Some(Failure {
                 side: Some(Side::Broker),
@@ -369,6 +373,8 @@ impl Authorizer for CaModeAuthorizer {
                     ca.name, self.policy_name
                 ),
                 about: None,
+                signature: None,
+                finished: None,
                 facts: vec![
                     Fact::new("certificate id", id),
                     Fact::new("status", CertStatus::Active.as_str()),

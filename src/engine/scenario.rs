@@ -47,6 +47,9 @@ pub struct DeviceSpec {
     /// no ALPN extension. AWS IoT's port 443 needs `x-amzn-mqtt-ca` for MQTT with a client
     /// certificate.
     pub alpn: Vec<String>,
+    /// The TLS 1.2 cipher suites the device offers, in order; empty: rustls's default list.
+    /// (Tests use it to run each suite; the command line does not set it.)
+    pub cipher_suites: Vec<rustls::SupportedCipherSuite>,
 }
 
 /// The broker: its identity, which CAs it trusts for devices, and its authorization.
@@ -110,6 +113,7 @@ impl Scenario {
                     retain: false,
                 }],
                 alpn: Vec::new(),
+                cipher_suites: Vec::new(),
             },
             broker: BrokerSpec {
                 identity: pki.broker.clone(),

@@ -7,7 +7,10 @@
 
 use super::observe::{explain_error, failure_of};
 use crate::pki::{describe_brief, subject_cn};
-use crate::trace::{hex, CheckId, EventKind, Fact, FailureCode, HandshakeType, Phase, Side};
+use crate::tls::calc;
+use crate::trace::{
+    hex, CheckId, EventKind, Fact, FailureCode, HandshakeType, Phase, Side, SignatureCalc,
+};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
@@ -199,7 +202,39 @@ impl Pending {
             about: Some(self.kind.about()),
             facts,
             failure,
+            signature: self.signature_calc().map(Box::new),
+            finished: None,
         }
+    }
+
+    /// The calculation behind a signature check, from the evidence rustls was handed: the spans
+    /// of the signed bytes (for CertificateVerify, the handshake messages they are), the digest,
+    /// the signer's public key.
+    fn signature_calc(&self) -> Option<SignatureCalc> {
+        let Evidence::Signature {
+            message,
+            cert,
+            scheme,
+            signature,
+        } = &self.evidence
+        else {
+            return None;
+        };
+        let (signer, spans) = match self.kind {
+            Verdict::ServerKxSignature => (
+                Side::Broker,
+                calc::ske_spans(message.len().saturating_sub(64)),
+            ),
+            _ => (Side::Device, calc::split_transcript(message)),
+        };
+        Some(calc::signature(
+            signer,
+            spans,
+            message,
+            u16::from(*scheme),
+            signature,
+            cert,
+        ))
     }
 
     fn reason_ok(&self, facts: &[Fact]) -> String {

@@ -10,6 +10,7 @@
 pub mod keylog;
 pub mod page;
 pub mod pcap;
+pub mod reproduce;
 
 use crate::trace::Trace;
 use std::fs::File;
@@ -31,6 +32,11 @@ pub struct ExportArgs {
     /// serve writes FILE-N per session.
     #[arg(long = "export", num_args = 2, value_names = ["FORMAT", "FILE"])]
     pub export: Vec<String>,
+    /// Write every input of the session's calculations into DIR (handshake messages, certificates,
+    /// signatures, key-log line, records) with DIR/reproduce.sh, which redoes each calculation
+    /// with openssl and python3; serve writes DIR/session-N per session.
+    #[arg(long, value_name = "DIR")]
+    pub reproduce: Option<PathBuf>,
 }
 
 /// Which command is exporting: it decides whether the page shows the master secret (only the
@@ -68,6 +74,7 @@ pub struct Exports {
     env_keylog: Option<PathBuf>,
     pcap: Option<PathBuf>,
     pages: Vec<(PageFormat, PathBuf)>,
+    reproduce: Option<PathBuf>,
 }
 
 impl Exports {
@@ -113,6 +120,7 @@ impl Exports {
             env_keylog,
             pcap: args.pcap.clone(),
             pages,
+            reproduce: args.reproduce.clone(),
         };
         if let Some(k) = &x.keylog {
             check_dir("--keylog", k)?;
@@ -125,6 +133,18 @@ impl Exports {
         }
         for (f, p) in &x.pages {
             check_dir(&format!("--export {}", f.name()), p)?;
+        }
+        if let Some(d) = &x.reproduce {
+            check_reproduce_dir(d)?;
+            if command == Command::Serve && !d.is_dir() {
+                // Each session gets DIR/session-N.
+                std::fs::create_dir(d).map_err(|e| {
+                    ExportError::File(format!(
+                        "--reproduce {}: cannot create the directory: {e}",
+                        d.display()
+                    ))
+                })?;
+            }
         }
         if command == Command::Serve {
             if let Some(k) = &x.keylog {
@@ -188,6 +208,19 @@ impl Exports {
             };
             result.map_err(|e| cannot(&flag, &path, &e))?;
             written.push(path);
+        }
+        if let Some(d) = &self.reproduce {
+            let dir = match session {
+                Some(n) => d.join(format!("session-{n}")),
+                None => d.clone(),
+            };
+            let script = reproduce::write(trace, &dir).map_err(|e| {
+                ExportError::File(format!(
+                    "--reproduce {}: cannot write it: {e}",
+                    dir.display()
+                ))
+            })?;
+            written.push(script);
         }
         Ok(written)
     }
@@ -266,6 +299,28 @@ fn check_dir(flag: &str, path: &Path) -> Result<(), ExportError> {
 
 fn cannot(flag: &str, path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::File(format!("{flag} {}: cannot write it: {e}", path.display()))
+}
+
+/// `--reproduce DIR`: DIR is a directory or does not exist yet, and its parent exists.
+fn check_reproduce_dir(dir: &Path) -> Result<(), ExportError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(ExportError::File(format!(
+            "--reproduce {}: is a file, not a directory; give a directory (it is created if missing)",
+            dir.display()
+        )));
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(ExportError::File(format!(
+            "--reproduce {}: the directory {} does not exist; create it or choose another path",
+            dir.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Whether two paths name the same file (the same text, or the same existing file).

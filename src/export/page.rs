@@ -232,6 +232,7 @@ fn event_blocks(d: &mut Vec<Block>, trace: &Trace, i: usize, e: &Event, secrets:
             plaintext,
             mqtt,
             record,
+            ..
         } => {
             d.push(Block::Heading(
                 3,
@@ -315,6 +316,11 @@ fn headline(e: &Event) -> String {
                 e.side.name()
             )
         }
+        EventKind::KeySchedule(k) => format!(
+            "iotls derives the {} record keys from the key log's master secret (iotls's own \
+             calculation)",
+            k.key_expansion.aead
+        ),
         EventKind::Policy(p) => format!(
             "{} policy: {} {} on {}",
             mark(p.decision.allowed()),
@@ -449,6 +455,47 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
             if let Some(fl) = failure {
                 d.push(failure_block(fl));
             }
+        }
+        EventKind::KeySchedule(k) => {
+            let mut f: Vec<(String, String)> = vec![
+                ("PRF hash".into(), k.prf_hash.clone()),
+                (
+                    "master secret".into(),
+                    format!(
+                        "an input, from the key log ({}); the pre-master secret never leaves rustls",
+                        k.master_secret.derivation
+                    ),
+                ),
+            ];
+            if let Some(h) = &k.session_hash {
+                f.push((
+                    "session hash".into(),
+                    format!(
+                        "{} of {} handshake messages ({} bytes): {}",
+                        k.prf_hash,
+                        h.messages.len(),
+                        h.len,
+                        crate::trace::hex(&h.hash)
+                    ),
+                ));
+            }
+            let x = &k.key_expansion;
+            f.push((
+                "key expansion".into(),
+                format!(
+                    "PRF(master_secret, \"{}\", server_random ‖ client_random), {} bytes",
+                    x.label,
+                    x.key_block.len()
+                ),
+            ));
+            for p in &x.parts {
+                let value = match secrets {
+                    Secrets::Shown => crate::trace::hex(&p.value),
+                    Secrets::KeptIn(_) => "not shown in this page (see Secrets)".into(),
+                };
+                f.push((p.name.clone(), value));
+            }
+            d.push(Block::Facts(f));
         }
         EventKind::Secret {
             label,

@@ -164,6 +164,9 @@ fn headline(e: &Event) -> String {
             format!("{} {} checks {check}", mark(*ok), e.side.name())
         }
         EventKind::Secret { label, .. } => format!("{} key log: {label}", e.side.name()),
+        EventKind::KeySchedule(_) => {
+            "iotls derives the record keys (iotls's own calculation)".into()
+        }
         EventKind::Policy(p) if e.side == crate::trace::Side::Iotls => format!(
             "{} iotls re-evaluates: {} {} on {}",
             mark(p.decision.allowed()),

@@ -578,9 +578,13 @@ fn iotls_check(p: Pending, ok_reason: Option<String>, extra: Vec<Fact>) -> Event
             about,
             mut facts,
             failure,
+            signature,
+            finished,
         } => {
             facts.extend(extra);
             EventKind::Check {
+                signature,
+                finished,
                 check,
                 ok,
                 reason: match (ok, ok_reason) {
@@ -745,6 +749,8 @@ fn registry_check(registry: &Registry, leaf: &[u8], at: usize, adds: &mut Vec<Ad
             ok: c.ok,
             reason: c.reason,
             about: None,
+            signature: None,
+            finished: None,
             facts,
             failure,
         },

@@ -11,13 +11,14 @@
 //! `Undecodable` events or `plaintext: None`, never a panic, and memory stays bounded (a record is
 //! at most [`MAX_RECORD_FRAGMENT`] bytes, a handshake message at most [`MAX_HANDSHAKE_MESSAGE`]).
 
+use super::calc;
 use super::handshake::{self, Facts};
 use super::keys::{self, RecordCipher};
 use super::names;
 use crate::mqtt::MqttStream;
 use crate::trace::{
-    hex, AlertDescription, AlertLevel, CheckId, EventKind, Fact, HandshakeType, Phase, Side,
-    TlsSummary, WireRecord,
+    hex, AlertDescription, AlertLevel, CheckId, EventKind, Fact, FinishedCalc, HandshakeType,
+    Phase, RecordProtection, Side, TlsSummary, WireRecord,
 };
 
 /// Largest record fragment accepted: 2^14 plaintext + 2048 bytes of expansion (RFC 5246 §6.2.3).
@@ -98,6 +99,8 @@ pub struct Dissector {
     phase: Phase,
     /// Every complete record, in the order pushed (see [`Dissector::take_records`]).
     records: Vec<WireRecord>,
+    /// The key schedule event was emitted (once, after the device's ClientKeyExchange).
+    scheduled: bool,
 }
 
 fn idx(side: Side) -> usize {
@@ -208,6 +211,7 @@ impl Dissector {
             alpn: None,
             phase: Phase::Hello,
             records: Vec::new(),
+            scheduled: false,
         }
     }
 
@@ -460,14 +464,22 @@ impl Dissector {
 
         // Protected records: decrypt first.
         let encrypted = self.dirs[d].encrypted;
+        let mut protection: Option<Box<RecordProtection>> = None;
         let plain: Result<Vec<u8>, String> = if encrypted {
             let dir = &mut self.dirs[d];
             let seq = dir.seq;
             dir.seq += 1;
             match &dir.cipher {
-                Ok(c) => c.decrypt(seq, ct, version, frag).map_err(|e| {
-                    format!("record {index} (sequence number {seq}) could not be decrypted: {e}")
-                }),
+                Ok(c) => {
+                    protection = c
+                        .layout(seq, ct, version, frag)
+                        .map(|l| Box::new(calc::protection(c.kind(), side, index, l)));
+                    c.decrypt(seq, ct, version, frag).map_err(|e| {
+                        format!(
+                            "record {index} (sequence number {seq}) could not be decrypted: {e}"
+                        )
+                    })
+                }
                 Err(why) => Err(format!(
                     "record {index} is encrypted and cannot be decrypted: {why}"
                 )),
@@ -499,6 +511,7 @@ impl Dissector {
                             encrypted,
                             hex: rec.to_vec(),
                             record: index,
+                            protection: protection.clone(),
                         };
                         self.emit(out, Phase::Close, side, kind);
                     }
@@ -517,7 +530,10 @@ impl Dissector {
                 }
             },
             22 => match plain {
-                Ok(p) => self.handshake_bytes(d, &p, index, encrypted.then_some(rec), out),
+                Ok(p) => {
+                    let wire = encrypted.then_some((rec, protection));
+                    self.handshake_bytes(d, &p, index, wire, out)
+                }
                 Err(reason) => self.undecodable(out, side, rec, format!("handshake: {reason}")),
             },
             23 => {
@@ -544,6 +560,7 @@ impl Dissector {
                     plaintext,
                     record: index,
                     mqtt,
+                    protection,
                 };
                 self.emit(out, Phase::Mqtt, side, kind);
             }
@@ -560,7 +577,7 @@ impl Dissector {
         d: usize,
         plain: &[u8],
         index: u32,
-        ciphertext: Option<&[u8]>,
+        wire: Option<(&[u8], Option<Box<RecordProtection>>)>,
         out: &mut Vec<Decoded>,
     ) {
         let side = self.dirs[d].side;
@@ -587,7 +604,7 @@ impl Dissector {
                 return;
             }
             let msg: Vec<u8> = dir.hs.drain(..4 + len).collect();
-            self.message(side, msg, index, ciphertext, out);
+            self.message(side, msg, index, wire.clone(), out);
         }
     }
 
@@ -596,20 +613,27 @@ impl Dissector {
         side: Side,
         msg: Vec<u8>,
         index: u32,
-        ciphertext: Option<&[u8]>,
+        wire: Option<(&[u8], Option<Box<RecordProtection>>)>,
         out: &mut Vec<Decoded>,
     ) {
         let m = handshake::decode(&msg);
         self.learn(side, m.msg_type, &m.facts);
         let phase = handshake_phase(m.msg_type, side, self.phase);
+        let signature = self.signature_calc(side, &msg).map(Box::new);
+        let (ciphertext, protection) = match wire {
+            Some((rec, p)) => (Some(rec.to_vec()), p),
+            None => (None, None),
+        };
         let kind = EventKind::Handshake {
             msg: HandshakeType(m.msg_type),
             msg_type: m.msg_type,
             hex: msg.clone(),
             record: index,
             encrypted: ciphertext.is_some(),
-            ciphertext: ciphertext.map(<[u8]>::to_vec),
+            ciphertext,
             fields: m.fields,
+            signature,
+            protection,
         };
         self.emit(out, phase, side, kind);
         if m.msg_type == 20 {
@@ -620,7 +644,19 @@ impl Dissector {
                 }
             }
         }
+        let key_exchange = m.msg_type == 16 && side == Side::Device;
         self.transcript.push((side, msg));
+        if key_exchange && !self.scheduled {
+            // Both sides can derive the keys now; so can iotls, from the key log.
+            if let Some(schedule) = self.key_schedule() {
+                self.scheduled = true;
+                out.push(Decoded {
+                    phase: Phase::KeyExchange,
+                    side: Side::Iotls,
+                    kind: EventKind::KeySchedule(Box::new(schedule)),
+                });
+            }
+        }
     }
 
     fn learn(&mut self, side: Side, msg_type: u8, f: &Facts) {
@@ -696,6 +732,16 @@ impl Dissector {
             check: Some(check),
             ..crate::trace::Failure::new(crate::trace::FailureCode::FinishedMismatch)
         });
+        let finished = FinishedCalc {
+            label: label.into(),
+            prf_hash: suite.hash.id().into(),
+            transcript: calc::transcript_spans(&self.transcript),
+            transcript_len: transcript.len(),
+            transcript_hash: th.clone(),
+            expected: expected.clone(),
+            received: received.to_vec(),
+            reproduce: calc::finished_command(suite.hash, label),
+        };
         Some(EventKind::Check {
             check,
             ok,
@@ -712,7 +758,75 @@ impl Dissector {
                 Fact::new("expected_verify_data", hex(&expected)),
                 Fact::new("received_verify_data", hex(received)),
             ],
+            signature: None,
+            finished: Some(Box::new(finished)),
         })
+    }
+
+    /// iotls's view of a ServerKeyExchange or CertificateVerify signature, from the wire: what it
+    /// covers, its digest, the public key of the sender's certificate.
+    fn signature_calc(&self, side: Side, msg: &[u8]) -> Option<crate::trace::SignatureCalc> {
+        let leaf = |from: Side| {
+            self.transcript
+                .iter()
+                .find(|(s, m)| *s == from && m.first() == Some(&11))
+                .and_then(|(_, m)| calc::leaf_of(m))
+        };
+        match (msg.first(), side) {
+            (Some(12), Side::Broker) => {
+                let (params, scheme, sig) = calc::parse_ske(msg)?;
+                let signed = [
+                    self.client_random?.as_slice(),
+                    self.server_random?.as_slice(),
+                    params,
+                ]
+                .concat();
+                let spans = calc::ske_spans(params.len());
+                Some(calc::signature(
+                    Side::Broker,
+                    spans,
+                    &signed,
+                    scheme,
+                    sig,
+                    leaf(Side::Broker)?,
+                ))
+            }
+            (Some(15), Side::Device) => {
+                let (scheme, sig) = calc::parse_cv(msg)?;
+                let signed: Vec<u8> = self
+                    .transcript
+                    .iter()
+                    .flat_map(|(_, m)| m.iter().copied())
+                    .collect();
+                let spans = calc::transcript_spans(&self.transcript);
+                Some(calc::signature(
+                    Side::Device,
+                    spans,
+                    &signed,
+                    scheme,
+                    sig,
+                    leaf(Side::Device)?,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// iotls's key schedule, once the randoms, the suite and the key log's master secret are known.
+    fn key_schedule(&self) -> Option<crate::trace::KeySchedule> {
+        let code = self.suite?;
+        let suite = keys::suite_params(code)?;
+        let client_random = self.client_random.as_ref()?;
+        let server_random = self.server_random.as_ref()?;
+        let ems = self.client_ems && self.server_ems;
+        Some(calc::key_schedule(&calc::ScheduleInputs {
+            suite,
+            cipher_suite: names::cipher_suite_name(code),
+            master_secret: self.master_secret()?,
+            client_random,
+            server_random,
+            ems_transcript: ems.then_some(self.transcript.as_slice()),
+        }))
     }
 }
 

@@ -23,6 +23,23 @@ impl PrfHash {
         }
     }
 
+    /// The hash named as [`Self::id`] names it.
+    pub fn by_id(id: &str) -> Option<PrfHash> {
+        match id {
+            "sha256" => Some(PrfHash::Sha256),
+            "sha384" => Some(PrfHash::Sha384),
+            _ => None,
+        }
+    }
+
+    /// Name as openssl and Python's hashlib spell it: `sha256`, `sha384`.
+    pub fn id(self) -> &'static str {
+        match self {
+            PrfHash::Sha256 => "sha256",
+            PrfHash::Sha384 => "sha384",
+        }
+    }
+
     fn hmac_algorithm(self) -> hmac::Algorithm {
         match self {
             PrfHash::Sha256 => hmac::HMAC_SHA256,
@@ -47,6 +64,15 @@ pub enum AeadKind {
 }
 
 impl AeadKind {
+    /// Name for people: `AES-128-GCM`, `AES-256-GCM`, `ChaCha20-Poly1305`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AeadKind::Aes128Gcm => "AES-128-GCM",
+            AeadKind::Aes256Gcm => "AES-256-GCM",
+            AeadKind::Chacha20Poly1305 => "ChaCha20-Poly1305",
+        }
+    }
+
     /// Length of the write key.
     pub fn key_len(self) -> usize {
         match self {
@@ -224,6 +250,20 @@ impl std::fmt::Display for DecryptError {
 
 impl std::error::Error for DecryptError {}
 
+/// What protects one record: its sequence number, the nonce and additional data the AEAD takes,
+/// and the tag it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLayout {
+    pub seq: u64,
+    /// The explicit part of the nonce, sent after the record header (AES-GCM: 8 bytes).
+    pub explicit_nonce: Vec<u8>,
+    pub nonce: [u8; 12],
+    /// seq_num ‖ content type ‖ version ‖ plaintext length.
+    pub aad: [u8; 13],
+    /// The record's last 16 bytes.
+    pub tag: Vec<u8>,
+}
+
 /// Record protection of one direction: decrypts (and, for tests, encrypts) TLS 1.2 AEAD records.
 pub struct RecordCipher {
     kind: AeadKind,
@@ -281,6 +321,27 @@ impl RecordCipher {
         a[9..11].copy_from_slice(&version);
         a[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
         a
+    }
+
+    /// The nonce, additional data and tag of a record fragment (the record without its header),
+    /// as [`Self::decrypt`] uses them; `None` when the fragment is shorter than nonce and tag.
+    pub fn layout(
+        &self,
+        seq: u64,
+        content_type: u8,
+        version: [u8; 2],
+        fragment: &[u8],
+    ) -> Option<RecordLayout> {
+        let explicit = self.kind.explicit_nonce_len();
+        let min = explicit + AeadKind::TAG_LEN;
+        let plain_len = fragment.len().checked_sub(min)?;
+        Some(RecordLayout {
+            seq,
+            explicit_nonce: fragment[..explicit].to_vec(),
+            nonce: self.nonce(seq, &fragment[..explicit]),
+            aad: Self::aad(seq, content_type, version, plain_len),
+            tag: fragment[fragment.len() - AeadKind::TAG_LEN..].to_vec(),
+        })
     }
 
     /// Decrypts a record fragment (the record without its 5-byte header). `seq` is the record's

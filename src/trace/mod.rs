@@ -8,8 +8,14 @@
 //! The JSON form of these types is documented in `docs/trace-format.md`; bump [`FORMAT`] when a
 //! change would break a reader of the old form.
 
+mod calc;
 mod codes;
 mod outcome;
+
+pub use calc::{
+    FinishedCalc, KeyExpansion, KeyPart, KeySchedule, MasterSecret, RecordProtection, SessionHash,
+    SignatureCalc, Span,
+};
 
 pub use codes::{hexbytes, AlertDescription, AlertLevel, HandshakeType};
 pub use outcome::{exit, Failure, FailureCode, MqttOutcome, MqttRequest, MqttResult};
@@ -358,6 +364,13 @@ pub enum EventKind {
         ciphertext: Option<Vec<u8>>,
         /// Decoded fields with offsets into `hex`.
         fields: Vec<Field>,
+        /// ServerKeyExchange and CertificateVerify: iotls's view of the signature, from the wire
+        /// (what was signed, the digest, the signer's public key).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Box<SignatureCalc>>,
+        /// An encrypted message (Finished): how its record was protected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protection: Option<Box<RecordProtection>>,
     },
     /// A ChangeCipherSpec record.
     ChangeCipherSpec {
@@ -377,6 +390,9 @@ pub enum EventKind {
         #[serde(with = "hexbytes")]
         hex: Vec<u8>,
         record: u32,
+        /// An encrypted alert: how its record was protected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protection: Option<Box<RecordProtection>>,
     },
     /// An application-data record: its ciphertext and the MQTT packets completed in it.
     AppData {
@@ -388,6 +404,9 @@ pub enum EventKind {
         plaintext: Option<Vec<u8>>,
         record: u32,
         mqtt: Vec<MqttPacket>,
+        /// How the record was protected (when the keys are known).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protection: Option<Box<RecordProtection>>,
     },
     /// Bytes that could not be decoded as TLS (e.g. a peer speaking another protocol).
     Undecodable {
@@ -416,7 +435,17 @@ pub enum EventKind {
         /// For a failed check: what failed, with the values that explain it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+        /// A signature check (`server_kx_signature`, `certificate_verify`): the calculation, from
+        /// the evidence the verifier was handed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Box<SignatureCalc>>,
+        /// iotls's Finished recomputation: the calculation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finished: Option<Box<FinishedCalc>>,
     },
+    /// iotls's key schedule (side `iotls`, phase `key_exchange`), right after the device's
+    /// ClientKeyExchange, when the key log's master secret is known: from it to the record keys.
+    KeySchedule(Box<KeySchedule>),
     /// A key-log line: what the TLS library exported to decrypt the session.
     Secret {
         /// `CLIENT_RANDOM`.
@@ -889,12 +918,12 @@ impl Trace {
     }
 
     /// A copy for a log that others may read (`serve`'s default narration): without the key-log
-    /// secrets and without the MQTT payloads shown in words. The JSON form (asked for with
+    /// secrets (and the key schedule derived from them) and without the MQTT payloads shown in words. The JSON form (asked for with
     /// `--json`) keeps everything.
     pub fn without_secrets(&self) -> Trace {
         let mut t = self.clone();
         t.events
-            .retain(|e| !matches!(e.kind, EventKind::Secret { .. }));
+            .retain(|e| !matches!(e.kind, EventKind::Secret { .. } | EventKind::KeySchedule(_)));
         for e in &mut t.events {
             if let EventKind::AppData { mqtt, .. } = &mut e.kind {
                 for p in mqtt {

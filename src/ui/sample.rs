@@ -64,6 +64,8 @@ pub fn odd() -> Trace {
                     value: "ü".repeat(300),
                     depth: 7,
                 }],
+                signature: None,
+                protection: None,
             },
         },
         Event {
@@ -88,6 +90,7 @@ pub fn odd() -> Trace {
                 plaintext: None,
                 record: 9,
                 mqtt: vec![],
+                protection: None,
             },
         },
         Event {

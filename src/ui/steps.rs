@@ -26,6 +26,8 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     packet: Some(p),
                 }));
             }
+            // iotls's key schedule is not drawn yet.
+            EventKind::KeySchedule(_) => {}
             _ => out.push(Step {
                 event: i,
                 packet: None,
@@ -151,6 +153,11 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
         EventKind::Secret { .. } => Shape::Note {
             side: e.side,
             label: "master secret".into(),
+            ok: None,
+        },
+        EventKind::KeySchedule(_) => Shape::Note {
+            side: e.side,
+            label: "iotls: key schedule".into(),
             ok: None,
         },
         EventKind::Policy(p) => Shape::Note {

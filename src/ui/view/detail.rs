@@ -168,6 +168,8 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 DetailRow::plain("reason", reason.clone()),
             ]
         }
+        // Not a step yet (ui::steps): the UI does not draw the key schedule.
+        EventKind::KeySchedule(_) => Vec::new(),
         EventKind::Secret {
             label,
             client_random,
@@ -501,6 +503,7 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
             Span::styled("Master secret", styles.emphasis),
             Span::styled(" · exported by rustls's key log, never sent", styles.dim),
         ])),
+        EventKind::KeySchedule(_) => out.push(Line::styled("Key schedule", styles.emphasis)),
         EventKind::Tcp { .. } => out.push(Line::styled("TCP connection", styles.emphasis)),
         EventKind::Closed { .. } => out.push(Line::styled("Connection closed", styles.emphasis)),
         EventKind::Error { stage, .. } => out.push(Line::styled(

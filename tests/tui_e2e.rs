@@ -7,13 +7,14 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The test's tmux server, by its socket name; stopped when dropped.
 struct Session(String);
 
 impl Drop for Session {
     fn drop(&mut self) {
         // The test's own tmux server (its own socket): stopping it touches nothing else.
         let _ = Command::new("tmux")
-            .args(["-L", &socket(), "kill-server"])
+            .args(["-L", &self.0, "kill-server"])
             .status();
     }
 }
@@ -78,7 +79,7 @@ fn the_tour_in_a_real_terminal_steps_to_the_policy_decision_and_quits_cleanly() 
         .status()
         .expect("start tmux");
     assert!(ok.success());
-    let _s = Session(name.clone());
+    let _s = Session(socket());
 
     let first = wait_for(&name, "step 1/");
     assert!(
@@ -101,7 +102,8 @@ fn the_tour_in_a_real_terminal_steps_to_the_policy_decision_and_quits_cleanly() 
 
     // `w` opens the glossary; Esc closes it and the tour is where it was.
     tmux(&["send-keys", "-t", &name, "w"]);
-    let glossary = wait_for(&name, "Glossary");
+    // Wait for the entry itself, not the title: the screen may be captured mid-draw.
+    let glossary = wait_for(&name, "server name indication");
     assert!(
         glossary.contains("SNI")
             && glossary.contains("server name indication: the broker's host name"),

@@ -260,34 +260,23 @@ impl Broker {
             Some(c) => c.to_vec(),
             None => return,
         };
-        // 1. Registry: is this certificate known and ACTIVE?
+        // 1. Registry: is this certificate known and ACTIVE? Then 2. MQTT, to its end.
         let v = self.spec.authorizer.admit(&cert_der);
-        if !self.enforce(&rec, v, DENY_V4) {
-            let _ = tls.shutdown().await;
-            if drain_after {
-                drain(&mut tls, CLOSE_GRACE).await;
-            }
-            rec.event(
-                Phase::Close,
-                Side::Broker,
-                EventKind::Closed {
-                    by: Some(Side::Broker),
-                    cause: CloseCause::Refused,
-                    reason: "the certificate is not active in the registry: connection closed"
-                        .into(),
-                    failure: None,
-                },
-            );
-            return;
-        }
-        let conn = Connection {
-            cert_der,
-            client_id: String::new(),
-            source_ip: peer.ip(),
-            connect_attrs: Vec::new(),
-            last_will_topic: None,
+        let (cause, reason) = if self.enforce(&rec, v, DENY_V4) {
+            let conn = Connection {
+                cert_der,
+                client_id: String::new(),
+                source_ip: peer.ip(),
+                connect_attrs: Vec::new(),
+                last_will_topic: None,
+            };
+            self.mqtt(&mut tls, conn, &rec).await
+        } else {
+            (
+                CloseCause::Refused,
+                "the certificate is not active in the registry: connection closed".into(),
+            )
         };
-        let (cause, reason) = self.mqtt(&mut tls, conn, &rec).await;
         let _ = tls.shutdown().await;
         if drain_after {
             drain(&mut tls, CLOSE_GRACE).await;

@@ -289,6 +289,9 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         for (name, about) in engine::lessons::LESSONS {
             println!("{name:<18} {about}");
         }
+        for op in engine::operations::Operations::ALL {
+            println!("{:<18} {}", op.id(), op.title());
+        }
         return Ok(exit::OK);
     }
     let exports = match Exports::new(&a.exports, export::Command::Tour) {
@@ -297,7 +300,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     };
     let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
-    let trace = match lesson_scenario(&lesson, mqtt5).and_then(|s| engine::run(&s)) {
+    let trace = match run_lesson(&lesson, mqtt5) {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
@@ -322,9 +325,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .map_err(|e| e.to_string())?;
         let env_keylog = exports.clone();
         let rerun = move || {
-            let t = lesson_scenario(&lesson, mqtt5)
-                .and_then(|s| engine::run(&s))
-                .map_err(|e| e.to_string())?;
+            let t = run_lesson(&lesson, mqtt5).map_err(|e| e.to_string())?;
             env_keylog
                 .append_env_keylog(&t)
                 .map_err(|e| e.to_string())?;
@@ -360,6 +361,15 @@ fn refused(e: engine::EngineError) -> Result<u8, String> {
             Ok(exit::USAGE)
         }
         other => Err(other.to_string()),
+    }
+}
+
+/// A lesson's trace: a session, or one of the lessons made of operations (by id, until walkthrough
+/// files name them).
+fn run_lesson(name: &str, mqtt5: bool) -> Result<iotls::trace::Trace, engine::EngineError> {
+    match engine::operations::Operations::from_id(name) {
+        Some(op) => engine::operations::run(op),
+        None => lesson_scenario(name, mqtt5).and_then(|s| engine::run(&s)),
     }
 }
 

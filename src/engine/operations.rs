@@ -791,6 +791,7 @@ fn csr_to_certificate(l: &mut Lesson) -> Result<(), EngineError> {
             "issuer",
             pki::describe_brief(ca.issuing.der()).subject,
         ))
+        .input(bytes("issuing CA certificate", ca.issuing.der().to_vec()))
         .input(text(
             "the CA's own choices",
             "validity 1 year, key usage digitalSignature, EKU clientAuth, random serial",

@@ -174,8 +174,9 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// All phases, in teaching order.
-    pub const ALL: [Phase; 11] = [
+    /// The phases of a session, in teaching order (`Operation` belongs to the lessons made of
+    /// operations, not to a session).
+    pub const ALL: [Phase; 10] = [
         Phase::Connect,
         Phase::Hello,
         Phase::ServerAuth,
@@ -186,7 +187,6 @@ impl Phase {
         Phase::Mqtt,
         Phase::Policy,
         Phase::Close,
-        Phase::Operation,
     ];
 
     /// Title for people.

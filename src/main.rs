@@ -294,11 +294,22 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         }
         return Ok(exit::OK);
     }
+    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let x = &a.exports;
+    let exporting = x.keylog.is_some() || x.pcap.is_some() || x.reproduce.is_some();
+    if engine::operations::Operations::from_id(&lesson).is_some()
+        && (exporting || !x.export.is_empty())
+    {
+        eprintln!(
+            "iotls: {lesson} is a lesson of operations, not a session: it has no key log, \
+             capture, page or calculations to export (--json prints its trace)"
+        );
+        return Ok(exit::USAGE);
+    }
     let exports = match Exports::new(&a.exports, export::Command::Tour) {
         Ok(x) => x,
         Err(e) => return export_refused(e),
     };
-    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
     let trace = match run_lesson(&lesson, mqtt5) {
         Ok(t) => t,

@@ -437,4 +437,15 @@ fn tour_runs_an_operations_lesson_from_the_command_line() {
     for k in Operations::ALL {
         assert!(s.contains(k.id()), "{} not listed", k.id());
     }
+    // Nothing to capture: a session's exports are refused with a usage error, no file written.
+    let dir = std::env::temp_dir().join(format!("iotls-test-ops-{}", std::process::id()));
+    let pcap = dir.join("x.pcapng");
+    let out = std::process::Command::new(bin)
+        .args(["tour", "forward-secrecy", "--pcap"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a session"));
+    assert!(!pcap.exists());
 }

@@ -298,6 +298,13 @@ fn files_on_the_device_key_matches_certificate() {
         )
         .is_err());
     let inspect_key = find(&t, OperationKind::InspectKey, Actor::Device, "button.key");
+    // The key file was written by pki init's writer and read back: mode 0600 on disk.
+    #[cfg(unix)]
+    assert!(
+        text(&inspect_key.inputs, "file").contains("mode 0600"),
+        "{:?}",
+        inspect_key.inputs
+    );
     assert_eq!(
         bytes(&inspect_key.outputs, "its public half"),
         spki_of_cert(cert).as_slice()

@@ -1070,7 +1070,17 @@ fn chain_check(
 // 4. files-on-the-device
 
 fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
-    let p = DefaultPki::generate()?;
+    // The files as `iotls pki init` writes them, read back from disk, then removed.
+    let generated = DefaultPki::generate()?;
+    let dir = std::env::temp_dir().join(format!(
+        "iotls-operations-{}-{}",
+        std::process::id(),
+        l.start.elapsed().as_nanos()
+    ));
+    let read_back = write_and_read(&generated, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = read_back?;
+    let p = &files.pki;
     let now = l.started_unix;
 
     l.part("button.pem: the device's certificate (and its issuing CA)");
@@ -1083,9 +1093,10 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
     .input(text(
         "file",
         format!(
-            "button.pem: {} certificates, {} bytes of PEM",
+            "button.pem: {} certificates, {} bytes of PEM, mode {}",
             p.button.chain.len(),
-            pki::certs_pem(&p.button.chain).len()
+            files.sizes[0],
+            files.modes[0]
         ),
     ))
     .input(bytes("certificate", p.button.leaf().to_vec()));
@@ -1123,8 +1134,8 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
         .input(text(
             "file",
             format!(
-                "button.key: PKCS#8, {} bytes (`iotls pki init` writes it mode 0600); never shown",
-                key_der.len()
+                "button.key: {} bytes of PEM, mode {} (pki init's own writer); never shown",
+                files.sizes[1], files.modes[1]
             ),
         ))
         .output(text("algorithm", format!("{:?}", loaded.algorithm())))
@@ -1215,6 +1226,13 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
         "x509-parser",
         "root.pem: the shop's root CA, the device's only trust anchor",
     )
+    .input(text(
+        "file",
+        format!(
+            "root.pem: {} bytes of PEM, mode {}",
+            files.sizes[2], files.modes[2]
+        ),
+    ))
     .input(bytes("certificate", p.root.to_vec()));
     for v in describe_values(&p.root, now) {
         op = op.output(v);
@@ -1268,6 +1286,44 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
         ),
     );
     Ok(())
+}
+
+/// The default PKI as read back from the files `pki init`'s writer put in `dir`: button.pem,
+/// button.key and root.pem with their sizes and modes (in that order).
+struct DeviceFiles {
+    pki: DefaultPki,
+    sizes: [u64; 3],
+    modes: [String; 3],
+}
+
+fn write_and_read(p: &DefaultPki, dir: &std::path::Path) -> Result<DeviceFiles, EngineError> {
+    p.write(dir, false)
+        .map_err(|e| fail(format!("writing the device's files: {e}")))?;
+    let read = DefaultPki::load_or_init(dir)
+        .map_err(|e| fail(format!("reading the device's files back: {e}")))?;
+    let mut sizes = [0u64; 3];
+    let mut modes: [String; 3] = Default::default();
+    for (i, name) in ["button.pem", "button.key", "root.pem"].iter().enumerate() {
+        let meta = std::fs::metadata(dir.join(name)).map_err(|e| fail(format!("{name}: {e}")))?;
+        sizes[i] = meta.len();
+        modes[i] = file_mode(&meta);
+    }
+    Ok(DeviceFiles {
+        pki: read,
+        sizes,
+        modes,
+    })
+}
+
+#[cfg(unix)]
+fn file_mode(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!("{:04o}", meta.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_: &std::fs::Metadata) -> String {
+    "(not a Unix file system)".to_string()
 }
 
 /// The EC point (the BIT STRING of the SubjectPublicKeyInfo) of a certificate.

@@ -13,6 +13,7 @@ pub mod device;
 pub mod lessons;
 pub mod mqtt_io;
 pub mod observe;
+pub mod operations;
 pub mod outcome;
 pub mod policy_authz;
 pub mod preflight;

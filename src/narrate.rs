@@ -104,7 +104,26 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
+        EventKind::Gap { reason, .. } => gap(reason),
     }
+}
+
+/// A recording bound's gap (`serve`), for people.
+pub fn gap(reason: &str) -> String {
+    format!(
+        "Records not kept: {reason}. The records after the gap were decrypted with sequence \
+         numbers moved on by the records left out."
+    )
+}
+
+/// A gap's one-line title.
+pub fn gap_title(device: &crate::trace::GapSide, broker: &crate::trace::GapSide) -> String {
+    format!(
+        "gap: {} + {} records not kept ({} bytes)",
+        device.records,
+        broker.records,
+        group((device.bytes + broker.bytes) as usize)
+    )
 }
 
 fn key_schedule(k: &crate::trace::KeySchedule) -> String {

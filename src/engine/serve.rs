@@ -222,7 +222,8 @@ pub fn run_with(
                     let anchors = anchors.clone();
                     tokio::spawn(async move {
                         let started = unix_now();
-                        let rec = Recorder::new();
+                        // Bounded: a long session keeps its start and its end (engine::bound).
+                        let rec = Recorder::bounded();
                         b.serve_tcp(tcp, peer, rec.clone(), true).await;
                         let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None, Observer::BROKER));
                     });

@@ -188,6 +188,7 @@ fn headline(e: &Event) -> String {
             )
         }
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
+        EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
     }
 }
 

@@ -90,6 +90,17 @@ pub struct WireRecord {
     pub bytes: Vec<u8>,
 }
 
+/// What a recording bound left out of one direction (the `gap` event).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GapSide {
+    /// Index of the first record not kept (meaningless when `records` is 0).
+    pub from_record: u32,
+    /// How many consecutive records, from `from_record` on, were not kept.
+    pub records: u32,
+    /// Their bytes, headers included.
+    pub bytes: u64,
+}
+
 /// The negotiated TLS parameters.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TlsSummary {
@@ -466,6 +477,16 @@ pub enum EventKind {
         /// What failed, when the close is a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+    },
+    /// `serve` kept only the first and the last records of a long session: what it left out,
+    /// here, where it was. The records after it keep their real indices.
+    Gap {
+        device: GapSide,
+        broker: GapSide,
+        /// Other observations left out with them (policy decisions that allowed, …).
+        events: u64,
+        /// In words: the bound, and what the gap does to MQTT decoding.
+        reason: String,
     },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).
     Error {

@@ -68,6 +68,9 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     state: Arc<Mutex<State>>,
+    /// The handshake and CONNECT deadline, and the slow-consumer write deadline
+    /// ([`IDLE_TIMEOUT`] and [`WRITE_DEADLINE`] unless `serve --deadline` says otherwise).
+    deadline: Duration,
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -102,7 +105,14 @@ impl Broker {
             spec,
             listener: Arc::new(listener),
             state: Arc::default(),
+            deadline: IDLE_TIMEOUT,
         })
+    }
+
+    /// Sets the deadlines for the TLS handshake, for the whole CONNECT and for a delivery to a
+    /// slow reader (`serve --deadline`).
+    pub fn set_deadline(&mut self, d: Duration) {
+        self.deadline = d;
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -213,7 +223,7 @@ impl Broker {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let mut tls = match tokio::time::timeout(IDLE_TIMEOUT, acceptor.accept(stream)).await {
+        let mut tls = match tokio::time::timeout(self.deadline, acceptor.accept(stream)).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -222,7 +232,7 @@ impl Broker {
                         stage: Stage::TlsHandshake,
                         message: format!(
                             "the device stopped answering during the handshake ({} s)",
-                            IDLE_TIMEOUT.as_secs()
+                            self.deadline.as_secs_f32()
                         ),
                         failure: Some(Failure {
                             side: Some(Side::Device),
@@ -309,8 +319,8 @@ impl Broker {
         // 1. CONNECT, whole, within the broker's deadline (a client that dribbles a byte at a
         // time does not extend it: the deadline is for the packet, not for each read).
         let connect = tokio::time::timeout(
-            IDLE_TIMEOUT,
-            read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT),
+            self.deadline,
+            read_msg(tls, &mut buf, &mut version, self.deadline),
         )
         .await
         .unwrap_or(Err(ReadError::Timeout));
@@ -462,7 +472,7 @@ impl Broker {
                         break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
                     }
                     ToConn::Deliver(d) => {
-                        outbox.took_one();
+                        outbox.took(&d);
                         // iot:Receive is checked for the receiving connection, at delivery.
                         let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
                         if !self.enforce(rec, verdict, Enforcement::NotDelivered) {
@@ -476,10 +486,10 @@ impl Broker {
                         let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
                         // A subscriber that stops reading would block this write forever: past the
                         // deadline it is disconnected (a slow consumer).
-                        match tokio::time::timeout(WRITE_DEADLINE, write_msg(tls, v, &publish)).await {
+                        match tokio::time::timeout(self.deadline, write_msg(tls, v, &publish)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
-                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", WRITE_DEADLINE.as_secs())),
+                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.deadline.as_secs_f32())),
                         }
                         continue;
                     }

@@ -81,9 +81,14 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
             ciphertext,
             plaintext,
             mqtt,
+            mqtt_not_listed,
             ..
-        } => match packet.and_then(|p| mqtt.get(p)) {
-            Some(p) => mqtt_packet(e.side, p, ciphertext.len()),
+        } => match packet.and_then(|p| mqtt.get(p).map(|m| (p, m))) {
+            Some((i, p)) if i + 1 == mqtt.len() && *mqtt_not_listed > 0 => format!(
+                "{} The same record holds {mqtt_not_listed} more MQTT packet(s), not listed.",
+                mqtt_packet(e.side, p, ciphertext.len())
+            ),
+            Some((_, p)) => mqtt_packet(e.side, p, ciphertext.len()),
             None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
         EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
@@ -618,7 +623,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let id = p
                 .client_id
                 .as_deref()
-                .map(|c| format!(" with client id {c}"))
+                .map(|c| format!(" with client id {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default();
             format!(
                 "Inside the tunnel the device now speaks MQTT: CONNECT{id}. The broker already knows which \
@@ -631,7 +636,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             format!("The broker answers the CONNECT: CONNACK, {code}.{wire}")
         }
         MqttPacketType::Publish => {
-            let topic = p.topic.as_deref().unwrap_or("?");
+            let topic = fit_chars(p.topic.as_deref().unwrap_or("?"), ECHO_CHARS);
             let payload = p
                 .payload
                 .as_deref()
@@ -1107,7 +1112,23 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
         return "Both sides authenticated each other over TLS (handshake only, no MQTT)."
             .to_string();
     }
-    let done: Vec<String> = o.mqtt.iter().map(mqtt_line).collect();
+    // Repeats are counted, not repeated (a ping flood is one line), and the list is capped.
+    let mut done: Vec<(String, usize)> = Vec::new();
+    for line in o.mqtt.iter().map(mqtt_line) {
+        match done.last_mut() {
+            Some((l, n)) if *l == line => *n += 1,
+            _ => done.push((line, 1)),
+        }
+    }
+    let more = done.len().saturating_sub(MAX_OUTCOME_LINES);
+    let mut done: Vec<String> = done
+        .into_iter()
+        .take(MAX_OUTCOME_LINES)
+        .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
+        .collect();
+    if more > 0 {
+        done.push(format!("{more} more"));
+    }
     if done.is_empty() {
         "Both sides authenticated each other over TLS.".to_string()
     } else {
@@ -1118,20 +1139,28 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
     }
 }
 
+/// The most characters of a client id, topic or filter a narration echoes: they come from the
+/// device, which may send 65,535 bytes of one.
+const ECHO_CHARS: usize = 128;
+
+/// The most distinct requests the outcome line lists.
+const MAX_OUTCOME_LINES: usize = 12;
+
 /// One request and its result, in words.
 pub fn mqtt_line(m: &MqttOutcome) -> String {
+    let echo = |s: Option<&str>| fit_chars(s.unwrap_or("?"), ECHO_CHARS);
     let what = match m.action {
         MqttRequest::Connect => format!(
             "CONNECT{}",
             m.client_id
                 .as_ref()
-                .map(|c| format!(" as {c}"))
+                .map(|c| format!(" as {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
-        MqttRequest::Publish => format!("PUBLISH to {}", m.topic.as_deref().unwrap_or("?")),
-        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", m.filter.as_deref().unwrap_or("?")),
+        MqttRequest::Publish => format!("PUBLISH to {}", echo(m.topic.as_deref())),
+        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", echo(m.filter.as_deref())),
         MqttRequest::Unsubscribe => {
-            format!("UNSUBSCRIBE from {}", m.filter.as_deref().unwrap_or("?"))
+            format!("UNSUBSCRIBE from {}", echo(m.filter.as_deref()))
         }
         MqttRequest::Ping => "PINGREQ".to_string(),
     };

@@ -287,7 +287,9 @@ impl Broker {
                 "the certificate is not active in the registry: connection closed".into(),
             )
         };
-        let _ = tls.shutdown().await;
+        // Bounded: a peer that stopped reading (a slow consumer) would otherwise hold the
+        // close_notify, and this connection, forever.
+        let _ = tokio::time::timeout(CLOSE_GRACE, tls.shutdown()).await;
         if drain_after {
             drain(&mut tls, CLOSE_GRACE).await;
         }

@@ -665,11 +665,15 @@ impl Dissector {
                         (None, Vec::new())
                     }
                 };
+                let mut mqtt = mqtt;
+                let not_listed = mqtt.len().saturating_sub(crate::trace::MAX_MQTT_LISTED);
+                mqtt.truncate(crate::trace::MAX_MQTT_LISTED);
                 let kind = EventKind::AppData {
                     ciphertext: rec.to_vec(),
                     plaintext,
                     record: index,
                     mqtt,
+                    mqtt_not_listed: not_listed as u32,
                     protection,
                 };
                 self.emit(out, Phase::Mqtt, side, kind);

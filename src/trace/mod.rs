@@ -348,6 +348,14 @@ impl Fields {
     }
 }
 
+/// The most MQTT packets an `app_data` event lists: a 16 KiB record can hold 8,000 PINGREQs, and
+/// each listed packet costs far more than its 2 bytes.
+pub const MAX_MQTT_LISTED: usize = 32;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What happened.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -414,7 +422,12 @@ pub enum EventKind {
         #[serde(with = "hexbytes::opt")]
         plaintext: Option<Vec<u8>>,
         record: u32,
+        /// The MQTT packets completed in this record, at most [`MAX_MQTT_LISTED`] of them.
         mqtt: Vec<MqttPacket>,
+        /// Packets completed in this record beyond the first [`MAX_MQTT_LISTED`]: decoded (the
+        /// stream keeps its place) but not listed.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mqtt_not_listed: u32,
         /// How the record was protected (when the keys are known).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protection: Option<Box<RecordProtection>>,

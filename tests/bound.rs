@@ -10,7 +10,7 @@ mod common;
 use common::peer_available;
 use common::peers::{default_pki, tempdir, wait_bounded, Owned, Relay, Serve, SESSION};
 use iotls::engine::bound::{HEAD_RECORDS, TAIL_RECORDS};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
 /// Splits a direction's bytes into TLS records (the test's own cutter).
@@ -258,4 +258,86 @@ fn a_long_serve_session_keeps_its_ends_and_counts_the_gap_exactly() {
 /// `serve --pcap FILE` writes FILE-1.pcapng for its first session.
 fn numbered(p: &std::path::Path) -> std::path::PathBuf {
     iotls::export::numbered(p, 1)
+}
+
+/// PUBLISHes of 20 KiB take two records each, so the gap cuts through the MQTT stream and the
+/// records after it do not begin with a packet. Nothing after the gap is mis-decoded: the records
+/// decrypt, no PUBLISH is made up from the middle of one, and decoding resumes at the DISCONNECT,
+/// the first record that begins with a whole packet.
+#[test]
+fn packets_cut_by_the_gap_are_not_guessed_at() {
+    let test = "packets_cut_by_the_gap_are_not_guessed_at";
+    if !peer_available("mosquitto_pub", test) {
+        return;
+    }
+    let dir = tempdir("bound-cut");
+    default_pki(&dir);
+    let mut serve = Serve::start(&dir, 1);
+    let port = serve.addr.rsplit(':').next().unwrap().to_string();
+    let payload = dir.join("payload.bin");
+    std::fs::write(&payload, vec![b'p'; 20 * 1024]).unwrap();
+    let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
+    let mut publisher = Owned(
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "--cafile"])
+            .arg(dir.join("root.pem"))
+            .arg("--cert")
+            .arg(dir.join("button.pem"))
+            .arg("--key")
+            .arg(dir.join("button.key"))
+            .args(["-i", "pizza-button-1", "-t", &topic, "-q", "1", "-f"])
+            .arg(&payload)
+            .args(["--repeat", "200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto_pub"),
+    );
+    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
+    assert!(status.success(), "mosquitto_pub: {status:?}");
+    let t = serve
+        .wait_for_trace(SESSION, |_| true)
+        .unwrap_or_else(|| panic!("no trace\n{}", serve.show_now()));
+    let events = t["events"].as_array().unwrap();
+    let gap_at = events
+        .iter()
+        .position(|e| e["kind"] == "gap")
+        .expect("a gap");
+    let after: Vec<&Value> = events[gap_at..]
+        .iter()
+        .filter(|e| e["kind"] == "app_data" && e["side"] == "device")
+        .collect();
+    assert!(after.len() >= TAIL_RECORDS - 2, "{} records", after.len());
+    let mut packets = Vec::new();
+    for e in &after {
+        assert!(
+            e["plaintext"].is_string(),
+            "record {} decrypts",
+            e["record"]
+        );
+        packets.extend(
+            e["mqtt"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["packet"].clone()),
+        );
+    }
+    assert_eq!(
+        packets,
+        [json!("DISCONNECT")],
+        "only the DISCONNECT after the gap"
+    );
+    // Every PUBLISH that was decoded (before the gap) is whole: the right topic and length.
+    for e in events.iter().filter(|e| e["kind"] == "app_data") {
+        for p in e["mqtt"].as_array().unwrap() {
+            if p["packet"] == "PUBLISH" {
+                assert_eq!(p["topic"], topic.as_str());
+                assert_eq!(p["payload"].as_str().map(str::len), Some(20 * 1024));
+            }
+        }
+    }
+    assert_eq!(t["outcome"]["ok"], true, "{}", t["outcome"]);
+    assert_eq!(serve.finish(SESSION), Some(0));
 }

@@ -12,6 +12,7 @@ use common::peers::{default_pki, tempdir, wait_bounded, Owned, Relay, Serve, SES
 use iotls::engine::bound::{HEAD_RECORDS, TAIL_RECORDS};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Splits a direction's bytes into TLS records (the test's own cutter).
 fn records(mut b: &[u8]) -> Vec<&[u8]> {
@@ -340,4 +341,74 @@ fn packets_cut_by_the_gap_are_not_guessed_at() {
     }
     assert_eq!(t["outcome"]["ok"], true, "{}", t["outcome"]);
     assert_eq!(serve.finish(SESSION), Some(0));
+}
+
+/// `serve --reproduce` of a gapped session: reproduce.sh (openssl and python3, independent of
+/// iotls's code) checks every kept record, those after the gap with their sequence numbers moved
+/// on by the records left out.
+#[test]
+fn reproduce_checks_the_records_after_the_gap() {
+    let test = "reproduce_checks_the_records_after_the_gap";
+    if !peer_available("mosquitto_pub", test)
+        || !peer_available("openssl", test)
+        || !peer_available("python3", test)
+    {
+        return;
+    }
+    let dir = tempdir("bound-reproduce");
+    default_pki(&dir);
+    let calc = dir.join("calc");
+    let mut serve = Serve::start_with(&dir, 1, &["--reproduce".as_ref(), calc.as_os_str()]);
+    let port = serve.addr.rsplit(':').next().unwrap().to_string();
+    let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
+    let mut publisher = Owned(
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "--cafile"])
+            .arg(dir.join("root.pem"))
+            .arg("--cert")
+            .arg(dir.join("button.pem"))
+            .arg("--key")
+            .arg(dir.join("button.key"))
+            .args(["-i", "pizza-button-1", "-t", &topic, "-q", "1"])
+            .args(["-m", "one margherita", "--repeat", "80"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto_pub"),
+    );
+    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
+    assert!(status.success(), "mosquitto_pub: {status:?}");
+    let t = serve
+        .wait_for_trace(SESSION, |_| true)
+        .unwrap_or_else(|| panic!("no trace\n{}", serve.show_now()));
+    assert_eq!(serve.finish(SESSION), Some(0), "{}", serve.show());
+    let gap = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "gap")
+        .expect("a gap");
+    let first_after =
+        gap["device"]["from_record"].as_u64().unwrap() + gap["device"]["records"].as_u64().unwrap();
+    let out = dir.join("reproduce.txt");
+    let mut script = Owned(
+        Command::new("bash")
+            .arg(calc.join("session-1").join("reproduce.sh"))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bash"),
+    );
+    let status = wait_bounded(&mut script.0, Duration::from_secs(240)).expect("reproduce.sh ends");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(status.success(), "reproduce.sh: {status:?}\n{text}");
+    assert!(!text.lines().any(|l| l.starts_with("FAIL")), "{text}");
+    let after = format!("ok   record device {first_after} ");
+    assert!(
+        text.lines().any(|l| l.starts_with(&after)),
+        "the first record after the gap is checked: {after}\n{text}"
+    );
 }

@@ -188,6 +188,9 @@ fn the_room_under_attack_still_serves_the_good_order_and_only_it() {
             payload.to_str().unwrap(),
             "--repeat",
             &FLOOD_MESSAGES.to_string(),
+            // Spread over about 5 s, so the other sessions run while it lasts.
+            "--repeat-delay",
+            "0.02",
         ]
         .map(String::from),
     );
@@ -236,6 +239,34 @@ fn the_room_under_attack_still_serves_the_good_order_and_only_it() {
         status.is_some_and(|s| s.success()),
         "the flood was served: {status:?}\n{}",
         flood.show()
+    );
+
+    // The good order's session ended before the flood's: it was served while the flood went on.
+    let is_flood = |t: &Value| {
+        t["outcome"]["mqtt"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["client_id"] == "device-001"))
+    };
+    assert!(
+        serve
+            .wait_for_trace(Duration::from_secs(20), is_flood)
+            .is_some(),
+        "the flood's session ended"
+    );
+    let traces = serve.traces();
+    let session_of = |pred: &dyn Fn(&Value) -> bool| {
+        traces.iter().position(|t| {
+            t["outcome"]["mqtt"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(pred))
+        })
+    };
+    let good_at =
+        session_of(&|m| m["topic"] == button_topic.as_str() && m["result"] == "carried_out");
+    let flood_at = session_of(&|m| m["client_id"] == "device-001");
+    assert!(
+        good_at.is_some() && flood_at.is_some() && good_at < flood_at,
+        "the good order ({good_at:?}) ended before the flood ({flood_at:?})"
     );
 
     // The subscriber that stopped reading was disconnected as a slow consumer.

@@ -681,7 +681,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let topic = p
                 .topic
                 .as_deref()
-                .map(|t| format!(" to {t}"))
+                .map(|t| format!(" to {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default();
             format!("The {} subscribes{topic}.{wire}", side.name())
         }
@@ -820,14 +820,14 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
                 && !l.starts_with("Condition")
         })
         .filter(|l| p.decision.allowed() || !l.starts_with("No statement"))
-        .map(|l| format!(" {l}"))
+        .map(|l| format!(" {}", fit_chars(l, 2 * ECHO_CHARS)))
         .unwrap_or_default();
-    let vars: Vec<&str> = p
+    let vars: Vec<String> = p
         .lines
         .iter()
         .map(|l| l.trim())
         .filter(|l| l.starts_with("${"))
-        .map(|l| l.split(" (from").next().unwrap_or(l))
+        .map(|l| fit_chars(l.split(" (from").next().unwrap_or(l), ECHO_CHARS))
         .collect();
     let vars = if vars.is_empty() {
         String::new()
@@ -849,7 +849,7 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
     format!(
         "May this certificate do {} on {}? {engine} says {verdict}{why}{vars}{enforced}",
         p.action,
-        short_arn(&p.resource)
+        fit_chars(short_arn(&p.resource), ECHO_CHARS)
     )
 }
 
@@ -1143,6 +1143,18 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
 /// device, which may send 65,535 bytes of one.
 const ECHO_CHARS: usize = 128;
 
+/// A value the device chose (a client id, a topic, a resource named after one), as the narration
+/// echoes it: at most [`ECHO_CHARS`] characters, with `…` when cut.
+pub fn echo(s: &str) -> String {
+    fit_chars(s, ECHO_CHARS)
+}
+
+/// A line of a policy explanation as the narration shows it: explanations quote the request's
+/// values, so they are cut at four times [`ECHO_CHARS`].
+pub fn echo_line(s: &str) -> String {
+    fit_chars(s, 4 * ECHO_CHARS)
+}
+
 /// The most distinct requests the outcome line lists.
 const MAX_OUTCOME_LINES: usize = 12;
 
@@ -1198,7 +1210,7 @@ pub fn failure_line(f: &Failure) -> String {
             "{a}{}",
             f.topic
                 .as_ref()
-                .map(|t| format!(" on {t}"))
+                .map(|t| format!(" on {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
         (None, None) => "the session".to_string(),

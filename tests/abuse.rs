@@ -438,9 +438,9 @@ fn raw_session(dir: &Path, addr: &str, bytes: &[u8]) {
     );
 }
 
-/// A client id of 65,000 bytes, and a session of 20,000 PINGREQs: the default narration echoes
-/// the id capped, and its size does not grow with the pings (each session's narration follows
-/// its bounded recording).
+/// A client id of 65,000 bytes, a session of 20,000 PINGREQs and a PUBLISH to a 60,000-byte
+/// topic: the default narration echoes the id and the topic capped, and its size does not grow
+/// with the pings (each session's narration follows its bounded recording).
 #[test]
 fn a_long_client_id_and_a_ping_flood_do_not_amplify_the_log() {
     if !peer_available(
@@ -454,7 +454,7 @@ fn a_long_client_id_and_a_ping_flood_do_not_amplify_the_log() {
     common::peers::default_pki(&dir);
     let mut serve = Owned(
         Command::new(env!("CARGO_BIN_EXE_iotls"))
-            .args(["serve", "--port", "0", "--sessions", "2", "--pki"])
+            .args(["serve", "--port", "0", "--sessions", "3", "--pki"])
             .arg(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -482,13 +482,27 @@ fn a_long_client_id_and_a_ping_flood_do_not_amplify_the_log() {
         pings.extend([0xc0, 0x00]);
     }
     raw_session(&dir, &addr, &pings);
+    // A PUBLISH (QoS 0) to a 60,000-byte topic: refused by the policy, which names the topic.
+    let mut long_topic = connect_packet(b"pizza-button-1");
+    let topic = vec![b't'; 60_000];
+    let rest = 2 + topic.len() + 2;
+    long_topic.extend([
+        0x30,
+        (rest % 128) as u8 | 0x80,
+        (rest / 128 % 128) as u8 | 0x80,
+        (rest / 16384) as u8,
+    ]);
+    long_topic.extend((topic.len() as u16).to_be_bytes());
+    long_topic.extend(&topic);
+    long_topic.extend(b"hi");
+    raw_session(&dir, &addr, &long_topic);
     assert!(
         wait_bounded(&mut serve.0, Duration::from_secs(20)).is_some(),
-        "serve ends after its two sessions"
+        "serve ends after its three sessions"
     );
     let narration = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
     eprintln!(
-        "{} bytes of narration for the two sessions",
+        "{} bytes of narration for the three sessions",
         narration.len()
     );
     assert!(
@@ -500,8 +514,22 @@ fn a_long_client_id_and_a_ping_flood_do_not_amplify_the_log() {
         "the client id is echoed capped"
     );
     assert!(
+        narration.contains("tttt") && narration.contains("IMPLICIT_DENY"),
+        "the refused publish is narrated"
+    );
+    let long = "t".repeat(1024);
+    let uncapped: Vec<String> = narration
+        .lines()
+        .filter(|l| l.contains(&long))
+        .map(|l| l.chars().take(160).collect())
+        .collect();
+    assert!(
+        uncapped.is_empty(),
+        "the topic is echoed capped: {uncapped:#?}"
+    );
+    assert!(
         narration.len() < 512 * 1024,
-        "{} bytes of narration for two sessions",
+        "{} bytes of narration for three sessions",
         narration.len()
     );
 }

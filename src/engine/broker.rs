@@ -9,6 +9,7 @@ use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, T
 use super::scenario::BrokerSpec;
 use super::sessions::{Delivery, Outbox, State, ToConn};
 use super::EngineError;
+use crate::narrate::echo;
 use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
 use bytes::BytesMut;
 use rustls::server::WebPkiClientVerifier;
@@ -424,7 +425,7 @@ impl Broker {
                 )
                 .await;
             }
-            return refuse(format!("CONNECT as {client_id:?}"));
+            return refuse(format!("CONNECT as {:?}", echo(&client_id)));
         }
         // 3. The session: take over, resume or start.
         let (tx, mut rx) = mpsc::unbounded_channel::<ToConn>();
@@ -471,7 +472,7 @@ impl Broker {
                         if v5 {
                             let _ = write_msg(tls, v, &Msg::Disconnect { code: SESSION_TAKEN_OVER }).await;
                         }
-                        break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
+                        break (CloseCause::TakenOver, format!("another connection took the client id {:?} over: connection closed", echo(&client_id)));
                     }
                     ToConn::Deliver(d) => {
                         outbox.took(&d);
@@ -526,7 +527,7 @@ impl Broker {
                             },
                         )
                         .await;
-                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {topic:?}: QoS 2 is not supported (DISCONNECT 0x9b)"));
+                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {:?}: QoS 2 is not supported (DISCONNECT 0x9b)", echo(&topic)));
                     }
                 }
                 Msg::Publish {
@@ -598,9 +599,11 @@ impl Broker {
                                 },
                             )
                             .await;
-                            break refuse(format!("PUBLISH (QoS 0) to {topic:?}"));
+                            break refuse(format!("PUBLISH (QoS 0) to {:?}", echo(&topic)));
                         }
-                        (false, false, _) => break refuse(format!("PUBLISH to {topic:?}")),
+                        (false, false, _) => {
+                            break refuse(format!("PUBLISH to {:?}", echo(&topic)))
+                        }
                     }
                 }
                 Msg::Subscribe { pkid, filters } => {
@@ -631,7 +634,7 @@ impl Broker {
                         }
                     }
                     if let (Some(f), false) = (&refused, v5) {
-                        break refuse(format!("SUBSCRIBE to {f:?}"));
+                        break refuse(format!("SUBSCRIBE to {:?}", echo(f)));
                     }
                     let retained: Vec<Delivery> = {
                         let mut st = self.state();

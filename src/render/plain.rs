@@ -172,14 +172,14 @@ fn headline(e: &Event) -> String {
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Policy(p) => format!(
             "{} {} {} on {}",
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Closed { by, .. } => {
             format!(
@@ -204,7 +204,7 @@ fn details(out: &mut String, e: &Event) {
         EventKind::Policy(p) => {
             let _ = writeln!(out, "{INDENT}  {}", narrate::enforcement(p.enforcement));
             for l in &p.lines {
-                let _ = writeln!(out, "{INDENT}  {l}");
+                let _ = writeln!(out, "{INDENT}  {}", narrate::echo_line(l));
             }
         }
         _ => {}

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | F1 idle TCP connections up to the limit | [`the_room_under_attack_still_serves_the_good_order_and_only_it`] (and `tests/hardening.rs`: over `--max-connections`) |
 //! | F2 one device publishing a lot; a subscriber that stops reading | [`the_room_under_attack_still_serves_the_good_order_and_only_it`] |
-//! | F3 stdout not read or closed | `tests/hardening.rs` (`a_closed_stdout_ends_serve_cleanly`); echoed fields: [`a_long_client_id_and_a_ping_flood_do_not_amplify_the_log`] |
+//! | F3 stdout not read or closed | `tests/hardening.rs` (`an_unread_stdout_does_not_stall_the_broker`, `a_closed_stdout_ends_serve_cleanly`); echoed fields: [`a_long_client_id_and_a_ping_flood_do_not_amplify_the_log`] |
 //! | F4 `inspect /dev/zero` | `tests/cli.rs` (`an_endless_file_is_refused_instead_of_read_forever`) |
 //! | F5 terminal loss | `tests/tui_signals.rs` |
 //! | F6 `pki init --force` through a symbolic link | `tests/room.rs` (`pki_init_never_writes_through_a_symbolic_link`) |

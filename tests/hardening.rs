@@ -62,6 +62,25 @@ fn a_closed_stdout_ends_serve_cleanly() {
     assert!(status.code().is_some(), "exited, not killed: {status:?}");
 }
 
+/// F3: nobody reads serve's stdout. Each trace line is tens of kilobytes, so the pipe is full
+/// after a few sessions; the broker goes on serving (output it cannot write is dropped and
+/// counted), every device completes its session.
+#[test]
+fn an_unread_stdout_does_not_stall_the_broker() {
+    let dir = tempdir("hard-unread");
+    default_pki(&dir);
+    let (mut s, addr, _err) = serve(&dir, &["--json"]);
+    let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
+    for i in 0..12 {
+        let r = iotls_connect(&dir, &addr, "button", &["--topic", &topic]);
+        assert_eq!(r.code, Some(0), "session {i}: {}", r.show());
+    }
+    assert!(
+        s.0.try_wait().unwrap().is_none(),
+        "serve is still running with its stdout full"
+    );
+}
+
 #[test]
 fn connections_over_the_limit_are_refused_at_accept_and_serving_goes_on() {
     let dir = tempdir("hard-max");

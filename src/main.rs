@@ -171,6 +171,10 @@ struct ServeArgs {
     /// less 64).
     #[arg(long, default_value_t = 0)]
     max_connections: u32,
+    /// Seconds a device may take for its TLS handshake, then for its whole CONNECT, and a
+    /// subscriber for reading a delivery before it is disconnected as a slow consumer.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    deadline: u32,
     /// Accept this application protocol (ALPN), like AWS IoT's port 443 (x-amzn-mqtt-ca); repeatable.
     /// A device offering none of them is refused (alert no_application_protocol); one that sends no
     /// ALPN at all is accepted.
@@ -444,6 +448,7 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         sessions: a.sessions,
         pki_dir: Some(a.pki),
         max_connections: a.max_connections,
+        deadline_secs: a.deadline,
         alpn: a.alpn,
         ca_mode: a.ca_mode,
         policy: a.policy,

@@ -81,9 +81,14 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
             ciphertext,
             plaintext,
             mqtt,
+            mqtt_not_listed,
             ..
-        } => match packet.and_then(|p| mqtt.get(p)) {
-            Some(p) => mqtt_packet(e.side, p, ciphertext.len()),
+        } => match packet.and_then(|p| mqtt.get(p).map(|m| (p, m))) {
+            Some((i, p)) if i + 1 == mqtt.len() && *mqtt_not_listed > 0 => format!(
+                "{} The same record holds {mqtt_not_listed} more MQTT packet(s), not listed.",
+                mqtt_packet(e.side, p, ciphertext.len())
+            ),
+            Some((_, p)) => mqtt_packet(e.side, p, ciphertext.len()),
             None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
         EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
@@ -104,6 +109,7 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
+        EventKind::Gap { reason, .. } => gap(reason),
         EventKind::Operation(o) => operation(o),
     }
 }
@@ -136,6 +142,24 @@ pub fn operation_verdict(o: &crate::trace::Operation) -> Option<String> {
             v.reason
         ),
     })
+}
+
+/// A recording bound's gap (`serve`), for people.
+pub fn gap(reason: &str) -> String {
+    format!(
+        "Records not kept: {reason}. The records after the gap were decrypted with sequence \
+         numbers moved on by the records left out."
+    )
+}
+
+/// A gap's one-line title.
+pub fn gap_title(device: &crate::trace::GapSide, broker: &crate::trace::GapSide) -> String {
+    format!(
+        "gap: {} + {} records not kept ({} bytes)",
+        device.records,
+        broker.records,
+        group((device.bytes + broker.bytes) as usize)
+    )
 }
 
 fn key_schedule(k: &crate::trace::KeySchedule) -> String {
@@ -630,7 +654,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let id = p
                 .client_id
                 .as_deref()
-                .map(|c| format!(" with client id {c}"))
+                .map(|c| format!(" with client id {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default();
             format!(
                 "Inside the tunnel the device now speaks MQTT: CONNECT{id}. The broker already knows which \
@@ -643,7 +667,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             format!("The broker answers the CONNECT: CONNACK, {code}.{wire}")
         }
         MqttPacketType::Publish => {
-            let topic = p.topic.as_deref().unwrap_or("?");
+            let topic = fit_chars(p.topic.as_deref().unwrap_or("?"), ECHO_CHARS);
             let payload = p
                 .payload
                 .as_deref()
@@ -688,7 +712,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let topic = p
                 .topic
                 .as_deref()
-                .map(|t| format!(" to {t}"))
+                .map(|t| format!(" to {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default();
             format!("The {} subscribes{topic}.{wire}", side.name())
         }
@@ -827,14 +851,14 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
                 && !l.starts_with("Condition")
         })
         .filter(|l| p.decision.allowed() || !l.starts_with("No statement"))
-        .map(|l| format!(" {l}"))
+        .map(|l| format!(" {}", fit_chars(l, 2 * ECHO_CHARS)))
         .unwrap_or_default();
-    let vars: Vec<&str> = p
+    let vars: Vec<String> = p
         .lines
         .iter()
         .map(|l| l.trim())
         .filter(|l| l.starts_with("${"))
-        .map(|l| l.split(" (from").next().unwrap_or(l))
+        .map(|l| fit_chars(l.split(" (from").next().unwrap_or(l), ECHO_CHARS))
         .collect();
     let vars = if vars.is_empty() {
         String::new()
@@ -856,7 +880,7 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
     format!(
         "May this certificate do {} on {}? {engine} says {verdict}{why}{vars}{enforced}",
         p.action,
-        short_arn(&p.resource)
+        fit_chars(short_arn(&p.resource), ECHO_CHARS)
     )
 }
 
@@ -1119,7 +1143,23 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
         return "Both sides authenticated each other over TLS (handshake only, no MQTT)."
             .to_string();
     }
-    let done: Vec<String> = o.mqtt.iter().map(mqtt_line).collect();
+    // Repeats are counted, not repeated (a ping flood is one line), and the list is capped.
+    let mut done: Vec<(String, usize)> = Vec::new();
+    for line in o.mqtt.iter().map(mqtt_line) {
+        match done.last_mut() {
+            Some((l, n)) if *l == line => *n += 1,
+            _ => done.push((line, 1)),
+        }
+    }
+    let more = done.len().saturating_sub(MAX_OUTCOME_LINES);
+    let mut done: Vec<String> = done
+        .into_iter()
+        .take(MAX_OUTCOME_LINES)
+        .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
+        .collect();
+    if more > 0 {
+        done.push(format!("{more} more"));
+    }
     if done.is_empty() {
         "Both sides authenticated each other over TLS.".to_string()
     } else {
@@ -1130,20 +1170,40 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
     }
 }
 
+/// The most characters of a client id, topic or filter a narration echoes: they come from the
+/// device, which may send 65,535 bytes of one.
+const ECHO_CHARS: usize = 128;
+
+/// A value the device chose (a client id, a topic, a resource named after one), as the narration
+/// echoes it: at most [`ECHO_CHARS`] characters, with `…` when cut.
+pub fn echo(s: &str) -> String {
+    fit_chars(s, ECHO_CHARS)
+}
+
+/// A line of a policy explanation as the narration shows it: explanations quote the request's
+/// values, so they are cut at four times [`ECHO_CHARS`].
+pub fn echo_line(s: &str) -> String {
+    fit_chars(s, 4 * ECHO_CHARS)
+}
+
+/// The most distinct requests the outcome line lists.
+const MAX_OUTCOME_LINES: usize = 12;
+
 /// One request and its result, in words.
 pub fn mqtt_line(m: &MqttOutcome) -> String {
+    let echo = |s: Option<&str>| fit_chars(s.unwrap_or("?"), ECHO_CHARS);
     let what = match m.action {
         MqttRequest::Connect => format!(
             "CONNECT{}",
             m.client_id
                 .as_ref()
-                .map(|c| format!(" as {c}"))
+                .map(|c| format!(" as {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
-        MqttRequest::Publish => format!("PUBLISH to {}", m.topic.as_deref().unwrap_or("?")),
-        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", m.filter.as_deref().unwrap_or("?")),
+        MqttRequest::Publish => format!("PUBLISH to {}", echo(m.topic.as_deref())),
+        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", echo(m.filter.as_deref())),
         MqttRequest::Unsubscribe => {
-            format!("UNSUBSCRIBE from {}", m.filter.as_deref().unwrap_or("?"))
+            format!("UNSUBSCRIBE from {}", echo(m.filter.as_deref()))
         }
         MqttRequest::Ping => "PINGREQ".to_string(),
     };
@@ -1181,7 +1241,7 @@ pub fn failure_line(f: &Failure) -> String {
             "{a}{}",
             f.topic
                 .as_ref()
-                .map(|t| format!(" on {t}"))
+                .map(|t| format!(" on {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
         (None, None) => "the session".to_string(),

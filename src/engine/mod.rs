@@ -7,6 +7,7 @@
 
 mod assemble;
 pub mod authz;
+pub mod bound;
 pub mod broker;
 pub mod connect;
 pub mod device;

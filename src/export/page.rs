@@ -334,6 +334,7 @@ fn headline(e: &Event) -> String {
                 .unwrap_or_else(|| "the connection was".into())
         ),
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
+        EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
         EventKind::Operation(o) => format!("{}: {}", o.actor.name(), o.summary),
     }
 }
@@ -555,6 +556,7 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
                 d.push(failure_block(fl));
             }
         }
+        EventKind::Gap { reason, .. } => d.push(Block::Note(format!("iotls: {reason}"))),
         EventKind::Operation(o) => {
             for (dir, v) in o.values() {
                 match v.as_bytes() {

@@ -183,14 +183,14 @@ fn headline(e: &Event) -> String {
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Policy(p) => format!(
             "{} {} {} on {}",
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Closed { by, .. } => {
             format!(
@@ -199,6 +199,7 @@ fn headline(e: &Event) -> String {
             )
         }
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
+        EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
         EventKind::Operation(o) => operation_headline(o),
     }
 }
@@ -293,7 +294,7 @@ fn details(out: &mut String, e: &Event) {
         EventKind::Policy(p) => {
             let _ = writeln!(out, "{INDENT}  {}", narrate::enforcement(p.enforcement));
             for l in &p.lines {
-                let _ = writeln!(out, "{INDENT}  {l}");
+                let _ = writeln!(out, "{INDENT}  {}", narrate::echo_line(l));
             }
         }
         _ => {}

@@ -92,6 +92,17 @@ pub struct WireRecord {
     pub bytes: Vec<u8>,
 }
 
+/// What a recording bound left out of one direction (the `gap` event).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GapSide {
+    /// Index of the first record not kept (meaningless when `records` is 0).
+    pub from_record: u32,
+    /// How many consecutive records, from `from_record` on, were not kept.
+    pub records: u32,
+    /// Their bytes, headers included.
+    pub bytes: u64,
+}
+
 /// The negotiated TLS parameters.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TlsSummary {
@@ -343,6 +354,14 @@ impl Fields {
     }
 }
 
+/// The most MQTT packets an `app_data` event lists: a 16 KiB record can hold 8,000 PINGREQs, and
+/// each listed packet costs far more than its 2 bytes.
+pub const MAX_MQTT_LISTED: usize = 32;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What happened.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -409,7 +428,12 @@ pub enum EventKind {
         #[serde(with = "hexbytes::opt")]
         plaintext: Option<Vec<u8>>,
         record: u32,
+        /// The MQTT packets completed in this record, at most [`MAX_MQTT_LISTED`] of them.
         mqtt: Vec<MqttPacket>,
+        /// Packets completed in this record beyond the first [`MAX_MQTT_LISTED`]: decoded (the
+        /// stream keeps its place) but not listed.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mqtt_not_listed: u32,
         /// How the record was protected (when the keys are known).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protection: Option<Box<RecordProtection>>,
@@ -475,6 +499,16 @@ pub enum EventKind {
         /// What failed, when the close is a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+    },
+    /// `serve` kept only the first and the last records of a long session: what it left out,
+    /// here, where it was. The records after it keep their real indices.
+    Gap {
+        device: GapSide,
+        broker: GapSide,
+        /// Other observations left out with them (policy decisions that allowed, …).
+        events: u64,
+        /// In words: the bound, and what the gap does to MQTT decoding.
+        reason: String,
     },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).
     Error {

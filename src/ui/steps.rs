@@ -174,6 +174,10 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
             label: format!("error: {}", stage.title()),
             ok: Some(false),
         },
+        EventKind::Gap { device, broker, .. } => Shape::Span {
+            label: crate::narrate::gap_title(device, broker),
+            ok: None,
+        },
         EventKind::Operation(o) => operation_shape(o),
     }
 }

@@ -200,6 +200,23 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 DetailRow::plain("message", message.clone()),
             ]
         }
+        EventKind::Gap {
+            device,
+            broker,
+            events,
+            reason,
+        } => vec![
+            DetailRow::plain(
+                "device records",
+                format!("{} ({} bytes)", device.records, device.bytes),
+            ),
+            DetailRow::plain(
+                "broker records",
+                format!("{} ({} bytes)", broker.records, broker.bytes),
+            ),
+            DetailRow::plain("other events", events.to_string()),
+            DetailRow::plain("reason", reason.clone()),
+        ],
     }
 }
 
@@ -545,6 +562,7 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
         EventKind::Undecodable { .. } => {
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
         }
+        EventKind::Gap { .. } => out.push(Line::styled("Records not kept", styles.emphasis)),
         EventKind::Operation(o) => {
             out.push(Line::from(vec![
                 Span::styled(o.op.name().to_string(), styles.emphasis),

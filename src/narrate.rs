@@ -7,6 +7,8 @@
 //! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
 
+pub mod calc;
+
 use crate::trace::{
     hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
     Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,

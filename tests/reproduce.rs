@@ -92,7 +92,12 @@ fn reproduce_sh_runs_one_named_check() {
     for l in &all {
         assert!(known.contains(&check_of(l)), "{l:?} names no known check");
     }
-    for check in ["certificate_verify", "client_finished", "records", "key_block"] {
+    for check in [
+        "certificate_verify",
+        "client_finished",
+        "records",
+        "key_block",
+    ] {
         let (code, lines, _) = run_script_with("sh", &dir, &[check]);
         assert_eq!(code, Some(0), "{check}: {}", lines.join("\n"));
         no_failures(&lines);

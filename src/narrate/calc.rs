@@ -89,7 +89,12 @@ fn span_rows(spans: &[Span]) -> Vec<Row> {
         .iter()
         .map(|s| Row {
             name: s.name.clone(),
-            value: format!("{} bytes from the {}, at {}", s.len, s.from.name(), s.offset),
+            value: format!(
+                "{} bytes from the {}, at {}",
+                s.len,
+                s.from.name(),
+                s.offset
+            ),
             range: Some((s.offset, s.len)),
         })
         .collect()
@@ -145,13 +150,7 @@ fn verdict_by(side: Side) -> String {
     }
 }
 
-fn signature(
-    trace: &Trace,
-    e: &Event,
-    check: CheckId,
-    ok: bool,
-    sig: &SignatureCalc,
-) -> Calc {
+fn signature(trace: &Trace, e: &Event, check: CheckId, ok: bool, sig: &SignatureCalc) -> Calc {
     let (signer, what, name) = if check == CheckId::ServerKxSignature {
         (
             "broker",
@@ -352,10 +351,7 @@ fn finished(trace: &Trace, e: &Event, ok: bool, f: &FinishedCalc) -> Calc {
     ));
     rows.push(row(
         "received",
-        format!(
-            "{} (decrypted from the {who}'s Finished)",
-            hex(&f.received)
-        ),
+        format!("{} (decrypted from the {who}'s Finished)", hex(&f.received)),
     ));
     rows.push(row(
         "verdict",
@@ -430,4 +426,60 @@ pub fn protection(e: &Event) -> Option<&RecordProtection> {
         } => Some(p),
         _ => None,
     }
+}
+
+/// What a row of a calculation means, in one or two sentences.
+pub fn meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "client_random" | "server_random" => {
+            "32 bytes each hello carries, fresh for this session: signing them proves the signature is not a replay."
+        }
+        "ecdhe_params" => {
+            "The curve and the broker's ephemeral ECDHE public key, as in the ServerKeyExchange."
+        }
+        "signed bytes" => "The spans above laid end to end: exactly the bytes the signature covers.",
+        "hash" => "The hash the signature scheme signs with.",
+        "digest" => "iotls's hash of the signed bytes: what the signature really signs.",
+        "signature" => "As sent (DER for ECDSA): only the holder of the private key can make it.",
+        "public key" => {
+            "The key in the signer's certificate (SPKI): it verifies the signature; the chain check vouches for it."
+        }
+        "verdict" => "Who decided: a side's rustls, or iotls's own recomputation (side iotls).",
+        "redo" => {
+            "Run it in a shell: the tour writes the session on screen into DIR when you quit, and \
+             reproduce.sh redoes this check with openssl and python3."
+        }
+        "command" => "What reproduce.sh runs for this check, inside DIR.",
+        "session hash" => {
+            "EMS: the master secret is bound to the hash of the handshake up to ClientKeyExchange."
+        }
+        "master secret" => {
+            "48 bytes from the key log: the input of everything below. Anyone holding it can decrypt the session."
+        }
+        "derived as" => "How both sides derived it inside rustls, from the pre-master secret.",
+        "label" | "seed" => "The PRF's inputs besides the master secret.",
+        "key block" => "The PRF's output, cut in order into the parts below.",
+        "client_write_key" | "server_write_key" => {
+            "The AEAD key each side encrypts its records with; the peer decrypts with it."
+        }
+        "client_write_IV" | "server_write_IV" => {
+            "For GCM, a 4-byte salt: the first part of every nonce of that side's records."
+        }
+        "transcript" => "Every handshake message before this Finished, as sent, laid end to end.",
+        "transcript hash" => "The PRF hash of the transcript, computed by iotls.",
+        "verify_data" => "The 12 bytes a Finished carries: a MAC of the whole handshake.",
+        "expected" => "What iotls computed from the key log and the transcript.",
+        "received" => "What the Finished carried, decrypted.",
+        "AEAD" => "The record protection and the key of the key block it used.",
+        "seq" => "The record's number in its direction; never sent, it is in the AAD.",
+        "nonce" => "The 12-byte GCM nonce: the 4-byte write IV, then the explicit nonce sent in the record.",
+        "AAD" => "Additional data: authenticated by the tag, never sent in this form.",
+        "tag" => "The record's last 16 bytes: checks the ciphertext and the AAD.",
+        "cipher suite" => "The suite the ServerHello chose: it fixes the PRF hash and the AEAD.",
+        "PRF hash" => "The hash inside TLS 1.2's PRF (an HMAC expansion), fixed by the suite.",
+        "ClientHello" | "ServerHello" | "Certificate" | "ServerKeyExchange"
+        | "CertificateRequest" | "ServerHelloDone" | "ClientKeyExchange" | "CertificateVerify"
+        | "Finished" => "The whole handshake message as sent, its 4-byte header included.",
+        _ => return None,
+    })
 }

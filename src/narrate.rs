@@ -1187,6 +1187,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "application-layer protocol negotiation: what protocol runs in TLS",
     ),
     (
+        "AES",
+        "advanced encryption standard: the block cipher of the GCM suites",
+    ),
+    (
         "ARN",
         "Amazon resource name: how a policy names a client, topic or thing",
     ),
@@ -1205,6 +1209,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "DER",
         "the binary encoding of a certificate, as sent in the handshake",
+    ),
+    (
+        "DNS",
+        "domain name system: a SAN entry DNS:name is a host name",
     ),
     (
         "ECDHE",
@@ -1227,12 +1235,28 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "Galois/counter mode: AES as an AEAD, with a 16-byte tag per record",
     ),
     (
+        "HMAC",
+        "hash-based MAC: the PRF's building block, keyed with a secret",
+    ),
+    (
+        "IP",
+        "internet protocol: a SAN entry IP:address is an address",
+    ),
+    (
+        "IV",
+        "initialization vector: per-record nonce part (GCM: a 4-byte salt)",
+    ),
+    (
         "MAC",
         "message authentication code: a keyed check value; in AEAD, the tag",
     ),
     (
         "MQTT",
         "the publish/subscribe protocol the device speaks inside TLS",
+    ),
+    (
+        "OCSP",
+        "online certificate status protocol: is a certificate revoked?",
     ),
     (
         "PEM",
@@ -1250,6 +1274,11 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "QoS",
         "quality of service: 0 at most once, 1 at least once (acknowledged)",
     ),
+    ("RFC", "request for comments: the documents that define TLS"),
+    (
+        "RSA",
+        "Rivest-Shamir-Adleman: older public-key algorithm, unused here",
+    ),
     (
         "SAN",
         "subject alternative name: host names a certificate is valid for",
@@ -1257,6 +1286,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SCSV",
         "signalling cipher suite value: a flag in the list, not a suite",
+    ),
+    (
+        "SHA",
+        "secure hash algorithm: SHA-256, SHA-384; sha256 is SHA-256",
     ),
     (
         "SKE",
@@ -1273,6 +1306,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SUBACK",
         "MQTT's answer to SUBSCRIBE: the QoS granted, or a refusal",
+    ),
+    (
+        "TCP",
+        "transmission control protocol: the byte stream TLS runs over",
     ),
     (
         "TLS",

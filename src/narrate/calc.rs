@@ -30,7 +30,9 @@ pub struct Calc {
     pub check: &'static str,
 }
 
-/// Every check name `reproduce.sh` knows (`sh DIR/reproduce.sh NAME`), in the order it runs them.
+/// Every check name `reproduce.sh` knows (`sh DIR/reproduce.sh NAME`), in the order it runs them:
+/// the `checks` list of `src/export/reproduce-preamble.sh` (tests/reproduce.rs runs the script and
+/// checks each line it prints names one of these).
 pub const CHECKS: &[&str] = &[
     "server_kx_signature",
     "certificate_verify",

@@ -552,6 +552,28 @@ fn any_size_any_step() {
                     let _ = draw(&trace, &state, w, h);
                 }
             }
+            // Every field selected (a calculation's long values fill the note), the hex view
+            // enlarged, the record as sent: at the smallest sizes the tour draws.
+            state.update(&trace, Action::Focus(Pane::Detail));
+            let n = ui::view::detail::shown_rows(&trace, &state, &state.steps[step]).len();
+            for f in 0..n {
+                state.update(&trace, Action::SelectField(f));
+                for (w, h) in [(60, 16), (61, 17), (80, 24)] {
+                    let _ = draw(&trace, &state, w, h);
+                    state.update(&trace, Action::ToggleHex);
+                    let _ = draw(&trace, &state, w, h);
+                    state.update(&trace, Action::ToggleHex);
+                }
+            }
+        }
+        state.update(&trace, Action::ToggleSent);
+        for step in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(step));
+            let n = ui::view::detail::shown_rows(&trace, &state, &state.steps[step]).len();
+            for f in 0..n {
+                state.update(&trace, Action::SelectField(f));
+                let _ = draw(&trace, &state, 60, 16);
+            }
         }
         let s = text(&draw(&trace, &state, 20, 5));
         assert!(s.contains("too"), "{s}");

@@ -978,6 +978,7 @@ fn an_encrypted_record_as_sent_and_decrypted() {
             "length",
             "explicit nonce",
             "encrypted content",
+            "decrypted",
             "tag",
             "AEAD",
             "seq",
@@ -1429,6 +1430,12 @@ fn an_encrypted_record_shows_its_nonce_and_additional_data() {
     assert!(value("nonce").contains(&iotls::trace::hex(&p.explicit_nonce)));
     assert!(value("tag").ends_with(&iotls::trace::hex(&p.tag)));
     assert!(value("seq").starts_with(&p.seq.to_string()));
+    // The ciphertext's plaintext, next to it.
+    let plaintext = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::AppData { plaintext, .. } => plaintext.clone().unwrap(),
+        _ => unreachable!(),
+    };
+    assert!(value("decrypted").ends_with(&iotls::trace::hex(&plaintext)));
     assert_redo(&trace, &mut state, "records");
 }
 

@@ -473,6 +473,7 @@ pub fn meaning(name: &str) -> Option<&'static str> {
         "expected" => "What iotls computed from the key log and the transcript.",
         "received" => "What the Finished carried, decrypted.",
         "AEAD" => "The record protection and the key of the key block it used.",
+        "decrypted" => "The plaintext iotls decrypted from the encrypted content above.",
         "seq" => "The record's number in its direction; never sent, it is in the AAD.",
         "nonce" => "The 12-byte GCM nonce: the 4-byte write IV, then the explicit nonce sent in the record.",
         "AAD" => "Additional data: authenticated by the tag, never sent in this form.",

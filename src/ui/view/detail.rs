@@ -343,6 +343,16 @@ fn record_header_rows(rec: &[u8]) -> Vec<DetailRow> {
     ]
 }
 
+/// What the step's record decrypted to, when the trace has it.
+fn decrypted(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
+    match &step.event(trace)?.kind {
+        EventKind::AppData { plaintext, .. } => plaintext.clone(),
+        EventKind::Handshake { hex, .. } => Some(hex.clone()),
+        EventKind::Alert { level, code, .. } => Some(vec![level.0, *code]),
+        _ => None,
+    }
+}
+
 /// How many bytes the step's record decrypted to, when the trace has them.
 fn decrypted_len(trace: &Trace, step: &Step) -> Option<usize> {
     match &step.event(trace)?.kind {
@@ -390,6 +400,13 @@ pub fn record_rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 range: Some((5 + nonce, plain)),
                 ..DetailRow::plain("encrypted content", format!("{plain} bytes"))
             });
+            // Next to the ciphertext, what it decrypted to.
+            if let Some(d) = decrypted(trace, step) {
+                v.push(DetailRow::plain(
+                    "decrypted",
+                    format!("{} bytes: {}", d.len(), crate::trace::hex(&d)),
+                ));
+            }
             v.push(DetailRow {
                 range: Some((5 + nonce + plain, TAG)),
                 ..DetailRow::plain("tag", format!("{TAG} bytes"))

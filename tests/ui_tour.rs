@@ -1557,3 +1557,33 @@ fn the_glossary_covers_every_abbreviation_on_screen() {
             .join("\n")
     );
 }
+
+/// A signature no side checked (the broker refused the counterfeit device's chain before it got
+/// to the CertificateVerify): its message step shows the calculation from the wire, and the
+/// verdict row does not tell whether a check comes.
+#[test]
+fn an_unchecked_signature_shows_its_calculation_on_the_message() {
+    let trace = real("untrusted-device");
+    let mut state = AppState::new(&trace);
+    assert!(
+        !trace
+            .events
+            .iter()
+            .any(|e| is_check(e, "certificate_verify", iotls::trace::Side::Broker)),
+        "the broker never checked the signature"
+    );
+    let k = calc_step(
+        &trace,
+        &state,
+        &|e| matches!(&e.kind, EventKind::Handshake { msg, .. } if msg.name() == "CertificateVerify"),
+    );
+    state.update(&trace, Action::GoTo(k));
+    let rows = shown_rows(&trace, &state);
+    let (listed, total) = listed_and_total(&rows, "signed bytes");
+    assert_eq!(listed, total, "{rows:?}");
+    let verdict = &rows.iter().find(|(n, _)| n == "verdict").unwrap().1;
+    assert!(verdict.contains("later step"), "{verdict}");
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(!s.contains('✘'), "nothing failed yet on screen:\n{s}");
+    assert_redo(&trace, &mut state, "certificate_verify");
+}

@@ -1363,6 +1363,14 @@ fn key_schedule_calculation_screen() {
         masked(&trace, &state, 80, 24)
     );
     assert_redo(&trace, &mut state, "key_block");
+    // A replayed session was not run by this tour: no `iotls tour` in its command.
+    state.opts.replayed = true;
+    let rows = shown_rows(&trace, &state);
+    let redo = &rows.iter().find(|(n, _)| n == "redo").unwrap().1;
+    assert!(
+        redo.starts_with("sh DIR/reproduce.sh key_block,") && !redo.contains("iotls tour"),
+        "{redo}"
+    );
 }
 
 /// iotls's recomputation of the device's Finished: the transcript it hashes, summing to its

@@ -293,11 +293,23 @@ pub fn showing_sent(trace: &Trace, state: &AppState, step: &Step) -> bool {
 
 /// The rows the detail pane shows for a step: its decoded fields, or its record as sent.
 pub fn shown_rows(trace: &Trace, state: &AppState, step: &Step) -> Vec<DetailRow> {
-    if showing_sent(trace, state, step) {
+    let mut v = if showing_sent(trace, state, step) {
         record_rows(trace, step)
     } else {
         rows(trace, step)
+    };
+    // A replayed session was not run by this tour: its directory is the one written when it ran.
+    if state.opts.replayed {
+        for r in v.iter_mut().filter(|r| r.name == "redo") {
+            if let Some(check) = r.value.rsplit(' ').next().map(str::to_string) {
+                r.value = format!(
+                    "sh DIR/reproduce.sh {check}, DIR being what --reproduce wrote when this \
+                     session ran (tour, connect or serve)"
+                );
+            }
+        }
     }
+    v
 }
 
 /// The bytes the hex view shows for a step: decrypted, or the record as sent.

@@ -603,6 +603,14 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
         }
     }
+    // A calculation names the reproduce.sh check that redoes it (its `redo` row has the whole
+    // command).
+    if let Some(c) = calc_of(trace, step) {
+        out.push(Line::styled(
+            format!("redo: sh DIR/reproduce.sh {}", c.check),
+            styles.dim,
+        ));
+    }
     out
 }
 

@@ -7,6 +7,8 @@
 //! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
 
+pub mod calc;
+
 use crate::trace::{
     hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
     Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,
@@ -1276,6 +1278,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "application-layer protocol negotiation: what protocol runs in TLS",
     ),
     (
+        "AES",
+        "advanced encryption standard: the block cipher of the GCM suites",
+    ),
+    (
         "ARN",
         "Amazon resource name: how a policy names a client, topic or thing",
     ),
@@ -1294,6 +1300,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "DER",
         "the binary encoding of a certificate, as sent in the handshake",
+    ),
+    (
+        "DNS",
+        "domain name system: a SAN entry DNS:name is a host name",
     ),
     (
         "ECDHE",
@@ -1316,12 +1326,28 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "Galois/counter mode: AES as an AEAD, with a 16-byte tag per record",
     ),
     (
+        "HMAC",
+        "hash-based MAC: the PRF's building block, keyed with a secret",
+    ),
+    (
+        "IP",
+        "internet protocol: a SAN entry IP:address is an address",
+    ),
+    (
+        "IV",
+        "initialization vector: per-record nonce part (GCM: a 4-byte salt)",
+    ),
+    (
         "MAC",
         "message authentication code: a keyed check value; in AEAD, the tag",
     ),
     (
         "MQTT",
         "the publish/subscribe protocol the device speaks inside TLS",
+    ),
+    (
+        "OCSP",
+        "online certificate status protocol: is a certificate revoked?",
     ),
     (
         "PEM",
@@ -1339,6 +1365,11 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "QoS",
         "quality of service: 0 at most once, 1 at least once (acknowledged)",
     ),
+    ("RFC", "request for comments: the documents that define TLS"),
+    (
+        "RSA",
+        "Rivest-Shamir-Adleman: older public-key algorithm, unused here",
+    ),
     (
         "SAN",
         "subject alternative name: host names a certificate is valid for",
@@ -1346,6 +1377,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SCSV",
         "signalling cipher suite value: a flag in the list, not a suite",
+    ),
+    (
+        "SHA",
+        "secure hash algorithm: SHA-256, SHA-384; sha256 is SHA-256",
     ),
     (
         "SKE",
@@ -1362,6 +1397,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SUBACK",
         "MQTT's answer to SUBSCRIBE: the QoS granted, or a refusal",
+    ),
+    (
+        "TCP",
+        "transmission control protocol: the byte stream TLS runs over",
     ),
     (
         "TLS",

@@ -3,7 +3,7 @@
 //! [`crate::narrate`], the same narration the terminal UI shows; this module adds the headline of
 //! each step, the facts of each check and the policy explanations, and wraps the lines.
 
-use crate::narrate;
+use crate::narrate::{self, calc};
 use crate::trace::{Event, EventKind, Phase, Trace};
 use std::fmt::Write;
 
@@ -70,11 +70,16 @@ pub fn render(trace: &Trace) -> String {
                     let _ = writeln!(out, "[{:>3}] {} MQTT {}{own}", e.seq, arrow(e), p.packet);
                     wrap(&mut out, &narrate::step(trace, i, Some(j)));
                 }
+                record(&mut out, e);
             }
             _ => {
                 let _ = writeln!(out, "[{:>3}] {}{own}", e.seq, headline(e));
                 wrap(&mut out, &narrate::step(trace, i, None));
                 details(&mut out, e);
+                if let Some(c) = calc::of_event(trace, i) {
+                    calculation(&mut out, &c);
+                }
+                record(&mut out, e);
             }
         }
     }
@@ -285,6 +290,13 @@ fn wrap_to(out: &mut String, text: &str, first: &str, rest: &str, width: usize) 
 /// The values behind a verdict: the facts of a check, the explanation of a policy decision.
 fn details(out: &mut String, e: &Event) {
     match &e.kind {
+        // A calculation's rows say all its facts (below).
+        EventKind::Check {
+            signature: Some(_), ..
+        }
+        | EventKind::Check {
+            finished: Some(_), ..
+        } => {}
         EventKind::Check { facts, .. } => {
             // The signed message is in the handshake events already; its length and hash are facts.
             for f in facts.iter().filter(|f| f.name != "signed_message") {
@@ -298,6 +310,36 @@ fn details(out: &mut String, e: &Event) {
             }
         }
         _ => {}
+    }
+}
+
+/// A calculation, row by row under its title: values in full (hashes and keys stay on one line,
+/// to be copied), and the `reproduce.sh` check that redoes it.
+fn calculation(out: &mut String, c: &calc::Calc) {
+    let _ = writeln!(out, "{INDENT}  calculation: {}", c.title);
+    for r in &c.rows {
+        let value = if r.name == "redo" {
+            format!(
+                "sh DIR/reproduce.sh {} (DIR: the directory --reproduce wrote for this session)",
+                c.check
+            )
+        } else {
+            r.value.clone()
+        };
+        let _ = writeln!(out, "{INDENT}    {}: {value}", r.name);
+    }
+}
+
+/// How an encrypted record was protected: nonce, additional data, tag.
+fn record(out: &mut String, e: &Event) {
+    if let Some(p) = calc::protection(e) {
+        let _ = writeln!(out, "{INDENT}  record protection:");
+        for r in calc::record_rows(p)
+            .iter()
+            .filter(|r| r.name != "redo" && r.name != "command")
+        {
+            let _ = writeln!(out, "{INDENT}    {}: {}", r.name, r.value);
+        }
     }
 }
 

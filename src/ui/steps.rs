@@ -27,8 +27,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     packet: Some(p),
                 }));
             }
-            // iotls's key schedule is not drawn yet.
-            EventKind::KeySchedule(_) => {}
             _ => out.push(Step {
                 event: i,
                 packet: None,

@@ -225,6 +225,10 @@ struct ReplayArgs {
     /// Print the trace as JSON (several sessions: one per line).
     #[arg(long)]
     json: bool,
+    /// Write every input of the session's calculations and DIR/reproduce.sh, which redoes them
+    /// with openssl and python3 (several sessions: DIR-1, DIR-2, …).
+    #[arg(long, value_name = "DIR")]
+    reproduce: Option<PathBuf>,
     /// Colour theme of the terminal UI.
     #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
     theme: iotls::ui::Theme,
@@ -655,6 +659,22 @@ fn replay(a: ReplayArgs) -> Result<u8, String> {
             (0..r.len()).collect()
         }
     };
+    if let Some(dir) = &a.reproduce {
+        for &i in &shown {
+            let to = if shown.len() == 1 {
+                dir.clone()
+            } else {
+                export::numbered(dir, i as u32 + 1)
+            };
+            let script = export::reproduce::write(&r.trace(i), &to).map_err(|e| {
+                format!(
+                    "{}: cannot write the reproduce directory: {e}",
+                    to.display()
+                )
+            })?;
+            eprintln!("iotls: wrote {}", script.display());
+        }
+    }
     if a.json {
         if let [one] = shown.as_slice() {
             println!("{}", render::json(&r.trace(*one)));

@@ -983,3 +983,51 @@ fn reproduce_sh_runs_the_commands_the_trace_records() {
         .iter()
         .any(|e| matches!(e.kind, EventKind::KeySchedule(_))));
 }
+
+/// `replay --reproduce DIR`: a session saved as a capture (pcapng with its key log) and replayed
+/// offline gives a reproduce.sh that openssl and python3 pass, like the live session's; a saved
+/// trace too.
+#[test]
+fn a_replayed_capture_and_a_replayed_trace_reproduce_with_openssl_and_python() {
+    if !peers("a_replayed_capture_and_a_replayed_trace_reproduce_with_openssl_and_python") {
+        return;
+    }
+    let base = tempdir("reproduce-replay");
+    let pcap = base.join("tour.pcapng");
+    let json = base.join("tour.json");
+    let mut child = Command::new(IOTLS)
+        .args(["tour", "--json", "--pcap"])
+        .arg(&pcap)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&json).expect("create tour.json"))
+        .spawn()
+        .expect("start iotls");
+    assert_eq!(
+        wait_bounded(&mut child, SESSION).and_then(|s| s.code()),
+        Some(0)
+    );
+    for (input, name) in [(&pcap, "from-capture"), (&json, "from-trace")] {
+        let dir = base.join(name);
+        let code = iotls(&[
+            "replay".as_ref(),
+            input.as_os_str(),
+            "--plain".as_ref(),
+            "--reproduce".as_ref(),
+            dir.as_os_str(),
+        ]);
+        assert_eq!(code, Some(0), "replay {name}");
+        let (code, lines) = run_script(&dir);
+        assert_eq!(code, Some(0), "{name}:\n{}", lines.join("\n"));
+        no_failures(&lines);
+        assert_lines(
+            &lines,
+            &[
+                "ok   server_kx_signature",
+                "ok   certificate_verify",
+                "ok   key_block",
+                "ok   client_finished",
+                "ok   server_finished",
+            ],
+        );
+    }
+}

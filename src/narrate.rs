@@ -1254,8 +1254,17 @@ pub fn failure_line(f: &Failure) -> String {
         .as_ref()
         .map(|a| format!(" [alert {a}]"))
         .unwrap_or_default();
+    // What the side did: a timeout's side stopped answering, a closing side closed, a violating
+    // side broke the protocol; every other failure is a refusal by the side that detected it.
+    let did = match (f.code, what.as_str()) {
+        (FailureCode::Timeout, "the session") => "stopped answering".to_string(),
+        (FailureCode::Timeout, _) => format!("stopped answering during {what}"),
+        (FailureCode::ClosedByPeer, _) => format!("closed {what}"),
+        (FailureCode::ProtocolViolation, _) => format!("broke the protocol in {what}"),
+        _ => format!("refused {what}"),
+    };
     format!(
-        "{} — {who} refused {what}: {}{alert} Fix: {}",
+        "{} — {who} {did}: {}{alert} Fix: {}",
         f.code.as_str(),
         help.cause,
         help.fix
@@ -1715,6 +1724,32 @@ pub fn group(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The last line names what the side at fault did: a silent device is not said to have
+    /// refused anything.
+    #[test]
+    fn a_failure_line_says_what_the_side_did() {
+        let line = |code, side| {
+            failure_line(&Failure {
+                side: Some(side),
+                ..Failure::new(code)
+            })
+        };
+        let t = line(FailureCode::Timeout, Side::Device);
+        assert!(
+            t.starts_with("timeout — the device stopped answering: "),
+            "{t}"
+        );
+        let c = line(FailureCode::ClosedByPeer, Side::Broker);
+        assert!(
+            c.starts_with("closed_by_peer — the broker closed the session"),
+            "{c}"
+        );
+        let p = line(FailureCode::ProtocolViolation, Side::Device);
+        assert!(p.contains("the device broke the protocol"), "{p}");
+        let e = line(FailureCode::Expired, Side::Broker);
+        assert!(e.contains("the broker refused"), "{e}");
+    }
 
     #[test]
     fn numbers_are_grouped() {

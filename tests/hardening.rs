@@ -127,7 +127,7 @@ fn connections_over_the_limit_are_refused_at_accept_and_serving_goes_on() {
 
 /// A client that sends its CONNECT one byte every half second never completes it within a
 /// 2-second deadline for the whole packet, though each byte comes well within it: the broker cuts
-/// it off, and says so (a `timeout`, the CONNECT never carried out).
+/// it off, and says so (a `timeout`, the CONNECT never carried out, the session's outcome not ok).
 #[test]
 fn a_dribbled_connect_is_cut_off_at_the_deadline() {
     if !common::peer_available("openssl", "a_dribbled_connect_is_cut_off_at_the_deadline") {
@@ -189,6 +189,19 @@ fn a_dribbled_connect_is_cut_off_at_the_deadline() {
             .as_array()
             .is_some_and(|m| m.iter().any(|p| p["packet"] == "CONNACK"))),
         "no CONNACK: the CONNECT was never complete"
+    );
+    // The session did not end well, though the handshake did: its outcome says so, and whose
+    // silence ended it.
+    assert_eq!(t["outcome"]["ok"], false, "{}", t["outcome"]);
+    assert_eq!(
+        t["outcome"]["failure"]["code"], "timeout",
+        "{}",
+        t["outcome"]
+    );
+    assert_eq!(
+        t["outcome"]["failure"]["side"], "device",
+        "{}",
+        t["outcome"]
     );
     drop(writer);
 }

@@ -74,6 +74,34 @@ pub fn outcome(
             failure = Some((f, at.max(Phase::Mqtt)));
         }
     }
+    if failure.is_none() && handshake_done {
+        // A side that closed because its peer stopped answering (a CONNECT never completed, a
+        // keep-alive ran out) or broke MQTT ended the session: it did not end well, even when no
+        // request was refused.
+        if let Some((by, cause)) = events.iter().find_map(|e| match &e.kind {
+            EventKind::Closed {
+                by: Some(by),
+                cause: cause @ (CloseCause::Timeout | CloseCause::ProtocolViolation),
+                ..
+            } => Some((*by, *cause)),
+            _ => None,
+        }) {
+            let code = match cause {
+                CloseCause::Timeout => FailureCode::Timeout,
+                _ => FailureCode::ProtocolViolation,
+            };
+            // A timeout's or a violation's side is the one at fault: the closer's peer.
+            let at_fault = match by {
+                Side::Device => Side::Broker,
+                _ => Side::Device,
+            };
+            let f = Failure {
+                side: Some(at_fault),
+                ..Failure::new(code)
+            };
+            failure = Some((f, Phase::Mqtt));
+        }
+    }
     if failure.is_none() && !handshake_done {
         // The handshake never completed and no side said why.
         let not_tls = not_tls_sender(events);

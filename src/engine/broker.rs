@@ -68,6 +68,10 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     state: Arc<Mutex<State>>,
+    /// The deadline for the TLS handshake and for the CONNECT after it ([`IDLE_TIMEOUT`]).
+    deadline: Duration,
+    /// How long a delivery may wait for the device to read ([`WRITE_DEADLINE`]).
+    write_deadline: Duration,
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -102,7 +106,17 @@ impl Broker {
             spec,
             listener: Arc::new(listener),
             state: Arc::default(),
+            deadline: IDLE_TIMEOUT,
+            write_deadline: WRITE_DEADLINE,
         })
+    }
+
+    /// The same broker with deadlines for a human pace (a live tour, where each flight waits for
+    /// the learner): `d` for the handshake, the CONNECT and a delivery. The keep-alive rule stays.
+    pub fn with_deadline(mut self, d: Duration) -> Broker {
+        self.deadline = d;
+        self.write_deadline = d;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -155,6 +169,20 @@ impl Broker {
     pub async fn serve_one_mode(&self, rec: Recorder, tap: TapMode) -> Result<(), EngineError> {
         let (tcp, peer) = self.accept().await?;
         self.serve_tcp_mode(tcp, peer, rec, tap).await;
+        Ok(())
+    }
+
+    /// Accept one connection and serve it with the broker's writes held at `gate` (a live tour):
+    /// its tap records what it writes, when the gate lets it go.
+    pub async fn serve_one_gated(
+        &self,
+        rec: Recorder,
+        gate: super::live::Gate,
+    ) -> Result<(), EngineError> {
+        let (tcp, peer) = self.accept().await?;
+        let tap = Tap::new(tcp, Side::Broker, rec.clone(), TapMode::WritesOnly);
+        let stream = super::live::Gated::new(tap, Side::Broker, gate);
+        self.serve_stream(stream, peer, rec, false).await;
         Ok(())
     }
 
@@ -213,7 +241,8 @@ impl Broker {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let mut tls = match tokio::time::timeout(IDLE_TIMEOUT, acceptor.accept(stream)).await {
+        let accept = acceptor.accept(stream).into_fallible();
+        let mut tls = match tokio::time::timeout(self.deadline, accept).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -222,7 +251,7 @@ impl Broker {
                         stage: Stage::TlsHandshake,
                         message: format!(
                             "the device stopped answering during the handshake ({} s)",
-                            IDLE_TIMEOUT.as_secs()
+                            self.deadline.as_secs()
                         ),
                         failure: Some(Failure {
                             side: Some(Side::Device),
@@ -232,7 +261,11 @@ impl Broker {
                 );
                 return;
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, mut io))) => {
+                // The alert rustls wrote leaves before the connection closes (a live tour holds
+                // it until the learner steps).
+                let _ = tokio::time::timeout(self.deadline, io.flush()).await;
+                drop(io);
                 rec.event(
                     Phase::Close,
                     Side::Broker,
@@ -309,8 +342,8 @@ impl Broker {
         // 1. CONNECT, whole, within the broker's deadline (a client that dribbles a byte at a
         // time does not extend it: the deadline is for the packet, not for each read).
         let connect = tokio::time::timeout(
-            IDLE_TIMEOUT,
-            read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT),
+            self.deadline,
+            read_msg(tls, &mut buf, &mut version, self.deadline),
         )
         .await
         .unwrap_or(Err(ReadError::Timeout));
@@ -476,10 +509,10 @@ impl Broker {
                         let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
                         // A subscriber that stops reading would block this write forever: past the
                         // deadline it is disconnected (a slow consumer).
-                        match tokio::time::timeout(WRITE_DEADLINE, write_msg(tls, v, &publish)).await {
+                        match tokio::time::timeout(self.write_deadline, write_msg(tls, v, &publish)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
-                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", WRITE_DEADLINE.as_secs())),
+                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.write_deadline.as_secs())),
                         }
                         continue;
                     }

@@ -96,6 +96,7 @@ fn the_broker_receives_nothing_until_the_learner_steps_and_the_publish_waits_for
         .expect("the ClientHello waits at the gate");
     assert_eq!(held.side, Side::Device);
     assert!(held.bytes > 40, "a ClientHello: {} bytes", held.bytes);
+    assert_eq!(held.records, vec!["ClientHello".to_string()]);
 
     // Step: the ClientHello leaves; the broker answers with its flight, which now waits.
     assert_eq!(live.step(), Some(Side::Device));
@@ -115,7 +116,18 @@ fn the_broker_receives_nothing_until_the_learner_steps_and_the_publish_waits_for
         vec![Side::Device],
         "exactly the ClientHello's record is on the wire"
     );
-    assert_eq!(held_side(&live), Some(Side::Broker));
+    let broker = live.status().held.expect("the broker's first flight waits");
+    assert_eq!(broker.side, Side::Broker);
+    assert_eq!(
+        broker.records,
+        [
+            "ServerHello",
+            "Certificate",
+            "ServerKeyExchange",
+            "CertificateRequest",
+            "ServerHelloDone"
+        ]
+    );
 
     // Step on until the device waits for the button: CONNECT was answered, nothing is published.
     let t0 = Instant::now();

@@ -45,6 +45,8 @@ fn ix(side: Side) -> usize {
 struct SideState {
     /// The flight this side's rustls made and the gate holds: (bytes, order it started holding).
     holding: Option<(usize, u64)>,
+    /// What the held flight's records are, as iotls reads them.
+    what: Vec<String>,
     /// Flights that may pass without waiting for the learner.
     tokens: u32,
     waker: Option<Waker>,
@@ -79,6 +81,9 @@ pub struct Held {
     /// The side whose rustls made the bytes (they are not on the wire to the other side yet).
     pub side: Side,
     pub bytes: usize,
+    /// The flight's records as iotls reads them: handshake messages by name while they are in
+    /// the clear, "an encrypted record" after the side's ChangeCipherSpec.
+    pub records: Vec<String>,
 }
 
 impl Gate {
@@ -143,6 +148,7 @@ impl Gate {
             .map(|(_, i, bytes)| Held {
                 side: if i == 0 { Side::Device } else { Side::Broker },
                 bytes,
+                records: g.sides[i].what.clone(),
             })
     }
 
@@ -239,11 +245,14 @@ impl Gate {
         false
     }
 
-    fn hold_more(&self, side: Side, n: usize) {
+    fn hold_more(&self, side: Side, held: &[u8], encrypted: bool) {
         let mut g = self.lock();
-        if let Some((bytes, _)) = &mut g.sides[ix(side)].holding {
-            *bytes += n;
+        let s = &mut g.sides[ix(side)];
+        if let Some((bytes, _)) = &mut s.holding {
+            *bytes = held.len();
+            s.what = describe(held, encrypted).0;
         }
+        g.version += 1;
     }
 
     /// May the held flight of `side` go now? If not, `cx` is woken when it may.
@@ -255,6 +264,7 @@ impl Gate {
                 g.sides[i].tokens -= 1;
             }
             g.sides[i].holding = None;
+            g.sides[i].what.clear();
             g.sides[i].released += 1;
             g.version += 1;
             true
@@ -285,6 +295,8 @@ pub struct Gated<S> {
     held: Vec<u8>,
     out: Vec<u8>,
     pos: usize,
+    /// This side sent its ChangeCipherSpec: its later records are encrypted.
+    encrypted: bool,
 }
 
 impl<S> Gated<S> {
@@ -297,6 +309,7 @@ impl<S> Gated<S> {
             held: Vec::new(),
             out: Vec::new(),
             pos: 0,
+            encrypted: false,
         }
     }
 }
@@ -309,6 +322,7 @@ impl<S: AsyncWrite + Unpin> Gated<S> {
             if !self.gate.poll_release(self.side, cx) {
                 return Poll::Pending;
             }
+            self.encrypted = describe(&self.held, self.encrypted).1;
             self.out.append(&mut self.held);
             self.flight = Flight::Passing;
         }
@@ -361,9 +375,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
         match this.flight {
             Flight::Holding => {
                 this.held.extend_from_slice(data);
-                this.gate.hold_more(this.side, data.len());
+                this.gate.hold_more(this.side, &this.held, this.encrypted);
             }
-            _ => this.out.extend_from_slice(data),
+            _ => {
+                this.encrypted = describe(data, this.encrypted).1;
+                this.out.extend_from_slice(data);
+            }
         }
         if let Poll::Ready(Err(e)) = this.pump(cx) {
             return Poll::Ready(Err(e));
@@ -400,6 +417,43 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
             other => other,
         }
     }
+}
+
+/// Name the TLS records of a flight as far as iotls can read them without keys: handshake
+/// messages and alerts in the clear, ChangeCipherSpec, and after it "an encrypted record". Returns
+/// the names and whether the side has sent its ChangeCipherSpec by the end of these bytes.
+fn describe(bytes: &[u8], mut encrypted: bool) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        let Some(fragment) = rest.get(5..5 + len) else {
+            break;
+        };
+        match rest[0] {
+            20 => {
+                names.push("ChangeCipherSpec".to_string());
+                encrypted = true;
+            }
+            _ if encrypted => names.push("an encrypted record".to_string()),
+            21 => names.push(match fragment.get(1) {
+                Some(d) => format!("alert {}", crate::trace::AlertDescription(*d).name()),
+                None => "an alert".to_string(),
+            }),
+            22 => {
+                let mut m = fragment;
+                while m.len() >= 4 {
+                    names.push(crate::tls::names::handshake_name(m[0]));
+                    let n =
+                        4 + (usize::from(m[1]) << 16 | usize::from(m[2]) << 8 | usize::from(m[3]));
+                    m = m.get(n..).unwrap_or_default();
+                }
+            }
+            t => names.push(format!("a record of type {t}")),
+        }
+        rest = &rest[5 + len..];
+    }
+    (names, encrypted)
 }
 
 /// Where a live session is, for a status line.

@@ -1,13 +1,15 @@
 //! One whole recorded session (iotls's engine: tap, verifier wrappers, key log, policy events,
 //! dissection and decryption into a trace) against the same session with plain rustls and no
-//! observation, in the same run. Prints medians and the ratio (target ≤ 1.10).
+//! observation, in the same run. Prints medians and the ratio (target ≤ 1.10). Also the same
+//! recorded session with both ends behind a live tour's gate, opened (every flight released at
+//! once): what gating costs when nothing waits, and that it changes no byte on the wire.
 //!
 //! Run: `cargo bench --bench session` (or `-- 300` for 300 sessions of each kind).
 
 use bytes::BytesMut;
 use iotls::engine::authz::{Connection, MqttAction};
 use iotls::engine::mqtt_io::{read_msg, write_msg, Msg, Version::V4};
-use iotls::engine::{self, Scenario};
+use iotls::engine::{self, live, Scenario};
 use iotls::pki::DefaultPki;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -173,12 +175,21 @@ fn main() {
                 .ok
         );
     }
-    let (mut plain, mut recorded, mut decoded) = (
+    let (mut plain, mut recorded, mut decoded, mut gated, mut assembly) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
     let mut events = 0;
+    // Bytes on the wire per session and records, recorded and through the open gate.
+    let (mut wire, mut wire_gated) = ((0usize, 0usize), (0usize, 0usize));
+    let open = live::Gate::open();
+    for _ in 0..10 {
+        rt.block_on(live::record_gated(&scenario, &open, live::LIVE_DEADLINE))
+            .unwrap();
+    }
     // Interleave so both see the same machine conditions.
     for _ in 0..n {
         let t = Instant::now();
@@ -191,11 +202,27 @@ fn main() {
         decoded.push(t.elapsed());
         assert!(trace.outcome.ok);
         events = trace.events.len();
+        wire = on_wire(&trace);
+        // The same session with each end's writes passing through the gate, every flight
+        // released at once (a live tour whose learner never pauses).
+        let t = Instant::now();
+        let recording = rt
+            .block_on(live::record_gated(&scenario, &open, live::LIVE_DEADLINE))
+            .unwrap();
+        gated.push(t.elapsed());
+        let t = Instant::now();
+        let trace = recording.assemble();
+        // What the live UI pays per change: it re-assembles the trace from a snapshot.
+        assembly.push(t.elapsed());
+        assert!(trace.outcome.ok);
+        wire_gated = on_wire(&trace);
     }
-    let (p, r, d) = (
+    let (p, r, d, g, a) = (
         median(&mut plain),
         median(&mut recorded),
         median(&mut decoded),
+        median(&mut gated),
+        median(&mut assembly),
     );
     let us = |x: Duration| x.as_secs_f64() * 1e6;
     println!("sessions per kind:                   {n}");
@@ -213,4 +240,29 @@ fn main() {
         "ratio recorded and decoded / plain:  {:>8.3}",
         us(d) / us(p)
     );
+    println!("gated (open gate) + recorded, median:{:>8.1} µs", us(g));
+    println!(
+        "ratio gated / recorded:              {:>8.3}  (gating when nothing waits)",
+        us(g) / us(r)
+    );
+    println!(
+        "ratio gated / plain:                 {:>8.3}",
+        us(g) / us(p)
+    );
+    println!(
+        "assembly of a trace (live UI, per change), median: {:>8.1} µs",
+        us(a)
+    );
+    println!(
+        "on the wire per session: recorded {} bytes in {} records, gated {} bytes in {} records",
+        wire.0, wire.1, wire_gated.0, wire_gated.1
+    );
+}
+
+/// Bytes and records on the wire, both directions.
+fn on_wire(t: &iotls::trace::Trace) -> (usize, usize) {
+    (
+        t.records.iter().map(|r| r.bytes.len()).sum(),
+        t.records.len(),
+    )
 }

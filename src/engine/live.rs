@@ -92,7 +92,8 @@ impl Gate {
         Gate::default()
     }
 
-    /// An open gate: every flight passes at once (what gating costs when nothing waits).
+    /// An open gate: every flight passes at once and the button is pressed as soon as the device
+    /// waits for it (what gating costs when nothing waits).
     pub fn open() -> Gate {
         let g = Gate::default();
         g.lock().open = true;
@@ -211,7 +212,7 @@ impl Gate {
         }
         std::future::poll_fn(move |cx| {
             let mut g = self.lock();
-            if g.presses > g.used {
+            if g.open || g.presses > g.used {
                 g.used += 1;
                 g.awaiting = None;
                 g.sides[0].tokens += 1;
@@ -322,7 +323,7 @@ impl<S: AsyncWrite + Unpin> Gated<S> {
             if !self.gate.poll_release(self.side, cx) {
                 return Poll::Pending;
             }
-            self.encrypted = describe(&self.held, self.encrypted).1;
+            self.encrypted = self.encrypted || has_ccs(&self.held);
             self.out.append(&mut self.held);
             self.flight = Flight::Passing;
         }
@@ -378,7 +379,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
                 this.gate.hold_more(this.side, &this.held, this.encrypted);
             }
             _ => {
-                this.encrypted = describe(data, this.encrypted).1;
+                this.encrypted = this.encrypted || has_ccs(data);
                 this.out.extend_from_slice(data);
             }
         }
@@ -454,6 +455,18 @@ fn describe(bytes: &[u8], mut encrypted: bool) -> (Vec<String>, bool) {
         rest = &rest[5 + len..];
     }
     (names, encrypted)
+}
+
+/// Whether these records (whole records, as rustls writes them) hold a ChangeCipherSpec.
+fn has_ccs(mut rest: &[u8]) -> bool {
+    while rest.len() >= 5 {
+        if rest[0] == 20 {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        rest = rest.get(5 + len..).unwrap_or_default();
+    }
+    false
 }
 
 /// Where a live session is, for a status line.
@@ -651,6 +664,48 @@ impl Drop for LiveSession {
             let _ = t.join();
         }
     }
+}
+
+/// Run a session with both ends gated at `gate` on the current runtime and record it, like
+/// [`super::record_async`]. With [`Gate::open`] nothing waits: the benchmark's measure of what
+/// gating costs, and the check that it changes no byte of the session.
+pub async fn record_gated(
+    scenario: &Scenario,
+    gate: &Gate,
+    deadline: Duration,
+) -> Result<super::Recording, EngineError> {
+    let started_unix = super::unix_now();
+    let broker = Broker::bind(
+        scenario.broker.clone(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?
+    .with_deadline(deadline);
+    let addr = broker.local_addr();
+    let rec = Recorder::new();
+    let (b, brec, bgate) = (broker.clone(), rec.clone(), gate.clone());
+    let serving = tokio::spawn(async move { b.serve_one_gated(brec, bgate).await });
+    let pace = device::Pace {
+        answer: deadline,
+        gate: Some(gate.clone()),
+    };
+    let report = device::run_paced(
+        &scenario.device,
+        addr,
+        &rec,
+        true,
+        TapMode::WritesOnly,
+        &pace,
+    )
+    .await;
+    let _ = tokio::time::timeout(deadline, serving).await;
+    Ok(super::Recording {
+        scenario: scenario.name.clone(),
+        started_unix,
+        raws: rec.take(),
+        anchors: anchors(scenario),
+        report: report?,
+    })
 }
 
 /// The session on the engine thread: broker and device, each end's tap under a gated stream.

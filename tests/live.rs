@@ -275,6 +275,19 @@ fn quitting_mid_session_closes_both_sides() {
             (Side::Broker, CloseCause::Interrupted)
         ]
     );
+    // The engine is gone: its broker no longer listens.
+    let broker = t
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Tcp { broker_addr, .. } => Some(broker_addr.clone()),
+            _ => None,
+        })
+        .expect("the tcp event");
+    assert!(
+        std::net::TcpStream::connect(&broker).is_err(),
+        "nothing listens on {broker} after quitting"
+    );
     // What was held was never sent: the wire holds the first two flights only.
     assert!(t
         .records

@@ -289,10 +289,14 @@ fn quitting_mid_session_closes_both_sides() {
         "nothing listens on {broker} after quitting"
     );
     // What was held was never sent: the wire holds the first two flights only.
-    assert!(t
-        .records
-        .iter()
-        .all(|r| r.from == Side::Device || r.from == Side::Broker));
+    let from: Vec<Side> = t.records.iter().map(|r| r.from).collect();
+    assert_eq!(from.first(), Some(&Side::Device), "{from:?}");
+    assert_eq!(
+        from.iter().filter(|s| **s == Side::Device).count(),
+        1,
+        "the device's only record on the wire is its ClientHello: {from:?}"
+    );
+    assert!(from.len() > 1, "the broker's first flight left: {from:?}");
     assert!(!t.events.iter().any(|e| e.side == Side::Device
         && matches!(&e.kind, EventKind::Handshake { msg, .. } if msg.name() == "Certificate")));
 }

@@ -312,3 +312,23 @@ fn an_open_gate_changes_nothing() {
     let recorded = engine::run(&scenario).expect("recorded session");
     assert_eq!(shape(&t), shape(&recorded));
 }
+
+#[test]
+fn a_held_alert_is_named_before_it_leaves() {
+    let scenario = lessons::scenario("untrusted-device").expect("lesson");
+    let live = start(&scenario);
+    let mut seen = Vec::new();
+    let t0 = Instant::now();
+    while !live.finished() {
+        assert!(t0.elapsed() < LIMIT * 3, "the session never finished");
+        if let Some(h) = live.status().held {
+            seen.push((h.side, h.records));
+        }
+        live.step();
+        live.settle(QUIET, LIMIT);
+    }
+    assert!(
+        seen.contains(&(Side::Broker, vec!["alert unknown_ca".to_string()])),
+        "the broker's alert was held and named: {seen:?}"
+    );
+}

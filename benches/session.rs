@@ -183,8 +183,9 @@ fn main() {
         Vec::with_capacity(n),
     );
     let mut events = 0;
-    // Bytes on the wire per session and records, recorded and through the open gate.
-    let (mut wire, mut wire_gated) = ((0usize, 0usize), (0usize, 0usize));
+    // Bytes on the wire per session and records, recorded and through the open gate: (fewest,
+    // most) over the run. ECDSA signatures are DER, so a session's size varies by a few bytes.
+    let (mut wire, mut wire_gated) = (Wire::default(), Wire::default());
     let open = live::Gate::open();
     for _ in 0..10 {
         rt.block_on(live::record_gated(&scenario, &open, live::LIVE_DEADLINE))
@@ -202,7 +203,7 @@ fn main() {
         decoded.push(t.elapsed());
         assert!(trace.outcome.ok);
         events = trace.events.len();
-        wire = on_wire(&trace);
+        wire.add(&trace);
         // The same session with each end's writes passing through the gate, every flight
         // released at once (a live tour whose learner never pauses).
         let t = Instant::now();
@@ -215,7 +216,7 @@ fn main() {
         // What the live UI pays per change: it re-assembles the trace from a snapshot.
         assembly.push(t.elapsed());
         assert!(trace.outcome.ok);
-        wire_gated = on_wire(&trace);
+        wire_gated.add(&trace);
     }
     let (p, r, d, g, a) = (
         median(&mut plain),
@@ -253,16 +254,33 @@ fn main() {
         "assembly of a trace (live UI, per change), median: {:>8.1} µs",
         us(a)
     );
-    println!(
-        "on the wire per session: recorded {} bytes in {} records, gated {} bytes in {} records",
-        wire.0, wire.1, wire_gated.0, wire_gated.1
-    );
+    println!("on the wire per session, recorded:   {wire}");
+    println!("on the wire per session, gated:      {wire_gated}");
 }
 
-/// Bytes and records on the wire, both directions.
-fn on_wire(t: &iotls::trace::Trace) -> (usize, usize) {
-    (
-        t.records.iter().map(|r| r.bytes.len()).sum(),
-        t.records.len(),
-    )
+/// Bytes and records on the wire (both directions) per session: fewest and most over the run.
+#[derive(Default)]
+struct Wire {
+    bytes: Option<(usize, usize)>,
+    records: Option<(usize, usize)>,
+}
+
+impl Wire {
+    fn add(&mut self, t: &iotls::trace::Trace) {
+        let b: usize = t.records.iter().map(|r| r.bytes.len()).sum();
+        let r = t.records.len();
+        let widen = |v: Option<(usize, usize)>, x: usize| {
+            Some(v.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        };
+        self.bytes = widen(self.bytes, b);
+        self.records = widen(self.records, r);
+    }
+}
+
+impl std::fmt::Display for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (b0, b1) = self.bytes.unwrap_or_default();
+        let (r0, r1) = self.records.unwrap_or_default();
+        write!(f, "{b0}–{b1} bytes in {r0}–{r1} records")
+    }
 }

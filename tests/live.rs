@@ -332,3 +332,27 @@ fn a_held_alert_is_named_before_it_leaves() {
         "the broker's alert was held and named: {seen:?}"
     );
 }
+
+#[test]
+fn a_pause_while_the_device_s_packet_is_held_is_not_its_silence() {
+    let mut scenario = lessons::scenario("pizza-button").expect("lesson");
+    scenario.device.keep_alive = 1;
+    let live = start(&scenario);
+    while live.status().button.is_none() {
+        live.step();
+        live.settle(QUIET, LIMIT);
+    }
+    assert!(live.press());
+    live.settle(QUIET, LIMIT);
+    // Release the PUBACK: the device answers with its DISCONNECT, which the gate now holds.
+    assert_eq!(live.step(), Some(Side::Broker));
+    live.settle(QUIET, LIMIT);
+    let held = live.status().held.expect("the DISCONNECT waits");
+    assert_eq!(held.side, Side::Device);
+    // Longer than 1.5 × the keep-alive: the learner reads, the device has said goodbye.
+    std::thread::sleep(Duration::from_millis(2500));
+    let t = drive_to_end(&live);
+    let recorded = engine::run(&scenario).expect("recorded session");
+    assert!(t.outcome.ok, "{:?}", t.outcome);
+    assert_eq!(shape(&t), shape(&recorded));
+}

@@ -72,6 +72,8 @@ pub struct Broker {
     deadline: Duration,
     /// How long a delivery may wait for the device to read ([`WRITE_DEADLINE`]).
     write_deadline: Duration,
+    /// A live tour's gate: time the device's packet waits there is not the device's silence.
+    gate: Option<super::live::Gate>,
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -108,6 +110,7 @@ impl Broker {
             state: Arc::default(),
             deadline: IDLE_TIMEOUT,
             write_deadline: WRITE_DEADLINE,
+            gate: None,
         })
     }
 
@@ -181,9 +184,35 @@ impl Broker {
     ) -> Result<(), EngineError> {
         let (tcp, peer) = self.accept().await?;
         let tap = Tap::new(tcp, Side::Broker, rec.clone(), TapMode::WritesOnly);
-        let stream = super::live::Gated::new(tap, Side::Broker, gate);
-        self.serve_stream(stream, peer, rec, false).await;
+        let stream = super::live::Gated::new(tap, Side::Broker, gate.clone());
+        let gated = Broker {
+            gate: Some(gate),
+            ..self.clone()
+        };
+        gated.serve_stream(stream, peer, rec, false).await;
         Ok(())
+    }
+
+    /// Read the client's next packet within its keep-alive (`silence`). In a live tour, a
+    /// keep-alive that ran out while the learner held the device's packet at the gate is not the
+    /// device's silence: the broker waits on.
+    async fn read_within_keep_alive<S>(
+        &self,
+        tls: &mut S,
+        buf: &mut BytesMut,
+        version: &mut Option<Version>,
+        silence: Duration,
+    ) -> Result<Msg, ReadError>
+    where
+        S: tokio::io::AsyncRead + Unpin,
+    {
+        loop {
+            match read_msg(tls, buf, version, silence).await {
+                Err(ReadError::Timeout)
+                    if self.gate.as_ref().is_some_and(|g| g.holds(Side::Device)) => {}
+                other => return other,
+            }
+        }
     }
 
     /// Wait for the next TCP connection.
@@ -486,7 +515,7 @@ impl Broker {
         let mut graceful = false;
         let end = loop {
             let msg = tokio::select! {
-                m = read_msg(tls, &mut buf, &mut version, silence) => m,
+                m = self.read_within_keep_alive(tls, &mut buf, &mut version, silence) => m,
                 Some(c) = rx.recv() => match c {
                     ToConn::TakenOver => {
                         if v5 {

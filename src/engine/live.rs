@@ -153,6 +153,11 @@ impl Gate {
             })
     }
 
+    /// Whether `side` has a flight waiting at the gate.
+    pub fn holds(&self, side: Side) -> bool {
+        self.lock().sides[ix(side)].holding.is_some()
+    }
+
     /// Flights released to the wire so far, by side (device, broker).
     pub fn released(&self) -> (u32, u32) {
         let g = self.lock();

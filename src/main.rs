@@ -294,19 +294,35 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         for (name, about) in engine::lessons::LESSONS {
             println!("{name:<18} {about}");
         }
+        for op in engine::operations::Operations::ALL {
+            println!("{:<18} {}", op.id(), op.title());
+        }
         return Ok(exit::OK);
+    }
+    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let x = &a.exports;
+    let exporting = x.keylog.is_some() || x.pcap.is_some() || x.reproduce.is_some();
+    if engine::operations::Operations::from_id(&lesson).is_some()
+        && (exporting || !x.export.is_empty())
+    {
+        eprintln!(
+            "iotls: {lesson} is a lesson of operations, not a session: it has no key log, \
+             capture, page or calculations to export (--json prints its trace)"
+        );
+        return Ok(exit::USAGE);
     }
     let exports = match Exports::new(&a.exports, export::Command::Tour) {
         Ok(x) => x,
         Err(e) => return export_refused(e),
     };
-    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let mqtt5 = a.mqtt5;
+    // A session lesson in a terminal is live; a lesson of operations is not a session.
     let terminal_ui = !a.json && !a.plain && std::io::stdout().is_terminal();
-    if terminal_ui && !a.recorded {
+    let session = engine::operations::Operations::from_id(&lesson).is_none();
+    if terminal_ui && session && !a.recorded {
         return tour_live(&lesson, mqtt5, a.theme, &exports);
     }
-    let trace = match lesson_scenario(&lesson, mqtt5).and_then(|s| engine::run(&s)) {
+    let trace = match run_lesson(&lesson, mqtt5) {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
@@ -331,9 +347,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .map_err(|e| e.to_string())?;
         let env_keylog = exports.clone();
         let rerun = move || {
-            let t = lesson_scenario(&lesson, mqtt5)
-                .and_then(|s| engine::run(&s))
-                .map_err(|e| e.to_string())?;
+            let t = run_lesson(&lesson, mqtt5).map_err(|e| e.to_string())?;
             env_keylog
                 .append_env_keylog(&t)
                 .map_err(|e| e.to_string())?;
@@ -411,6 +425,15 @@ fn refused(e: engine::EngineError) -> Result<u8, String> {
             Ok(exit::USAGE)
         }
         other => Err(other.to_string()),
+    }
+}
+
+/// A lesson's trace: a session, or one of the lessons made of operations (by id, until walkthrough
+/// files name them).
+fn run_lesson(name: &str, mqtt5: bool) -> Result<iotls::trace::Trace, engine::EngineError> {
+    match engine::operations::Operations::from_id(name) {
+        Some(op) => engine::operations::run(op),
+        None => lesson_scenario(name, mqtt5).and_then(|s| engine::run(&s)),
     }
 }
 

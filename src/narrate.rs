@@ -104,7 +104,38 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
+        EventKind::Operation(o) => operation(o),
     }
+}
+
+/// An operation of a lesson that is not a session: what it shows, then the verdict the library
+/// returned and whether that is what the lesson demonstrates.
+pub fn operation(o: &crate::trace::Operation) -> String {
+    match operation_verdict(o) {
+        Some(v) => format!("{}\n{v}", o.explain),
+        None => o.explain.clone(),
+    }
+}
+
+/// `ring: signature invalid — the expected result: ...`, or `None` for an operation without one.
+pub fn operation_verdict(o: &crate::trace::Operation) -> Option<String> {
+    let v = o.verdict.as_ref()?;
+    let lib = &o.library;
+    Some(match (v.ok, v.expected) {
+        (true, true) => format!("{lib} answered: {} — as expected.", v.reason),
+        (false, false) => format!(
+            "{lib} answered: {} — the expected answer: this \"no\" is what the lesson shows.",
+            v.reason
+        ),
+        (true, false) => format!(
+            "{lib} answered: {} — NOT what the lesson expects: this should have failed.",
+            v.reason
+        ),
+        (false, true) => format!(
+            "{lib} answered: {} — NOT what the lesson expects: this should have passed.",
+            v.reason
+        ),
+    })
 }
 
 fn key_schedule(k: &crate::trace::KeySchedule) -> String {

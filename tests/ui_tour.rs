@@ -1067,3 +1067,37 @@ fn the_device_certificate_keeps_its_serial_number_at_80x24() {
         masked(&trace, &state, 80, 24)
     );
 }
+
+/// The lessons made of operations: every step of each draws at 80×24 and at the smallest size,
+/// and one step of public-key-basics (the tampered order that ring rejects) is a snapshot.
+#[test]
+fn operations_lessons_draw() {
+    use iotls::engine::operations::{self, Operations};
+    for k in Operations::ALL {
+        let trace = operations::run(k).expect("an operations lesson");
+        let mut state = AppState::new(&trace);
+        assert_eq!(state.steps.len(), trace.events.len(), "{}", k.id());
+        for i in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(i));
+            for (w, h) in [(80, 24), (60, 16)] {
+                let screen = text(&draw(&trace, &state, w, h));
+                assert!(screen.contains("Operations"), "{}\n{screen}", k.id());
+            }
+        }
+    }
+    let trace = operations::run(Operations::PublicKeyBasics).expect("public-key-basics");
+    let mut state = AppState::new(&trace);
+    let tampered = trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, EventKind::Operation(o)
+                if o.op == iotls::trace::OperationKind::Verify
+                    && o.verdict.as_ref().is_some_and(|v| !v.ok))
+        })
+        .expect("the tampered order's verification");
+    state.update(&trace, Action::GoTo(tampered));
+    let screen = masked(&trace, &state, 80, 24);
+    assert!(screen.contains("ring"), "{screen}");
+    insta::assert_snapshot!("ops_public_key_basics_80x24_tampered", screen);
+}

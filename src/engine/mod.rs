@@ -14,6 +14,7 @@ pub mod lessons;
 pub mod live;
 pub mod mqtt_io;
 pub mod observe;
+pub mod operations;
 pub mod outcome;
 pub mod policy_authz;
 pub mod preflight;

@@ -10,6 +10,7 @@
 
 mod calc;
 mod codes;
+mod operation;
 mod outcome;
 
 pub use calc::{
@@ -18,6 +19,7 @@ pub use calc::{
 };
 
 pub use codes::{hexbytes, AlertDescription, AlertLevel, HandshakeType};
+pub use operation::{Actor, OpData, OpValue, OpVerdict, Operation, OperationKind};
 pub use outcome::{exit, Failure, FailureCode, MqttOutcome, MqttRequest, MqttResult};
 
 use serde::{Deserialize, Serialize};
@@ -167,10 +169,13 @@ pub enum Phase {
     Policy,
     /// The session ends (close_notify, TCP close, or a fatal alert).
     Close,
+    /// A lesson made of operations (keys, signatures, CSRs, chains) rather than one session.
+    Operation,
 }
 
 impl Phase {
-    /// All phases, in teaching order.
+    /// The phases of a session, in teaching order (`Operation` belongs to the lessons made of
+    /// operations, not to a session).
     pub const ALL: [Phase; 10] = [
         Phase::Connect,
         Phase::Hello,
@@ -197,6 +202,7 @@ impl Phase {
             Phase::Mqtt => "MQTT",
             Phase::Policy => "Policy",
             Phase::Close => "Close",
+            Phase::Operation => "Operations",
         }
     }
 }
@@ -457,6 +463,9 @@ pub enum EventKind {
     },
     /// An authorization decision of the policy engine.
     Policy(PolicyEvent),
+    /// One operation of a lesson that is not a session (`iotls::engine::operations`): a key
+    /// generated, a signature checked, a certificate issued, a TLS 1.3 record written.
+    Operation(Box<Operation>),
     /// The connection ended, as seen by `by` (or by nobody in particular).
     Closed {
         by: Option<Side>,

@@ -193,6 +193,7 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             DetailRow::plain("by", by.map(|s| s.name().to_string()).unwrap_or("—".into())),
             DetailRow::plain("reason", reason.clone()),
         ],
+        EventKind::Operation(o) => operation_rows(o),
         EventKind::Error { stage, message, .. } => {
             vec![
                 DetailRow::plain("stage", stage.title()),
@@ -225,8 +226,39 @@ pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
             ..
         } => Some(plaintext.as_ref().unwrap_or(ciphertext).clone()),
         EventKind::Undecodable { hex, .. } => Some(hex.clone()),
+        EventKind::Operation(o) => {
+            let all: Vec<u8> = o
+                .values()
+                .filter_map(|(_, v)| v.as_bytes())
+                .flatten()
+                .copied()
+                .collect();
+            (!all.is_empty()).then_some(all)
+        }
         _ => None,
     }
+}
+
+/// An operation's inputs and outputs, one row each; byte values point into the hex view, which
+/// shows them one after the other (see [`bytes`]).
+fn operation_rows(o: &crate::trace::Operation) -> Vec<DetailRow> {
+    let mut at = 0usize;
+    o.values()
+        .map(|(dir, v)| {
+            let name = format!("{dir}: {}", v.name);
+            match v.as_bytes() {
+                Some(b) => {
+                    let row = DetailRow {
+                        range: Some((at, b.len())),
+                        ..DetailRow::plain(&name, format!("{} bytes", b.len()))
+                    };
+                    at += b.len();
+                    row
+                }
+                None => DetailRow::plain(&name, v.display(0)),
+            }
+        })
+        .collect()
 }
 
 /// The record as it was sent, for a step whose record travelled encrypted: application data, the
@@ -512,6 +544,34 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
         )),
         EventKind::Undecodable { .. } => {
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
+        }
+        EventKind::Operation(o) => {
+            out.push(Line::from(vec![
+                Span::styled(o.op.name().to_string(), styles.emphasis),
+                Span::styled(
+                    format!(" · by the {} · {}", o.actor.name(), o.library),
+                    styles.dim,
+                ),
+            ]));
+            match &o.verdict {
+                Some(v) => {
+                    let (mark, st) = if v.ok {
+                        ("✔", styles.ok)
+                    } else {
+                        ("✘", styles.fail)
+                    };
+                    let expected = if o.as_expected() {
+                        "as the lesson expects"
+                    } else {
+                        "NOT as the lesson expects"
+                    };
+                    out.push(Line::styled(
+                        format!("{mark} {} ({expected})", v.reason),
+                        st,
+                    ));
+                }
+                None => out.push(Line::styled(o.summary.clone(), styles.value)),
+            }
         }
     }
     out

@@ -3,7 +3,7 @@
 
 use iotls::engine::live::{Gate, LiveSession, LIVE_DEADLINE};
 use iotls::engine::{self, lessons, Scenario};
-use iotls::trace::{CloseCause, EventKind, MqttPacketType, Side, Trace};
+use iotls::trace::{CloseCause, Decision, EventKind, FailureCode, MqttPacketType, Side, Trace};
 use std::time::{Duration, Instant};
 
 /// Long enough for a side's rustls to answer a released flight on a busy machine.
@@ -355,4 +355,57 @@ fn a_pause_while_the_device_s_packet_is_held_is_not_its_silence() {
     let recorded = engine::run(&scenario).expect("recorded session");
     assert!(t.outcome.ok, "{:?}", t.outcome);
     assert_eq!(shape(&t), shape(&recorded));
+}
+
+#[test]
+fn a_quit_session_s_outcome_says_it_was_interrupted() {
+    let scenario = lessons::scenario("pizza-button").expect("lesson");
+    // Quit in the handshake: nobody refused anything.
+    let live = start(&scenario);
+    live.step();
+    live.settle(QUIET, LIMIT);
+    let t = live.quit();
+    assert!(!t.outcome.ok);
+    let f = t.outcome.failure.as_ref().expect("a failure");
+    assert_eq!(f.code, FailureCode::Interrupted, "{:?}", t.outcome);
+    assert_eq!(f.side, None, "no side failed");
+    assert!(t.outcome.summary.contains("quit"), "{}", t.outcome.summary);
+    // Quit after the PUBLISH, before its PUBACK left: the broker's decision is kept, the session
+    // is still interrupted.
+    let live = start(&scenario);
+    while live.status().button.is_none() {
+        live.step();
+        live.settle(QUIET, LIMIT);
+    }
+    assert!(live.press());
+    live.settle(QUIET, LIMIT);
+    let t = live.quit();
+    assert_eq!(
+        t.outcome.failure.as_ref().map(|f| f.code),
+        Some(FailureCode::Interrupted)
+    );
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Policy(p) if p.decision == Decision::Allowed)));
+    // A refusal the broker made before the quit is what the outcome reports.
+    let live = start(&lessons::scenario("untrusted-device").expect("lesson"));
+    let t0 = Instant::now();
+    while !live
+        .trace()
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Check { ok: false, .. }))
+    {
+        assert!(t0.elapsed() < LIMIT, "the broker never checked");
+        live.step();
+        live.settle(QUIET, LIMIT);
+    }
+    let t = live.quit();
+    assert_eq!(
+        t.outcome.failure.as_ref().map(|f| f.code),
+        Some(FailureCode::UnknownIssuer),
+        "{:?}",
+        t.outcome
+    );
 }

@@ -382,7 +382,8 @@ fn tour_live(
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         replayed: false,
     };
-    // SSLKEYLOGFILE gets every session; the files of the flags, the one on screen at quit.
+    // SSLKEYLOGFILE gets every session's key as soon as it is made; the files of the flags, the
+    // session on screen at quit.
     let mut keylog_error = None;
     let shown = iotls::ui::run_live(
         first,

@@ -67,8 +67,10 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
     let dir = common::peers::tempdir("tui-live");
     let pcap = dir.join("live.pcapng");
     let bin = env!("CARGO_BIN_EXE_iotls");
+    let every = dir.join("every.keys");
     let cmd = format!(
-        "{bin} tour --pcap {}; echo IOTLS-EXITED-$?; sleep 30",
+        "SSLKEYLOGFILE={} {bin} tour --pcap {}; echo IOTLS-EXITED-$?; sleep 30",
+        every.display(),
         pcap.display()
     );
     let ok = Command::new("tmux")
@@ -121,6 +123,19 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
         std::thread::sleep(Duration::from_millis(150));
     }
     assert!(!title().contains("PUBLISH"));
+    // SSLKEYLOGFILE has the session's key while the learner is still stepping.
+    let lines = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("CLIENT_RANDOM "))
+            .count()
+    };
+    assert_eq!(
+        lines(&every),
+        1,
+        "the key log line is written once it exists"
+    );
     // A pause the trace keeps: the learner reads before pressing.
     std::thread::sleep(Duration::from_millis(1000));
     key("Right");
@@ -139,6 +154,7 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
         "0"
     );
 
+    assert_eq!(lines(&every), 1, "one session, one line");
     // The pcap holds what happened up to the quit, at the times it happened.
     let out = Command::new(bin)
         .args(["replay", pcap.to_str().unwrap(), "--json"])

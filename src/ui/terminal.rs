@@ -123,12 +123,14 @@ const LIVE_POLL: Duration = Duration::from_millis(30);
 
 /// Run the UI over a live session until the person quits: → at the last step releases the next
 /// flight, `b` presses the device's button, `r` ends the session and starts a new one (`start`).
-/// `ended` is called with the trace of every session that ends (a new one, or quitting). Quitting
+/// `keys` is called once per session with its trace, as soon as the trace holds the session's key
+/// log (so `SSLKEYLOGFILE` has it while the learner steps), or when the session ends without one
+/// (a new one, or quitting). Quitting
 /// mid-session closes both sides; returns the trace of what happened up to then.
 pub fn run_live(
     first: LiveSession,
     mut start: impl FnMut() -> Result<LiveSession, String>,
-    mut ended: impl FnMut(&Trace),
+    keys: impl FnMut(&Trace),
     opts: UiOptions,
 ) -> io::Result<Trace> {
     let mut session = first;
@@ -137,6 +139,7 @@ pub fn run_live(
     state.opts = opts;
     state.live = Some(live_info(&session));
     let mut seen = session.version();
+    let mut keyed = KeyOnce { done: false, keys };
 
     install_panic_hook();
     let guard = Guard::enter()?;
@@ -147,15 +150,43 @@ pub fn run_live(
         &mut state,
         &mut seen,
         &mut start,
-        &mut ended,
+        &mut keyed,
     );
     // Both sides close before the terminal is given back, whatever ended the loop.
     let last = session.quit();
     drop(signals);
     drop(guard);
     r?;
-    ended(&last);
+    keyed.end(&last);
     Ok(last)
+}
+
+/// Hands each session's trace to the key-log callback once: when its key log appears, or when
+/// the session ends without one.
+struct KeyOnce<F: FnMut(&Trace)> {
+    done: bool,
+    keys: F,
+}
+
+impl<F: FnMut(&Trace)> KeyOnce<F> {
+    fn seen(&mut self, t: &Trace) {
+        let has_key = t
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, crate::trace::EventKind::Secret { .. }));
+        if !self.done && has_key {
+            self.done = true;
+            (self.keys)(t);
+        }
+    }
+
+    /// The session ended: hand it over if it was not yet; the next session starts afresh.
+    fn end(&mut self, t: &Trace) {
+        if !self.done {
+            (self.keys)(t);
+        }
+        self.done = false;
+    }
 }
 
 fn live_loop(
@@ -164,7 +195,7 @@ fn live_loop(
     state: &mut AppState,
     seen: &mut (usize, usize, u64),
     start: &mut impl FnMut() -> Result<LiveSession, String>,
-    ended: &mut impl FnMut(&Trace),
+    keyed: &mut KeyOnce<impl FnMut(&Trace)>,
 ) -> io::Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
@@ -174,6 +205,7 @@ fn live_loop(
         if v != *seen {
             *seen = v;
             *trace = session.trace();
+            keyed.seen(trace);
             state.live = Some(live_info(session));
             state.reload_live(trace);
             dirty = true;
@@ -243,7 +275,7 @@ fn live_loop(
             match start() {
                 Ok(next) => {
                     let old = std::mem::replace(session, next);
-                    ended(&old.quit());
+                    keyed.end(&old.quit());
                     *trace = session.trace();
                     *seen = session.version();
                     state.live = Some(live_info(session));

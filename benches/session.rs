@@ -1,13 +1,15 @@
 //! One whole recorded session (iotls's engine: tap, verifier wrappers, key log, policy events,
 //! dissection and decryption into a trace) against the same session with plain rustls and no
-//! observation, in the same run. Prints medians and the ratio (target ≤ 1.10).
+//! observation, in the same run. Prints medians and the ratio (target ≤ 1.10). Also the same
+//! recorded session with both ends behind a live tour's gate, opened (every flight released at
+//! once): what gating costs when nothing waits, and that it changes no byte on the wire.
 //!
 //! Run: `cargo bench --bench session` (or `-- 300` for 300 sessions of each kind).
 
 use bytes::BytesMut;
 use iotls::engine::authz::{Connection, MqttAction};
 use iotls::engine::mqtt_io::{read_msg, write_msg, Msg, Version::V4};
-use iotls::engine::{self, Scenario};
+use iotls::engine::{self, live, Scenario};
 use iotls::pki::DefaultPki;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -173,12 +175,22 @@ fn main() {
                 .ok
         );
     }
-    let (mut plain, mut recorded, mut decoded) = (
+    let (mut plain, mut recorded, mut decoded, mut gated, mut assembly) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
     let mut events = 0;
+    // Bytes on the wire per session and records, recorded and through the open gate: (fewest,
+    // most) over the run. ECDSA signatures are DER, so a session's size varies by a few bytes.
+    let (mut wire, mut wire_gated) = (Wire::default(), Wire::default());
+    let open = live::Gate::open();
+    for _ in 0..10 {
+        rt.block_on(live::record_gated(&scenario, &open, live::LIVE_DEADLINE))
+            .unwrap();
+    }
     // Interleave so both see the same machine conditions.
     for _ in 0..n {
         let t = Instant::now();
@@ -191,11 +203,27 @@ fn main() {
         decoded.push(t.elapsed());
         assert!(trace.outcome.ok);
         events = trace.events.len();
+        wire.add(&trace);
+        // The same session with each end's writes passing through the gate, every flight
+        // released at once (a live tour whose learner never pauses).
+        let t = Instant::now();
+        let recording = rt
+            .block_on(live::record_gated(&scenario, &open, live::LIVE_DEADLINE))
+            .unwrap();
+        gated.push(t.elapsed());
+        let t = Instant::now();
+        let trace = recording.assemble();
+        // What the live UI pays per change: it re-assembles the trace from a snapshot.
+        assembly.push(t.elapsed());
+        assert!(trace.outcome.ok);
+        wire_gated.add(&trace);
     }
-    let (p, r, d) = (
+    let (p, r, d, g, a) = (
         median(&mut plain),
         median(&mut recorded),
         median(&mut decoded),
+        median(&mut gated),
+        median(&mut assembly),
     );
     let us = |x: Duration| x.as_secs_f64() * 1e6;
     println!("sessions per kind:                   {n}");
@@ -213,4 +241,46 @@ fn main() {
         "ratio recorded and decoded / plain:  {:>8.3}",
         us(d) / us(p)
     );
+    println!("gated (open gate) + recorded, median:{:>8.1} µs", us(g));
+    println!(
+        "ratio gated / recorded:              {:>8.3}  (gating when nothing waits)",
+        us(g) / us(r)
+    );
+    println!(
+        "ratio gated / plain:                 {:>8.3}",
+        us(g) / us(p)
+    );
+    println!(
+        "assembly of a trace (live UI, per change), median: {:>8.1} µs",
+        us(a)
+    );
+    println!("on the wire per session, recorded:   {wire}");
+    println!("on the wire per session, gated:      {wire_gated}");
+}
+
+/// Bytes and records on the wire (both directions) per session: fewest and most over the run.
+#[derive(Default)]
+struct Wire {
+    bytes: Option<(usize, usize)>,
+    records: Option<(usize, usize)>,
+}
+
+impl Wire {
+    fn add(&mut self, t: &iotls::trace::Trace) {
+        let b: usize = t.records.iter().map(|r| r.bytes.len()).sum();
+        let r = t.records.len();
+        let widen = |v: Option<(usize, usize)>, x: usize| {
+            Some(v.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        };
+        self.bytes = widen(self.bytes, b);
+        self.records = widen(self.records, r);
+    }
+}
+
+impl std::fmt::Display for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (b0, b1) = self.bytes.unwrap_or_default();
+        let (r0, r1) = self.records.unwrap_or_default();
+        write!(f, "{b0}–{b1} bytes in {r0}–{r1} records")
+    }
 }

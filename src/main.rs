@@ -79,6 +79,10 @@ struct TourArgs {
     /// Colour theme of the terminal UI.
     #[arg(long, value_enum, default_value_t = iotls::ui::Theme::Default)]
     theme: iotls::ui::Theme,
+    /// In the terminal UI, run the whole session at full speed first and then step through the
+    /// recording (by default the session is live: each flight leaves when you step to it).
+    #[arg(long)]
+    recorded: bool,
     #[command(flatten)]
     exports: ExportArgs,
 }
@@ -263,6 +267,7 @@ fn main() -> ExitCode {
             list: false,
             mqtt5: false,
             theme: iotls::ui::Theme::Default,
+            recorded: false,
             exports: ExportArgs::default(),
         }),
         Some(Command::Tour(a)) => tour(a),
@@ -319,6 +324,12 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         Err(e) => return export_refused(e),
     };
     let mqtt5 = a.mqtt5;
+    // A session lesson in a terminal is live; a lesson of operations is not a session.
+    let terminal_ui = !a.json && !a.plain && std::io::stdout().is_terminal();
+    let session = engine::operations::Operations::from_id(&lesson).is_none();
+    if terminal_ui && session && !a.recorded {
+        return tour_live(&lesson, mqtt5, a.theme, &exports);
+    }
     let trace = match run_lesson(&lesson, mqtt5) {
         Ok(t) => t,
         Err(e) => return refused(e),
@@ -356,6 +367,49 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .map_err(|e| e.to_string())?;
     }
     // Quitting the terminal UI is not a verdict; a signal that ended it gives 128 + its number.
+    Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
+}
+
+/// The live tour: each flight leaves when the learner steps to it, the button sends the order.
+/// The exports are written when the learner quits, with what happened up to then; quitting is
+/// not a verdict (exit 0).
+fn tour_live(
+    lesson: &str,
+    mqtt5: bool,
+    theme: iotls::ui::Theme,
+    exports: &Exports,
+) -> Result<u8, String> {
+    let start =
+        || lesson_scenario(lesson, mqtt5).and_then(|s| engine::live::LiveSession::start(&s));
+    let first = match start() {
+        Ok(s) => s,
+        Err(e) => return refused(e),
+    };
+    let opts = iotls::ui::UiOptions {
+        theme,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        replayed: false,
+    };
+    // SSLKEYLOGFILE gets every session's key as soon as it is made; the files of the flags, the
+    // session on screen at quit.
+    let mut keylog_error = None;
+    let shown = iotls::ui::run_live(
+        first,
+        || start().map_err(|e| e.to_string()),
+        |t| {
+            if let Err(e) = exports.append_env_keylog(t) {
+                keylog_error.get_or_insert(e.to_string());
+            }
+        },
+        opts,
+    )
+    .map_err(|e| format!("terminal UI: {e}"))?;
+    if let Some(e) = keylog_error {
+        return Err(e);
+    }
+    exports
+        .write_files(&shown, None)
+        .map_err(|e| e.to_string())?;
     Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
 }
 

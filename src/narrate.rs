@@ -1059,6 +1059,12 @@ pub fn failure_help(f: &Failure) -> FailureHelp {
             format!("The {side} does not speak TLS on this port."),
             "Check the host and port: this is not the broker's TLS port.".into(),
         ),
+        C::Interrupted => (
+            "The tour was quit before the session ended: both sides closed their TCP connections, \
+             and what the learner had not yet released was never sent."
+                .into(),
+            "Run the tour again and step to the end (r starts a new session).".into(),
+        ),
         C::ClosedByPeer => (
             format!("The {side} closed the connection without saying why."),
             format!("Look at the {side}'s log: it decided something it did not put on the wire."),

@@ -562,7 +562,8 @@ fn the_terminal_tour_writes_the_session_on_screen_when_the_learner_quits() {
     let every = dir.join("every.keys");
     let name = format!("iotls-export-{}", std::process::id());
     let cmd = format!(
-        "SSLKEYLOGFILE={} {} tour --pcap {} --keylog {}; echo IOTLS-EXITED-$?; sleep 30",
+        // The recorded tour (each run a whole session); tests/tui_live.rs quits a live one.
+        "SSLKEYLOGFILE={} {} tour --recorded --pcap {} --keylog {}; echo IOTLS-EXITED-$?; sleep 30",
         every.display(),
         env!("CARGO_BIN_EXE_iotls"),
         pcap.display(),

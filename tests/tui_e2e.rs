@@ -60,7 +60,9 @@ fn the_tour_in_a_real_terminal_steps_to_the_policy_decision_and_quits_cleanly() 
     let name = format!("iotls-e2e-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_iotls");
     // After iotls exits, the shell prints a marker with its exit code and waits: we read both.
-    let cmd = format!("{bin} tour; echo IOTLS-EXITED-$?; sleep 30");
+    // The recorded tour: the whole session first, then stepping through it (tui_live.rs steps a
+    // live one).
+    let cmd = format!("{bin} tour --recorded; echo IOTLS-EXITED-$?; sleep 30");
     let ok = Command::new("tmux")
         .args([
             "-L",

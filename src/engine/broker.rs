@@ -69,9 +69,14 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     state: Arc<Mutex<State>>,
-    /// The handshake and CONNECT deadline, and the slow-consumer write deadline
-    /// ([`IDLE_TIMEOUT`] and [`WRITE_DEADLINE`] unless `serve --deadline` says otherwise).
+    /// The handshake and CONNECT deadline ([`IDLE_TIMEOUT`] unless `serve --deadline` or a live
+    /// tour says otherwise).
     deadline: Duration,
+    /// How long a delivery may wait for the device to read ([`WRITE_DEADLINE`], or the same
+    /// `--deadline`).
+    write_deadline: Duration,
+    /// A live tour's gate: time the device's packet waits there is not the device's silence.
+    gate: Option<super::live::Gate>,
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -107,6 +112,8 @@ impl Broker {
             listener: Arc::new(listener),
             state: Arc::default(),
             deadline: IDLE_TIMEOUT,
+            write_deadline: WRITE_DEADLINE,
+            gate: None,
         })
     }
 
@@ -114,6 +121,15 @@ impl Broker {
     /// slow reader (`serve --deadline`).
     pub fn set_deadline(&mut self, d: Duration) {
         self.deadline = d;
+        self.write_deadline = d;
+    }
+
+    /// The same broker with deadlines for a human pace (a live tour, where each flight waits for
+    /// the learner): `d` for the handshake, the CONNECT and a delivery. The keep-alive rule stays.
+    pub fn with_deadline(mut self, d: Duration) -> Broker {
+        self.deadline = d;
+        self.write_deadline = d;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -167,6 +183,46 @@ impl Broker {
         let (tcp, peer) = self.accept().await?;
         self.serve_tcp_mode(tcp, peer, rec, tap).await;
         Ok(())
+    }
+
+    /// Accept one connection and serve it with the broker's writes held at `gate` (a live tour):
+    /// its tap records what it writes, when the gate lets it go.
+    pub async fn serve_one_gated(
+        &self,
+        rec: Recorder,
+        gate: super::live::Gate,
+    ) -> Result<(), EngineError> {
+        let (tcp, peer) = self.accept().await?;
+        let tap = Tap::new(tcp, Side::Broker, rec.clone(), TapMode::WritesOnly);
+        let stream = super::live::Gated::new(tap, Side::Broker, gate.clone());
+        let gated = Broker {
+            gate: Some(gate),
+            ..self.clone()
+        };
+        gated.serve_stream(stream, peer, rec, false).await;
+        Ok(())
+    }
+
+    /// Read the client's next packet within its keep-alive (`silence`). In a live tour, a
+    /// keep-alive that ran out while the learner held the device's packet at the gate is not the
+    /// device's silence: the broker waits on.
+    async fn read_within_keep_alive<S>(
+        &self,
+        tls: &mut S,
+        buf: &mut BytesMut,
+        version: &mut Option<Version>,
+        silence: Duration,
+    ) -> Result<Msg, ReadError>
+    where
+        S: tokio::io::AsyncRead + Unpin,
+    {
+        loop {
+            match read_msg(tls, buf, version, silence).await {
+                Err(ReadError::Timeout)
+                    if self.gate.as_ref().is_some_and(|g| g.holds(Side::Device)) => {}
+                other => return other,
+            }
+        }
     }
 
     /// Wait for the next TCP connection.
@@ -224,7 +280,8 @@ impl Broker {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let mut tls = match tokio::time::timeout(self.deadline, acceptor.accept(stream)).await {
+        let accept = acceptor.accept(stream).into_fallible();
+        let mut tls = match tokio::time::timeout(self.deadline, accept).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -243,7 +300,11 @@ impl Broker {
                 );
                 return;
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, mut io))) => {
+                // The alert rustls wrote leaves before the connection closes (a live tour holds
+                // it until the learner steps).
+                let _ = tokio::time::timeout(self.deadline, io.flush()).await;
+                drop(io);
                 rec.event(
                     Phase::Close,
                     Side::Broker,
@@ -466,7 +527,7 @@ impl Broker {
         let mut graceful = false;
         let end = loop {
             let msg = tokio::select! {
-                m = read_msg(tls, &mut buf, &mut version, silence) => m,
+                m = self.read_within_keep_alive(tls, &mut buf, &mut version, silence) => m,
                 Some(c) = rx.recv() => match c {
                     ToConn::TakenOver => {
                         if v5 {
@@ -489,10 +550,10 @@ impl Broker {
                         let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
                         // A subscriber that stops reading would block this write forever: past the
                         // deadline it is disconnected (a slow consumer).
-                        match tokio::time::timeout(self.deadline, write_msg(tls, v, &publish)).await {
+                        match tokio::time::timeout(self.write_deadline, write_msg(tls, v, &publish)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
-                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.deadline.as_secs_f32())),
+                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.write_deadline.as_secs_f32())),
                         }
                         continue;
                     }

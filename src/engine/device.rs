@@ -1,6 +1,7 @@
 //! The device: rustls client (TLS 1.2 only, trusts its root, sends SNI, presents its chain, no
 //! resumption) and an MQTT 3.1.1 session: CONNECT, its actions, DISCONNECT.
 
+use super::live::{Gate, Gated};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version};
 use super::observe::{
     drain, explain_error, failure_of, ObservedServerVerifier, Recorder, RecordingKeyLog, Tap,
@@ -99,10 +100,43 @@ pub async fn run_with(
     mqtt: bool,
     tap: TapMode,
 ) -> Result<DeviceReport, EngineError> {
+    run_paced(spec, addr, rec, mqtt, tap, &Pace::default()).await
+}
+
+/// How fast the device goes: at full speed with the real deadlines, or live (a person steps the
+/// session: every flight waits at the gate, each action for the button, and the deadlines are a
+/// human's).
+#[derive(Clone, Debug)]
+pub struct Pace {
+    /// How long the device waits for the handshake and for each answer.
+    pub answer: Duration,
+    /// The gate of a live session.
+    pub gate: Option<Gate>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            answer: ANSWER_TIMEOUT,
+            gate: None,
+        }
+    }
+}
+
+/// [`run_with`] at a given pace. With a gate, the device's writes wait at it (above its tap, so
+/// the tap records them when they leave) and its actions wait for the button.
+pub async fn run_paced(
+    spec: &DeviceSpec,
+    addr: SocketAddr,
+    rec: &Recorder,
+    mqtt: bool,
+    tap: TapMode,
+    pace: &Pace,
+) -> Result<DeviceReport, EngineError> {
     let cfg = tls_config(spec, rec)?;
     let name = ServerName::try_from(spec.server_name.clone())
         .map_err(|_| EngineError::ServerName(spec.server_name.clone()))?;
-    let mut report = DeviceReport {
+    let report = DeviceReport {
         mqtt,
         planned: if mqtt { planned(spec) } else { Vec::new() },
         ..DeviceReport::default()
@@ -123,8 +157,33 @@ pub async fn run_with(
     );
     let connector = tokio_rustls::TlsConnector::from(cfg);
     let stream = Tap::new(tcp, Side::Device, rec.clone(), tap);
-    let mut tls = match tokio::time::timeout(ANSWER_TIMEOUT, connector.connect(name, stream)).await
-    {
+    match &pace.gate {
+        Some(gate) => {
+            let gated = Gated::new(stream, Side::Device, gate.clone());
+            over(gated, connector, name, spec, rec, tap, pace, report).await
+        }
+        None => over(stream, connector, name, spec, rec, tap, pace, report).await,
+    }
+}
+
+/// The device's session over its (tapped) TCP stream: the handshake, then MQTT.
+#[allow(clippy::too_many_arguments)]
+async fn over<S>(
+    stream: S,
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+    spec: &DeviceSpec,
+    rec: &Recorder,
+    tap: TapMode,
+    pace: &Pace,
+    mut report: DeviceReport,
+) -> Result<DeviceReport, EngineError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mqtt = report.mqtt;
+    let connect = connector.connect(name, stream).into_fallible();
+    let mut tls = match tokio::time::timeout(pace.answer, connect).await {
         Err(_) => {
             rec.event(
                 Phase::Hello,
@@ -133,7 +192,7 @@ pub async fn run_with(
                     stage: Stage::TlsHandshake,
                     message: format!(
                         "the broker stopped answering during the handshake ({} s)",
-                        ANSWER_TIMEOUT.as_secs()
+                        pace.answer.as_secs()
                     ),
                     failure: Some(Failure {
                         side: Some(Side::Broker),
@@ -143,7 +202,11 @@ pub async fn run_with(
             );
             return Ok(report);
         }
-        Ok(Err(e)) => {
+        Ok(Err((e, mut io))) => {
+            // The alert rustls wrote leaves before the connection closes (a live tour holds it
+            // until the learner steps).
+            let _ = tokio::time::timeout(pace.answer, io.flush()).await;
+            drop(io);
             let failure = handshake_failure(&e, Side::Broker);
             rec.event(
                 Phase::Close,
@@ -185,7 +248,7 @@ pub async fn run_with(
     }
     let mut buf = BytesMut::new();
     let v = spec.mqtt_version;
-    let outcome = session(&mut tls, &mut buf, spec, v, &mut report).await;
+    let outcome = session(&mut tls, &mut buf, spec, v, &mut report, pace).await;
     let _ = tls.shutdown().await;
     if tap == TapMode::Both {
         drain(&mut tls, CLOSE_GRACE).await;
@@ -211,7 +274,7 @@ pub async fn run_with(
 }
 
 /// The requests a device spec will make: CONNECT, then its actions.
-fn planned(spec: &DeviceSpec) -> Vec<MqttOutcome> {
+pub(crate) fn planned(spec: &DeviceSpec) -> Vec<MqttOutcome> {
     let base = |action| MqttOutcome::new(action, MqttResult::NotSent);
     let mut v = vec![MqttOutcome {
         client_id: Some(spec.client_id.clone()),
@@ -300,6 +363,7 @@ async fn session<S>(
     spec: &DeviceSpec,
     v: Version,
     report: &mut DeviceReport,
+    pace: &Pace,
 ) -> Result<(), (CloseCause, String)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -311,7 +375,7 @@ where
         will: spec.will.clone(),
     };
     write_msg(tls, v, &connect).await.map_err(write_err)?;
-    match read_msg(tls, buf, &mut Some(v), ANSWER_TIMEOUT).await {
+    match read_answer(tls, buf, v, spec.keep_alive, pace).await {
         Ok(Msg::ConnAck { code: 0, .. }) => {}
         Ok(Msg::ConnAck { code, .. }) => {
             return Err((
@@ -325,9 +389,14 @@ where
                 format!("expected CONNACK, got {other:?}"),
             ))
         }
-        Err(e) => return Err(describe_end(e)),
+        Err(e) => return Err(describe_end(e, pace)),
     }
     for (i, action) in spec.actions.iter().enumerate() {
+        if let Some(gate) = &pace.gate {
+            if let Some(what) = button_action(action) {
+                wait_button(tls, buf, v, spec.keep_alive, report, gate, pace, &what).await?;
+            }
+        }
         // Packet ids start at 1 (0 is not a valid id).
         let pkid = (i % usize::from(u16::MAX)) as u16 + 1;
         match action {
@@ -350,7 +419,7 @@ where
                     report.completed += 1;
                     continue;
                 }
-                let code = wait_for(tls, buf, v, report, |m| match m {
+                let code = wait_for(tls, buf, v, report, pace, spec.keep_alive, |m| match m {
                     Msg::PubAck { pkid: p, code } if *p == pkid => Some(*code),
                     _ => None,
                 })
@@ -365,7 +434,7 @@ where
                     filters: vec![(filter.clone(), 1)],
                 };
                 write_msg(tls, v, &subscribe).await.map_err(write_err)?;
-                let codes = wait_for(tls, buf, v, report, |m| match m {
+                let codes = wait_for(tls, buf, v, report, pace, spec.keep_alive, |m| match m {
                     Msg::SubAck { pkid: p, codes } if *p == pkid => Some(codes.clone()),
                     _ => None,
                 })
@@ -376,7 +445,7 @@ where
             }
             DeviceAction::Ping => {
                 write_msg(tls, v, &Msg::PingReq).await.map_err(write_err)?;
-                wait_for(tls, buf, v, report, |m| {
+                wait_for(tls, buf, v, report, pace, spec.keep_alive, |m| {
                     matches!(m, Msg::PingResp).then_some(())
                 })
                 .await?;
@@ -391,7 +460,7 @@ where
                     match read_msg(tls, buf, &mut Some(v), left).await {
                         Ok(m) => unsolicited(tls, v, report, m).await?,
                         Err(ReadError::Timeout) => break,
-                        Err(e) => return Err(describe_end(e)),
+                        Err(e) => return Err(describe_end(e, pace)),
                     }
                 }
             }
@@ -415,7 +484,7 @@ pub fn reason_code(code: u8) -> String {
     format!("0x{code:02x} {name}")
 }
 
-fn describe_end(e: ReadError) -> (CloseCause, String) {
+fn describe_end(e: ReadError, pace: &Pace) -> (CloseCause, String) {
     match e {
         ReadError::Closed => (
             CloseCause::PeerClosed,
@@ -425,7 +494,7 @@ fn describe_end(e: ReadError) -> (CloseCause, String) {
             CloseCause::Timeout,
             format!(
                 "the broker did not answer within {} s",
-                ANSWER_TIMEOUT.as_secs()
+                pace.answer.as_secs()
             ),
         ),
         ReadError::Protocol(e) => (
@@ -452,15 +521,17 @@ async fn wait_for<S, T>(
     buf: &mut BytesMut,
     v: Version,
     report: &mut DeviceReport,
+    pace: &Pace,
+    keep_alive: u16,
     done: impl Fn(&Msg) -> Option<T>,
 ) -> Result<T, (CloseCause, String)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     loop {
-        let m = read_msg(s, buf, &mut Some(v), ANSWER_TIMEOUT)
+        let m = read_answer(s, buf, v, keep_alive, pace)
             .await
-            .map_err(describe_end)?;
+            .map_err(|e| describe_end(e, pace))?;
         if let Some(t) = done(&m) {
             return Ok(t);
         }
@@ -500,5 +571,102 @@ where
             format!("the broker sent DISCONNECT {}", reason_code(code)),
         )),
         _ => Ok(()),
+    }
+}
+
+/// Read the broker's next packet within the pace's deadline. Live, the wait may be long (the
+/// learner reads): the device keeps its MQTT session alive as MQTT intends, with a PINGREQ once
+/// `keep_alive` seconds pass with nothing sent (MQTT 3.1.1 §3.1.2.10).
+async fn read_answer<S>(
+    s: &mut S,
+    buf: &mut BytesMut,
+    v: Version,
+    keep_alive: u16,
+    pace: &Pace,
+) -> Result<Msg, ReadError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(gate) = &pace.gate else {
+        return read_msg(s, buf, &mut Some(v), pace.answer).await;
+    };
+    let until = tokio::time::Instant::now() + pace.answer;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::Timeout);
+        }
+        let tick = match keep_alive {
+            0 => left,
+            k => left.min(Duration::from_secs(u64::from(k))),
+        };
+        match read_msg(s, buf, &mut Some(v), tick).await {
+            Err(ReadError::Timeout) if keep_alive > 0 => keep_alive_ping(s, v, gate).await?,
+            Ok(Msg::PingResp) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Send a keep-alive PINGREQ through the gate (it passes without the learner).
+async fn keep_alive_ping<S>(s: &mut S, v: Version, gate: &Gate) -> Result<(), ReadError>
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    if gate.ping_pass() {
+        write_msg(s, v, &Msg::PingReq)
+            .await
+            .map_err(ReadError::Io)?;
+    }
+    Ok(())
+}
+
+/// What pressing the button makes the device do, in words; `None` for what needs no button
+/// (listening).
+fn button_action(a: &DeviceAction) -> Option<String> {
+    match a {
+        DeviceAction::Publish { topic, .. } => Some(format!("PUBLISH to {topic}")),
+        DeviceAction::Subscribe { filter } => Some(format!("SUBSCRIBE to {filter}")),
+        DeviceAction::Ping => Some("PINGREQ".to_string()),
+        DeviceAction::Listen { .. } => None,
+    }
+}
+
+/// Live: wait for the learner to press the button before `what`, reading what the broker sends
+/// meanwhile and pinging within the keep-alive.
+#[allow(clippy::too_many_arguments)]
+async fn wait_button<S>(
+    s: &mut S,
+    buf: &mut BytesMut,
+    v: Version,
+    keep_alive: u16,
+    report: &mut DeviceReport,
+    gate: &Gate,
+    pace: &Pace,
+    what: &str,
+) -> Result<(), (CloseCause, String)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let pressed = gate.button(what);
+    tokio::pin!(pressed);
+    let tick = match keep_alive {
+        0 => pace.answer,
+        k => Duration::from_secs(u64::from(k)),
+    };
+    let mut version = Some(v);
+    loop {
+        tokio::select! {
+            () = &mut pressed => return Ok(()),
+            r = read_msg(s, buf, &mut version, tick) => match r {
+                Ok(Msg::PingResp) => {}
+                Ok(m) => unsolicited(s, v, report, m).await?,
+                Err(ReadError::Timeout) if keep_alive > 0 => keep_alive_ping(s, v, gate)
+                    .await
+                    .map_err(|e| describe_end(e, pace))?,
+                Err(ReadError::Timeout) => {}
+                Err(e) => return Err(describe_end(e, pace)),
+            },
+        }
     }
 }

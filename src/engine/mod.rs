@@ -12,6 +12,7 @@ pub mod broker;
 pub mod connect;
 pub mod device;
 pub mod lessons;
+pub mod live;
 pub mod mqtt_io;
 pub mod observe;
 pub mod operations;

@@ -190,6 +190,21 @@ impl Recorder {
         raws
     }
 
+    /// A copy of everything recorded so far (a live session's UI reads it while it runs).
+    pub fn snapshot(&self) -> Vec<Raw> {
+        self.lock().raws.clone()
+    }
+
+    /// How many observations, and how many bytes the last one holds: changes with every record.
+    pub fn size(&self) -> (usize, usize) {
+        let g = self.lock();
+        let last = match g.raws.last() {
+            Some(Raw::Bytes { data, .. }) => data.len(),
+            _ => 0,
+        };
+        (g.raws.len(), last)
+    }
+
     pub fn elapsed_us(&self) -> u64 {
         Self::now_us(&self.lock())
     }

@@ -61,11 +61,13 @@ pub fn outcome(
                 MqttResult::Refused => FailureCode::MqttRefused,
                 _ => match device_close_cause(events) {
                     Some(CloseCause::Timeout) => FailureCode::Timeout,
+                    // Unanswered because the learner quit the live tour, not because of the broker.
+                    Some(CloseCause::Interrupted) => FailureCode::Interrupted,
                     _ => FailureCode::ClosedByPeer,
                 },
             };
             let f = Failure {
-                side: Some(Side::Broker),
+                side: (code != FailureCode::Interrupted).then_some(Side::Broker),
                 action: Some(m.action.packet_name().to_string()),
                 topic: m.topic.clone().or_else(|| m.filter.clone()),
                 reason_code: m.reason_code,
@@ -101,6 +103,10 @@ pub fn outcome(
             };
             failure = Some((f, Phase::Mqtt));
         }
+    }
+    if failure.is_none() && interrupted(events) {
+        // A live tour quit midway: no side failed, the learner stopped it.
+        failure = Some((Failure::new(FailureCode::Interrupted), Phase::Close));
     }
     if failure.is_none() && !handshake_done {
         // The handshake never completed and no side said why.
@@ -151,6 +157,19 @@ pub fn outcome(
     };
     out.summary = crate::narrate::outcome_line(&out, report.is_some_and(|r| !r.mqtt));
     out
+}
+
+/// Whether a live tour was quit before the session ended (a side closed as `interrupted`).
+fn interrupted(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::Closed {
+                cause: CloseCause::Interrupted,
+                ..
+            }
+        )
+    })
 }
 
 /// The side that sent bytes that are not TLS, if one did.

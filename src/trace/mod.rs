@@ -544,6 +544,9 @@ pub enum CloseCause {
     /// Another connection with the same client id took the session over (AWS IoT: the older
     /// connection is closed; MQTT 5: DISCONNECT 0x8E).
     TakenOver,
+    /// The person running the tour quit before the session ended (a live tour): the side closed
+    /// its TCP connection.
+    Interrupted,
 }
 
 /// Where something failed outside the TLS checks.

@@ -57,6 +57,8 @@ pub enum FailureCode {
     MqttRefused,
     /// The peer sent bytes that break the protocol (TLS or MQTT).
     ProtocolViolation,
+    /// The person running a live tour quit before the session ended (no side failed).
+    Interrupted,
     /// A fatal alert that none of the codes above explains.
     Alert,
     /// Something else; the `detail` says what.
@@ -90,6 +92,7 @@ impl FailureCode {
             FailureCode::PolicyDenied => "policy_denied",
             FailureCode::MqttRefused => "mqtt_refused",
             FailureCode::ProtocolViolation => "protocol_violation",
+            FailureCode::Interrupted => "interrupted",
             FailureCode::Alert => "alert",
             FailureCode::Other => "other",
         }

@@ -63,6 +63,8 @@ pub enum Action {
     ShowCerts,
     ShowPolicy,
     Rerun,
+    /// A live session: press the device's button (the device carries out its next action).
+    Button,
     Help,
     Glossary,
     /// Scroll the open overlay by a line or a page.
@@ -115,6 +117,14 @@ pub struct AppState {
     pub run: u32,
     /// A one-line message for the footer (e.g. a failed re-run).
     pub status: Option<String>,
+    /// A live session: where it is (set by the event loop from the engine's gate).
+    pub live: Option<Live>,
+    /// Set by → at the live edge: the event loop releases the next flight.
+    pub advance_requested: bool,
+    /// Set by the button key while the device waits for it.
+    pub press_requested: bool,
+    /// After a release or a press, move to the first new step when it arrives.
+    pub follow: Option<usize>,
     /// Theme and colour choice.
     pub opts: UiOptions,
 }
@@ -137,8 +147,52 @@ impl AppState {
             rerun_requested: false,
             run: 1,
             status: None,
+            live: None,
+            advance_requested: false,
+            press_requested: false,
+            follow: None,
             opts: UiOptions::default(),
         }
+    }
+
+    /// Adopt a fresh trace of the live session: the steps so far. The place in the tour stays;
+    /// after a release or a press, the tour moves to the first step that arrived.
+    pub fn reload_live(&mut self, trace: &Trace) {
+        let old = self.steps.len();
+        self.steps = steps::steps(trace);
+        let last = self.steps.len().saturating_sub(1);
+        match self.follow {
+            Some(edge) if self.steps.len() > edge => {
+                self.follow = None;
+                self.go(trace, edge.min(last));
+            }
+            _ => self.step = self.step.min(last),
+        }
+        if self.steps.len() < old {
+            self.field = 0;
+        }
+        self.field = self
+            .field
+            .min(self.shown_field_count(trace).saturating_sub(1));
+    }
+
+    /// A new live session started (`r`): its first steps, from the top.
+    pub fn restart_live(&mut self, trace: &Trace) {
+        self.steps = steps::steps(trace);
+        self.step = 0;
+        self.field = 0;
+        self.follow = None;
+        self.run += 1;
+        self.rerun_requested = false;
+        self.status = Some(format!(
+            "live session #{}: a new TCP connection, new keys; → sends each flight",
+            self.run
+        ));
+    }
+
+    /// Whether the current step is the last one recorded while the session still runs.
+    pub fn at_live_edge(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.running) && self.step + 1 >= self.steps.len()
     }
 
     /// Adopt a new trace (after a re-run), keeping the place in the tour where possible.
@@ -185,6 +239,11 @@ impl AppState {
         self.status = None;
         let last = self.steps.len().saturating_sub(1);
         match action {
+            Action::Next if self.at_live_edge() => {
+                // Past the live edge: the session advances (the next held flight leaves).
+                self.advance_requested = true;
+                self.follow = Some(self.steps.len());
+            }
             Action::Next => self.go(trace, (self.step + 1).min(last)),
             Action::Prev => self.go(trace, self.step.saturating_sub(1)),
             Action::First => self.go(trace, 0),
@@ -258,6 +317,21 @@ impl AppState {
                 }
             }
             Action::Rerun => self.rerun_requested = true,
+            Action::Button => match &self.live {
+                Some(Live {
+                    button: Some(_), ..
+                }) => {
+                    self.press_requested = true;
+                    self.follow = Some(self.steps.len());
+                }
+                Some(_) => {
+                    self.status = Some("the device is not waiting for its button now".into());
+                }
+                None => {
+                    self.status =
+                        Some("a recorded session: the button was pressed when it ran".into());
+                }
+            },
             Action::Help => self.open(Overlay::Help),
             Action::Glossary => self.open(Overlay::Glossary),
             Action::OverlayUp
@@ -299,6 +373,17 @@ impl AppState {
             }
         }
     }
+}
+
+/// Where a live session is, as the screen tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// The session still runs (the last step is the live edge, not the end).
+    pub running: bool,
+    /// What the button does now, if the device waits for it (e.g. "PUBLISH to iotbutton/…").
+    pub button: Option<String>,
+    /// Who holds which bytes, and what → or the button does now.
+    pub text: String,
 }
 
 /// Lines an overlay scrolls by on PgUp / PgDn.

@@ -125,6 +125,15 @@ const SENT: Binding = b(
     Action::ToggleSent,
 );
 
+/// A live session's button: the footer names it only while the device waits for it.
+const BUTTON: Binding = b(
+    &[KeyCode::Char('b')],
+    "b",
+    "press the button",
+    "live tour: press the device's button (its next action)",
+    Action::Button,
+);
+
 const GLOBAL: &[Binding] = &[
     b(
         &[KeyCode::Tab],
@@ -218,6 +227,7 @@ pub fn every_binding() -> impl Iterator<Item = &'static Binding> {
         .chain(CERTS)
         .chain(SCROLL)
         .chain(GLOBAL)
+        .chain(std::iter::once(&BUTTON))
 }
 
 /// How the help overlay names a key.
@@ -269,6 +279,9 @@ pub fn sent_applies(trace: &Trace, state: &AppState) -> bool {
 /// it applies to this step, with the word for what it would show next.
 pub fn footer_hints(trace: &Trace, state: &AppState) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    if state.live.as_ref().is_some_and(|l| l.button.is_some()) {
+        out.push((BUTTON.label, BUTTON.desc));
+    }
     let sent = sent_applies(trace, state);
     for b in bindings(state.focus).filter(|b| !b.label.is_empty()) {
         if b.action == Action::ToggleSent {
@@ -310,6 +323,7 @@ pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
         });
     }
     bindings(state.focus)
+        .chain(std::iter::once(&BUTTON))
         .find(|b| b.keys.contains(&key.code))
         .map(|b| b.action)
 }

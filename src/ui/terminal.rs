@@ -5,10 +5,11 @@
 //! set by a minimal signal handler; the loop sees it within one poll interval and returns, and the
 //! guard restores). Ctrl-C arrives as a key in raw mode and quits like `q`.
 
-use super::app::AppState;
+use super::app::{AppState, Live};
 use super::keys::{action_for_key, action_for_mouse};
 use super::theme::UiOptions;
 use super::view::render;
+use crate::engine::live::LiveSession;
 use crate::trace::Trace;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
@@ -115,6 +116,216 @@ pub fn run(
         }
     }
     Ok(trace)
+}
+
+/// How often the loop of a live session looks at the engine between events.
+const LIVE_POLL: Duration = Duration::from_millis(30);
+
+/// Run the UI over a live session until the person quits: → at the last step releases the next
+/// flight, `b` presses the device's button, `r` ends the session and starts a new one (`start`).
+/// `keys` is called once per session with its trace, as soon as the trace holds the session's key
+/// log (so `SSLKEYLOGFILE` has it while the learner steps), or when the session ends without one
+/// (a new one, or quitting). Quitting
+/// mid-session closes both sides; returns the trace of what happened up to then.
+pub fn run_live(
+    first: LiveSession,
+    mut start: impl FnMut() -> Result<LiveSession, String>,
+    keys: impl FnMut(&Trace),
+    opts: UiOptions,
+) -> io::Result<Trace> {
+    let mut session = first;
+    let mut trace = session.trace();
+    let mut state = AppState::new(&trace);
+    state.opts = opts;
+    state.live = Some(live_info(&session));
+    let mut seen = session.version();
+    let mut keyed = KeyOnce { done: false, keys };
+
+    install_panic_hook();
+    let guard = Guard::enter()?;
+    let signals = signals::Handlers::install();
+    let r = live_loop(
+        &mut session,
+        &mut trace,
+        &mut state,
+        &mut seen,
+        &mut start,
+        &mut keyed,
+    );
+    // Both sides close before the terminal is given back, whatever ended the loop.
+    let last = session.quit();
+    drop(signals);
+    drop(guard);
+    r?;
+    keyed.end(&last);
+    Ok(last)
+}
+
+/// Hands each session's trace to the key-log callback once: when its key log appears, or when
+/// the session ends without one.
+struct KeyOnce<F: FnMut(&Trace)> {
+    done: bool,
+    keys: F,
+}
+
+impl<F: FnMut(&Trace)> KeyOnce<F> {
+    fn seen(&mut self, t: &Trace) {
+        let has_key = t
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, crate::trace::EventKind::Secret { .. }));
+        if !self.done && has_key {
+            self.done = true;
+            (self.keys)(t);
+        }
+    }
+
+    /// The session ended: hand it over if it was not yet; the next session starts afresh.
+    fn end(&mut self, t: &Trace) {
+        if !self.done {
+            (self.keys)(t);
+        }
+        self.done = false;
+    }
+}
+
+fn live_loop(
+    session: &mut LiveSession,
+    trace: &mut Trace,
+    state: &mut AppState,
+    seen: &mut (usize, usize, u64),
+    start: &mut impl FnMut() -> Result<LiveSession, String>,
+    keyed: &mut KeyOnce<impl FnMut(&Trace)>,
+) -> io::Result<()> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    let mut dirty = true;
+    loop {
+        let v = session.version();
+        if v != *seen {
+            *seen = v;
+            *trace = session.trace();
+            keyed.seen(trace);
+            state.live = Some(live_info(session));
+            state.reload_live(trace);
+            dirty = true;
+        }
+        if dirty {
+            terminal.draw(|f| render(f, trace, state))?;
+            dirty = false;
+        }
+        if signals::received() {
+            return Ok(());
+        }
+        if !event::poll(LIVE_POLL)? {
+            continue;
+        }
+        let mut burst = 0;
+        loop {
+            let size = terminal.size()?;
+            let screen = Rect::new(0, 0, size.width, size.height);
+            let action = match event::read()? {
+                Event::Key(k) => action_for_key(k, state),
+                Event::Mouse(m) => action_for_mouse(m, trace, state, screen),
+                Event::Resize(..) => {
+                    terminal.autoresize()?;
+                    dirty = true;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(a) = action {
+                state.update(trace, a);
+                state.clamp_overlay(screen);
+                dirty = true;
+            }
+            burst += 1;
+            if state.quit
+                || state.rerun_requested
+                || state.advance_requested
+                || state.press_requested
+                || signals::received()
+                || burst >= MAX_BURST
+                || !event::poll(Duration::ZERO)?
+            {
+                break;
+            }
+        }
+        if state.quit {
+            return Ok(());
+        }
+        if std::mem::take(&mut state.advance_requested) && session.step().is_none() {
+            state.follow = None;
+            let st = session.status();
+            state.status = Some(if st.button.is_some() {
+                "→ sends nothing now: the device waits for its button (b)".to_string()
+            } else if st.finished {
+                "the session is over".to_string()
+            } else {
+                "nothing is held yet: the other side is still working".to_string()
+            });
+        }
+        if std::mem::take(&mut state.press_requested) && !session.press() {
+            state.follow = None;
+            state.status = Some("the device is not waiting for its button now".into());
+        }
+        if state.rerun_requested {
+            state.status = Some("starting a new live session…".to_string());
+            terminal.draw(|f| render(f, trace, state))?;
+            match start() {
+                Ok(next) => {
+                    let old = std::mem::replace(session, next);
+                    keyed.end(&old.quit());
+                    *trace = session.trace();
+                    *seen = session.version();
+                    state.live = Some(live_info(session));
+                    state.restart_live(trace);
+                }
+                Err(e) => {
+                    state.rerun_requested = false;
+                    state.status = Some(format!("a new session could not start: {e}"));
+                }
+            }
+            dirty = true;
+        }
+    }
+}
+
+/// The screen's words for where a live session is: who holds which bytes, what → and `b` do.
+fn live_info(session: &LiveSession) -> Live {
+    let st = session.status();
+    let text = if let Some(e) = &st.error {
+        format!("Live: the session could not run: {e}. Press r to try a new one.")
+    } else if st.finished {
+        "Live: the session is over; each flight left when you stepped. Press r for a new one."
+            .to_string()
+    } else if let Some(what) = &st.button {
+        format!(
+            "Live: the device waits for its button. Press b to press the button: the device \
+             sends {what}."
+        )
+    } else if let Some(h) = &st.held {
+        format!(
+            "Live: the {side}'s rustls made its next flight, {what} ({n} bytes); iotls holds it \
+             between rustls and the socket: it is not on the wire yet and the {peer} has not \
+             received it. Press → to send it.",
+            side = h.side.name(),
+            peer = h.side.peer().name(),
+            what = if h.records.is_empty() {
+                "not yet a whole record".to_string()
+            } else {
+                h.records.join(", ")
+            },
+            n = h.bytes
+        )
+    } else {
+        "Live: the device and the broker are working…".to_string()
+    };
+    Live {
+        running: !st.finished,
+        button: st.button,
+        text,
+    }
 }
 
 /// Puts the terminal into the UI's modes; restores it when dropped.

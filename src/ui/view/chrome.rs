@@ -53,6 +53,14 @@ pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styl
     let fits = |right: &str| left.chars().count() + right.chars().count() + 2 <= w;
     let candidates = match outcome {
         Some(o) => vec![format!("{}{run} · {o} ", trace.scenario), format!("{o} ")],
+        None if state.live.as_ref().is_some_and(|l| l.running) => vec![
+            format!(
+                "{}{run} · live: → at the last step sends the next flight ",
+                trace.scenario
+            ),
+            format!("{}{run} · live ", trace.scenario),
+            "live ".to_string(),
+        ],
         None => vec![
             format!("{}{run} · outcome at the end ", trace.scenario),
             format!("{}{run} ", trace.scenario),
@@ -73,7 +81,8 @@ pub fn title(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, styl
 /// Whether the title shows how the session ended: at the last step, or from the start when the
 /// session is replayed from a file.
 pub fn outcome_shown(state: &AppState) -> bool {
-    state.opts.replayed || state.step + 1 >= state.steps.len()
+    let running = state.live.as_ref().is_some_and(|l| l.running);
+    !running && (state.opts.replayed || state.step + 1 >= state.steps.len())
 }
 
 /// A short name for a step: the message, packet or check.
@@ -107,10 +116,16 @@ pub fn narration(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, 
         ));
     let inner = block.inner(area);
     block.render(area, buf);
-    let text = match state.current() {
+    let mut text = match state.current() {
         Some(s) => narrate::step_so_far(trace, s.event, s.packet),
         None => narrate::step(trace, 0, None),
     };
+    // A live session's last step: what happens next, and who holds which bytes, first.
+    if let Some(live) = &state.live {
+        if state.step + 1 >= state.steps.len() {
+            text = format!("{}\n{text}", live.text);
+        }
+    }
     let width = inner.width.saturating_sub(2) as usize;
     let lines = wrap(&text, width);
     let n = lines.len();

@@ -19,6 +19,7 @@ const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sess
   3  set-up error: a file that cannot be read or used, an address, a port
   4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
   5  MQTT refusal, or the broker closed the connection after the handshake
+  6  lesson check: the run contradicted the lesson's [expect] (each mismatch is named)
 The terminal UI exits 0 when you quit (130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP). replay exits 0 whatever it shows, 3 for input it cannot read.";
 
 #[derive(Parser)]
@@ -53,6 +54,11 @@ enum Command {
     },
     /// Open a saved trace, or dissect a capture (pcap, pcapng) and re-verify it offline.
     Replay(ReplayArgs),
+    /// Lessons (walkthrough files, docs/walkthrough-format.md): check that one runs as it claims.
+    Lesson {
+        #[command(subcommand)]
+        command: LessonCommand,
+    },
     /// AWS-IoT-style policies: evaluate one request offline, or audit a policy document.
     Policy {
         #[command(subcommand)]
@@ -60,10 +66,32 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum LessonCommand {
+    /// Validate a lesson, run it (under MQTT 3.1.1 and 5 unless it pins one) and compare the run
+    /// with its [expect]: exit 0 when met, 6 naming each mismatch, 3 for a lesson that cannot be used.
+    Check {
+        /// A built-in lesson's id or a lesson file (.toml).
+        lesson: String,
+        /// Override a walkthrough key before it is checked: KEY=VALUE (a TOML value, else a string);
+        /// repeatable, e.g. --set device.server_name=evil.example.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run under MQTT 5 only.
+        #[arg(long)]
+        mqtt5: bool,
+    },
+}
+
 #[derive(clap::Args)]
 struct TourArgs {
-    /// Lesson to run (see `iotls tour --list`); default: the pizza button ordering on its own topic.
+    /// Lesson to run: a built-in lesson's id (see `iotls tour --list`) or a lesson file (.toml);
+    /// default: the pizza button ordering on its own topic.
     lesson: Option<String>,
+    /// Break it: override a walkthrough key, KEY=VALUE (the value as TOML, else a string);
+    /// repeatable, e.g. --set device.server_name=evil.example or --set device.trust=[].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Narrate as plain text (the default when stdout is not a terminal).
     #[arg(long, conflicts_with = "json")]
     plain: bool,
@@ -250,6 +278,7 @@ fn main() -> ExitCode {
     let result: Result<u8, String> = match cli.command {
         None => tour(TourArgs {
             lesson: None,
+            set: Vec::new(),
             plain: false,
             json: false,
             list: false,
@@ -271,6 +300,9 @@ fn main() -> ExitCode {
         }) => pki_init(&dir, force, devices, san),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
         Some(Command::Replay(a)) => replay(a),
+        Some(Command::Lesson {
+            command: LessonCommand::Check { lesson, set, mqtt5 },
+        }) => lesson_check(&lesson, &set, mqtt5),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
         }
@@ -286,8 +318,12 @@ fn main() -> ExitCode {
 
 fn tour(a: TourArgs) -> Result<u8, String> {
     if a.list {
-        for (name, about) in engine::lessons::LESSONS {
-            println!("{name:<18} {about}");
+        for id in engine::lessons::names() {
+            let l = iotls::walkthrough::load(id, &[]).map_err(|e| e.to_string())?;
+            println!("{id:<21} {}", l.title);
+            if !l.concepts.is_empty() {
+                println!("{:<21} teaches: {}", "", l.concepts.join(", "));
+            }
         }
         return Ok(exit::OK);
     }
@@ -295,18 +331,33 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         Ok(x) => x,
         Err(e) => return export_refused(e),
     };
-    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
-    let mqtt5 = a.mqtt5;
-    let trace = match lesson_scenario(&lesson, mqtt5).and_then(|s| engine::run(&s)) {
+    let arg = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let lesson = match iotls::walkthrough::load(&arg, &a.set) {
+        Ok(l) => l,
+        Err(e) => return refused(e.into()),
+    };
+    let version = match lesson_version(&lesson, a.mqtt5) {
+        Ok(v) => v,
+        Err(e) => return refused(e),
+    };
+    let trace = match lesson
+        .scenario(Some(version))
+        .map_err(engine::EngineError::from)
+        .and_then(|s| engine::run(&s))
+    {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
-    if a.json {
-        println!("{}", render::json(&trace));
-        exports.write(&trace, None).map_err(|e| e.to_string())?;
-        return Ok(trace.outcome.exit_code());
-    } else if a.plain || !std::io::stdout().is_terminal() {
-        print!("{}", render::plain::render(&trace));
+    if a.json || a.plain || !std::io::stdout().is_terminal() {
+        if a.json {
+            println!("{}", render::json(&trace));
+        } else {
+            print!("{}", render::plain::render(&trace));
+            for (_, say) in lesson.emphasis_for(&trace) {
+                println!("» {say}");
+            }
+        }
+        tell_mismatches(&lesson, &trace, version);
         exports.write(&trace, None).map_err(|e| e.to_string())?;
         return Ok(trace.outcome.exit_code());
     } else {
@@ -322,7 +373,9 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .map_err(|e| e.to_string())?;
         let env_keylog = exports.clone();
         let rerun = move || {
-            let t = lesson_scenario(&lesson, mqtt5)
+            let t = lesson
+                .scenario(Some(version))
+                .map_err(engine::EngineError::from)
                 .and_then(|s| engine::run(&s))
                 .map_err(|e| e.to_string())?;
             env_keylog
@@ -355,7 +408,10 @@ fn export_refused(e: export::ExportError) -> Result<u8, String> {
 fn refused(e: engine::EngineError) -> Result<u8, String> {
     use engine::EngineError as E;
     match e {
-        E::UnknownLesson { .. } | E::Usage(_) | E::ServerName(_) => {
+        E::UnknownLesson { .. }
+        | E::Usage(_)
+        | E::ServerName(_)
+        | E::Lesson(iotls::walkthrough::WalkError::Set(_)) => {
             eprintln!("iotls: {e}");
             Ok(exit::USAGE)
         }
@@ -363,12 +419,105 @@ fn refused(e: engine::EngineError) -> Result<u8, String> {
     }
 }
 
-fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, engine::EngineError> {
-    let mut s = engine::lessons::scenario(name)?;
-    if mqtt5 {
-        s.device.mqtt_version = engine::mqtt_io::Version::V5;
+/// The MQTT version a lesson runs under: the one it pins, else MQTT 5 with `--mqtt5`.
+fn lesson_version(
+    lesson: &iotls::walkthrough::Lesson,
+    mqtt5: bool,
+) -> Result<engine::mqtt_io::Version, engine::EngineError> {
+    use engine::mqtt_io::Version;
+    match (lesson.mqtt, mqtt5) {
+        (Some(Version::V4), true) => Err(engine::EngineError::Usage(format!(
+            "lesson {} is about MQTT 3.1.1 (device.mqtt = \"3.1.1\"); --mqtt5 does not apply \
+             (--set device.mqtt=5 changes the lesson)",
+            lesson.id
+        ))),
+        (Some(v), _) => Ok(v),
+        (None, true) => Ok(Version::V5),
+        (None, false) => Ok(Version::V4),
     }
-    Ok(s)
+}
+
+fn version_name(v: engine::mqtt_io::Version) -> &'static str {
+    match v {
+        engine::mqtt_io::Version::V4 => "MQTT 3.1.1",
+        engine::mqtt_io::Version::V5 => "MQTT 5",
+    }
+}
+
+/// On stderr: where the run contradicted the lesson's [expect] (after `--set`, that is the point).
+fn tell_mismatches(
+    lesson: &iotls::walkthrough::Lesson,
+    trace: &iotls::trace::Trace,
+    version: engine::mqtt_io::Version,
+) {
+    let m = lesson.check_expect(trace, version);
+    if m.is_empty() {
+        return;
+    }
+    let why = if lesson.overridden {
+        " (you changed it with --set)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "iotls: this run of {} ({}) contradicts the lesson's [expect]{why}:",
+        lesson.id,
+        version_name(version)
+    );
+    for x in m {
+        eprintln!("iotls:   {x}");
+    }
+}
+
+/// `iotls lesson check`: validate, run under each version the lesson allows, compare with [expect].
+fn lesson_check(arg: &str, sets: &[String], mqtt5: bool) -> Result<u8, String> {
+    let lesson = match iotls::walkthrough::load(arg, sets) {
+        Ok(l) => l,
+        Err(e) => return refused(e.into()),
+    };
+    if lesson.spec.expect.is_none() {
+        return Err(format!(
+            "{}: the lesson has no [expect]: nothing to check the run against",
+            lesson.file
+        ));
+    }
+    let versions = if mqtt5 {
+        vec![lesson_version(&lesson, true).map_err(|e| e.to_string())?]
+    } else {
+        lesson.versions()
+    };
+    let mut failed = false;
+    for v in versions {
+        let trace = match lesson
+            .scenario(Some(v))
+            .map_err(engine::EngineError::from)
+            .and_then(|s| engine::run(&s))
+        {
+            Ok(t) => t,
+            Err(e) => return refused(e),
+        };
+        let m = lesson.check_expect(&trace, v);
+        if m.is_empty() {
+            println!(
+                "{} ({}): [expect] met: {}",
+                lesson.id,
+                version_name(v),
+                trace.outcome.summary
+            );
+        } else {
+            failed = true;
+            println!(
+                "{} ({}): [expect] NOT met: {}",
+                lesson.id,
+                version_name(v),
+                trace.outcome.summary
+            );
+            for x in m {
+                println!("  {x}");
+            }
+        }
+    }
+    Ok(if failed { exit::EXPECT } else { exit::OK })
 }
 
 fn connect(a: ConnectArgs) -> Result<u8, String> {

@@ -31,18 +31,18 @@ macro_rules! builtin {
 /// The built-in lessons, in the order of docs/curriculum.md.
 pub const BUILTIN: &[Builtin] = builtin!(
     "pizza-button",
-    // "chain-of-trust",
+    "chain-of-trust",
     "untrusted-device",
     "wrong-host",
-    // "expired-cert",
-    // "wrong-eku",
-    // "missing-intermediate",
+    "expired-cert",
+    "wrong-eku",
+    "missing-intermediate",
     "inactive-cert",
-    // "no-policy-attached",
-    // "policy-variables",
+    "no-policy-attached",
+    "policy-variables",
     "neighbour",
-    // "hardcoded-serial",
-    // "mqtt5-vs-311",
+    "hardcoded-serial",
+    "mqtt5-vs-311",
 );
 
 /// Files the built-in lessons name, embedded so that a lesson runs from any directory.

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+/// The RSA key `key = "rsa2048"` uses: ring cannot generate RSA keys, so one is built in.
+const RSA_FIXTURE: &str = "fixtures/rsa2048.key";
+
 /// One certificate of the lesson's PKI.
 struct Made {
     der: CertificateDer<'static>,
@@ -70,7 +73,10 @@ impl Lesson {
             certs.get(name).ok_or_else(|| {
                 self.invalid(
                     path,
-                    format!("no certificate {name:?} in [pki] (it has: {})", names(&certs)),
+                    format!(
+                        "no certificate {name:?} in [pki] (it has: {})",
+                        names(&certs)
+                    ),
                 )
             })
         };
@@ -113,10 +119,19 @@ impl Lesson {
             })
         };
         let roots = |path: &str, list: Option<&Vec<String>>| {
-            list.into_iter()
+            let v = list
+                .into_iter()
                 .flatten()
                 .map(|n| named(path, n).map(|m| m.der.clone()))
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, _>>()?;
+            if v.is_empty() {
+                return Err(self.invalid(
+                    path,
+                    "trusts no CA, so it could accept no peer at all (rustls refuses an empty \
+                     list); name at least one [pki] CA, e.g. [\"rogue-root\"] to trust the wrong one",
+                ));
+            }
+            Ok(v)
         };
 
         let registry = self.registry(&certs)?;
@@ -132,7 +147,11 @@ impl Lesson {
         )?;
         let serial = crate::policy::CertVars::from_der(device_identity.leaf())
             .ok()
-            .and_then(|v| v.subject.get("SerialNumber").and_then(|s| s.first().cloned()))
+            .and_then(|v| {
+                v.subject
+                    .get("SerialNumber")
+                    .and_then(|s| s.first().cloned())
+            })
             .unwrap_or_default();
         let actions = device
             .actions
@@ -326,7 +345,7 @@ impl Lesson {
             "p256" => gen(&rcgen::PKCS_ECDSA_P256_SHA256),
             "p384" => gen(&rcgen::PKCS_ECDSA_P384_SHA384),
             "ed25519" => gen(&rcgen::PKCS_ED25519),
-            "rsa2048" => self.key_file(&format!("{path}.key"), "fixtures/rsa2048.key"),
+            "rsa2048" => self.key_file(&format!("{path}.key"), RSA_FIXTURE),
             other if other.contains('/') || other.contains('.') => {
                 self.key_file(&format!("{path}.key"), other)
             }
@@ -361,7 +380,11 @@ impl Lesson {
             );
         }
         p.distinguished_name = dn;
-        let (nb, na) = if is_ca { ("-1d", "3650d") } else { ("-1d", "365d") };
+        let (nb, na) = if is_ca {
+            ("-1d", "3650d")
+        } else {
+            ("-1d", "365d")
+        };
         let when = |k: &str, v: &Option<String>, d: &str| {
             let s = v.as_deref().unwrap_or(d);
             offset(s).map(|o| now + o).ok_or_else(|| {
@@ -394,7 +417,10 @@ impl Lesson {
             let san = match s.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
                 Err(_) => SanType::DnsName(s.as_str().try_into().map_err(|_| {
-                    bad(&format!("san.{i}"), format!("{s:?} is not a host name or IP"))
+                    bad(
+                        &format!("san.{i}"),
+                        format!("{s:?} is not a host name or IP"),
+                    )
                 })?),
             };
             p.subject_alt_names.push(san);
@@ -442,13 +468,24 @@ impl Lesson {
         path: &str,
         file: &str,
     ) -> Result<(KeyPair, PrivateKeyDer<'static>), WalkError> {
-        let origin = self.origin(path);
+        let origin = if file == RSA_FIXTURE {
+            super::Origin {
+                file: self.file.clone(),
+                line: None,
+                dir: None,
+            }
+        } else {
+            self.origin(path)
+        };
         let bytes = super::read_named(&origin, file).map_err(|m| self.invalid(path, m))?;
         let text = String::from_utf8_lossy(&bytes);
         let kp = KeyPair::from_pkcs8_pem_and_sign_algo(&text, &rcgen::PKCS_RSA_SHA256)
             .or_else(|_| KeyPair::from_pem(&text))
             .map_err(|e| {
-                self.invalid(path, format!("{file}: not a usable PKCS#8 private key: {e}"))
+                self.invalid(
+                    path,
+                    format!("{file}: not a usable PKCS#8 private key: {e}"),
+                )
             })?;
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(kp.serialize_der()));
         Ok((kp, der))
@@ -485,9 +522,8 @@ impl Lesson {
                     (f.clone(), String::from_utf8_lossy(&bytes).into_owned())
                 }
                 (None, Some(doc)) => {
-                    let v = serde_json::to_value(doc).map_err(|e| {
-                        self.invalid(&format!("{path}.document"), e.to_string())
-                    })?;
+                    let v = serde_json::to_value(doc)
+                        .map_err(|e| self.invalid(&format!("{path}.document"), e.to_string()))?;
                     (
                         format!("{} (policy {})", self.file, p.name),
                         serde_json::to_string_pretty(&v).unwrap_or_default(),
@@ -547,18 +583,18 @@ impl Lesson {
         for (i, c) in spec.certificates.iter().flatten().enumerate() {
             let path = format!("{base}.certificates.{i}");
             let (id, _) = cert_id(&path, &c.cert, &c.id)?;
-            let status: CertStatus =
-                serde_json::from_value(serde_json::Value::String(c.status.clone())).map_err(
-                    |_| {
-                        self.invalid(
-                            &format!("{path}.status"),
-                            format!(
-                                "{:?}: ACTIVE, INACTIVE, REVOKED or PENDING_ACTIVATION",
-                                c.status
-                            ),
-                        )
-                    },
-                )?;
+            let status: CertStatus = serde_json::from_value(serde_json::Value::String(
+                c.status.clone(),
+            ))
+            .map_err(|_| {
+                self.invalid(
+                    &format!("{path}.status"),
+                    format!(
+                        "{:?}: ACTIVE, INACTIVE, REVOKED or PENDING_ACTIVATION",
+                        c.status
+                    ),
+                )
+            })?;
             let things = c.things.clone().unwrap_or_default();
             let policies = c.policies.clone().unwrap_or_default();
             for t in &things {

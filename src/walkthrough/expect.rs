@@ -392,7 +392,10 @@ pub fn validate(expect: &Expect) -> Result<(), (String, String)> {
         if action_by_name(&p.action).is_none() {
             return Err((
                 format!("expect.policy.{i}.action"),
-                format!("{:?} is not an MQTT policy action (iot:Connect, iot:Publish, …)", p.action),
+                format!(
+                    "{:?} is not an MQTT policy action (iot:Connect, iot:Publish, …)",
+                    p.action
+                ),
             ));
         }
         if !["ALLOWED", "EXPLICIT_DENY", "IMPLICIT_DENY"].contains(&p.decision.as_str()) {
@@ -405,7 +408,10 @@ pub fn validate(expect: &Expect) -> Result<(), (String, String)> {
             ));
         }
     }
-    for (key, p) in [("expect.mqtt311", &expect.mqtt311), ("expect.mqtt5", &expect.mqtt5)] {
+    for (key, p) in [
+        ("expect.mqtt311", &expect.mqtt311),
+        ("expect.mqtt5", &expect.mqtt5),
+    ] {
         let Some(p) = p else { continue };
         for (sub, names) in [("present", &p.present), ("absent", &p.absent)] {
             for name in names.iter().flatten() {

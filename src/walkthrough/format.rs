@@ -134,7 +134,7 @@ pub struct DeviceSpec {
     pub server_name: Option<String>,
     pub client_id: Option<String>,
     /// `"3.1.1"` or `"5"`: the lesson is about this version only. Absent: either (`--mqtt5`).
-    pub mqtt: Option<String>,
+    pub mqtt: Option<toml::Value>,
     pub persistent: Option<bool>,
     pub keep_alive: Option<u16>,
     pub will: Option<WillSpec>,

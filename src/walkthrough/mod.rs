@@ -660,9 +660,19 @@ fn check(
                 .into(),
         ));
     }
-    let mqtt = match spec.device.as_ref().and_then(|d| d.mqtt.as_deref()) {
+    let mqtt_text = spec
+        .device
+        .as_ref()
+        .and_then(|d| d.mqtt.as_ref())
+        .map(|v| match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => "(not a version)".to_string(),
+        });
+    let mqtt = match mqtt_text.as_deref() {
         None => None,
-        Some("3.1.1") | Some("4") => Some(crate::engine::mqtt_io::Version::V4),
+        Some("3.1.1") => Some(crate::engine::mqtt_io::Version::V4),
         Some("5") => Some(crate::engine::mqtt_io::Version::V5),
         Some(other) => {
             return Err(bad(
@@ -713,7 +723,10 @@ fn check(
                 ),
             ));
         }
-        check_say(&format!("quiz.{i}.explain"), q.explain.as_deref().unwrap_or(""))?;
+        check_say(
+            &format!("quiz.{i}.explain"),
+            q.explain.as_deref().unwrap_or(""),
+        )?;
         quiz.push(expect::QuizItem {
             after,
             question: q.question.clone(),
@@ -773,7 +786,13 @@ impl Lesson {
 /// Read a file a lesson names: relative to the lesson file that set the key, or, for a built-in
 /// lesson, from the files embedded in iotls.
 pub(crate) fn read_named(origin: &Origin, name: &str) -> Result<Vec<u8>, String> {
+    let embedded = EMBEDDED.iter().find(|(n, _)| *n == name);
     match &origin.dir {
+        // A lesson file beside the repository's walkthroughs/ names the same files as the built-in
+        // copy: what is not beside the file comes from iotls itself.
+        Some(dir) if embedded.is_some() && !dir.join(name).exists() => {
+            Ok(embedded.expect("checked").1.to_vec())
+        }
         Some(dir) => {
             let path = if Path::new(name).is_absolute() {
                 PathBuf::from(name)

@@ -1,0 +1,397 @@
+//! Walkthroughs as data (docs/walkthrough-format.md): every built-in lesson runs for real and its
+//! `[expect]` holds under MQTT 3.1.1 and 5; a lesson file of one's own runs through the binary;
+//! `--set` breaks a lesson the way a learner would; bad lesson files get one clear line with the
+//! file and line.
+
+mod common;
+
+use common::peers::{iotls, tempdir};
+use iotls::engine::{self, mqtt_io::Version};
+use iotls::trace::{CheckId, EventKind, Side, Trace};
+use iotls::walkthrough::{self, Selector};
+use std::path::{Path, PathBuf};
+
+fn lesson_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("walkthroughs");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("walkthroughs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A lesson file that runs an operation rather than an mTLS session (not this harness's).
+fn is_operations(p: &Path) -> bool {
+    let text = std::fs::read_to_string(p).expect("read lesson");
+    let t: toml::Table = toml::from_str(&text).expect("TOML");
+    t.contains_key("operations")
+}
+
+fn run(lesson: &walkthrough::Lesson, v: Version) -> Trace {
+    engine::run(&lesson.scenario(Some(v)).expect("scenario")).expect("session runs")
+}
+
+#[test]
+fn every_lesson_file_is_built_in_and_meets_its_expect_under_both_mqtt_versions() {
+    let files = lesson_files();
+    let builtin = walkthrough::ids();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for f in &files {
+        let id = f.file_stem().unwrap().to_string_lossy().to_string();
+        assert!(
+            builtin.contains(&id.as_str()),
+            "walkthroughs/{id}.toml is not built into iotls (walkthrough::BUILTIN)"
+        );
+        if is_operations(f) {
+            continue;
+        }
+        // The file on disk and the built-in copy are the same lesson.
+        let lesson = walkthrough::load(&f.display().to_string(), &[]).expect("lesson loads");
+        assert_eq!(
+            lesson.id,
+            id,
+            "{}: id differs from the file name",
+            f.display()
+        );
+        assert!(lesson.spec.expect.is_some(), "{id}: no [expect]");
+        for v in lesson.versions() {
+            let t = run(&lesson, v);
+            runs += 1;
+            for m in lesson.check_expect(&t, v) {
+                failures.push(format!("{id} ({v:?}): {m}"));
+            }
+            // Every `say` line fits 80 columns, filled from this run.
+            for (_, say) in lesson.emphasis_for(&t) {
+                for line in say.lines() {
+                    if line.chars().count() > 80 {
+                        failures.push(format!("{id}: say line over 80 columns: {line}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // 13 lessons, each under both versions: the harness really ran them.
+    assert!(runs >= 26, "only {runs} runs");
+}
+
+#[test]
+fn every_say_and_quiz_line_as_written_fits_80_columns() {
+    let mut long = Vec::new();
+    for f in lesson_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let w: walkthrough::Walkthrough = toml::from_str(&text).unwrap();
+        let mut texts: Vec<String> = w.emphasis.iter().flatten().map(|e| e.say.clone()).collect();
+        for q in w.quiz.iter().flatten() {
+            texts.push(q.question.clone());
+            texts.extend(q.choices.iter().cloned());
+            texts.extend(q.explain.iter().cloned());
+        }
+        for t in texts {
+            for line in t.lines().filter(|l| l.chars().count() > 80) {
+                long.push(format!("{}: {line}", f.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+#[test]
+fn selectors_name_the_step_where_it_happened() {
+    let lesson = walkthrough::load("pizza-button", &[]).unwrap();
+    let t = run(&lesson, Version::V4);
+    let sel = |toml_text: &str| {
+        let s: walkthrough::format::SelectorSpec = toml::from_str(toml_text).unwrap();
+        Selector::parse(&s).unwrap()
+    };
+    let i = sel("check = \"client_chain\"")
+        .resolve(&t)
+        .expect("client_chain");
+    assert!(matches!(
+        t.events[i].kind,
+        EventKind::Check {
+            check: CheckId::ClientChain,
+            ..
+        }
+    ));
+    assert_eq!(
+        t.events[i].side,
+        Side::Broker,
+        "rustls on the broker made it"
+    );
+    let i = sel("message = \"CertificateVerify\"\nfrom = \"device\"")
+        .resolve(&t)
+        .expect("CertificateVerify");
+    assert!(
+        matches!(&t.events[i].kind, EventKind::Handshake { msg, .. } if msg.name() == "CertificateVerify")
+    );
+    assert_eq!(t.events[i].side, Side::Device);
+    let i = sel("mqtt = \"PUBLISH\"").resolve(&t).expect("PUBLISH");
+    assert!(
+        matches!(&t.events[i].kind, EventKind::AppData { mqtt, .. } if mqtt.iter().any(|p| p.packet.name() == "PUBLISH"))
+    );
+    let i = sel("policy = \"iot:Publish\"").resolve(&t).expect("policy");
+    assert!(
+        matches!(&t.events[i].kind, EventKind::Policy(p) if p.action.iot_name() == "iot:Publish")
+    );
+    let first_kx = sel("phase = \"key_exchange\"").resolve(&t).expect("phase");
+    assert!(t.events[..first_kx]
+        .iter()
+        .all(|e| e.phase != iotls::trace::Phase::KeyExchange));
+    // A step the run never reached resolves to nothing: no policy decision after a refused chain.
+    let refused = walkthrough::load("untrusted-device", &[]).unwrap();
+    let t = run(&refused, Version::V4);
+    assert_eq!(sel("policy = \"iot:Publish\"").resolve(&t), None);
+    // The placeholders come from this run's certificate.
+    let lesson = walkthrough::load("neighbour", &[]).unwrap();
+    let t = run(&lesson, Version::V4);
+    let said: Vec<String> = lesson
+        .emphasis_for(&t)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        said.iter().any(|s| s.contains("G030JF055365XVRC")),
+        "the neighbour's serial, read from its certificate: {said:?}"
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_lesson_of_ones_own_runs_through_the_binary_with_its_own_policy_and_an_rsa_key() {
+    let dir = tempdir("walk-own");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    // Only topics under shop/: the button's own order topic is now refused.
+    write(
+        &dir.join("policies"),
+        "shop-only.json",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+            {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/shop/*"}]}"#,
+    );
+    let lesson = write(
+        &dir,
+        "my-lesson.toml",
+        r#"format = "iotls-walkthrough/1"
+id = "my-lesson"
+extends = "pizza-button"
+title = "An RSA button with a policy of my own"
+
+[pki.button]
+key = "rsa2048"
+
+[broker.registry]
+policies = [{ name = "ShopOnly", file = "policies/shop-only.json" }]
+certificates = [{ cert = "button", status = "ACTIVE", things = ["{thing}"], policies = ["ShopOnly"] }]
+
+[[device.actions]]
+publish = "shop/{serial}/order"
+
+[expect]
+ok = true
+"#,
+    );
+    // Run from another directory: the policy path is the lesson file's.
+    let r = iotls([lesson.to_str().unwrap(), "--json"].iter().fold(
+        vec!["tour".to_string()],
+        |mut v, a| {
+            v.push(a.to_string());
+            v
+        },
+    ));
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    let t: Trace = serde_json::from_str(&r.stdout).expect("a trace");
+    assert_eq!(t.scenario, "my-lesson");
+    let leaf = t
+        .certificates
+        .iter()
+        .find(|c| {
+            c.roles
+                .iter()
+                .any(|r| r.side == Side::Device && r.index == 0)
+        })
+        .expect("device certificate");
+    assert!(leaf.key.contains("RSA"), "{}", leaf.key);
+    let plain = iotls(["tour", lesson.to_str().unwrap(), "--plain"]);
+    assert_eq!(plain.code, Some(0), "{}", plain.show());
+    assert!(plain.stdout.contains("shop/G030JF055364XVRB/order"));
+    let check = iotls(["lesson", "check", lesson.to_str().unwrap()]);
+    assert_eq!(check.code, Some(0), "{}", check.show());
+    assert!(check.stdout.contains("[expect] met"), "{}", check.show());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn set_breaks_the_name_check_and_the_lesson_says_its_claim_no_longer_holds() {
+    let r = iotls([
+        "tour",
+        "pizza-button",
+        "--set",
+        "device.server_name=evil.example",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(4), "{}", r.show());
+    let t: Trace = serde_json::from_str(&r.stdout).unwrap();
+    let f = t.outcome.failure.expect("a failure");
+    assert_eq!(f.code.as_str(), "not_valid_for_name");
+    assert_eq!(f.side, Some(Side::Device));
+    assert!(
+        r.stderr.contains("contradicts the lesson's [expect]"),
+        "{}",
+        r.show()
+    );
+
+    let c = iotls([
+        "lesson",
+        "check",
+        "pizza-button",
+        "--set",
+        "device.server_name=evil.example",
+    ]);
+    assert_eq!(c.code, Some(6), "{}", c.show());
+    assert!(c.stdout.contains("expect.ok"), "{}", c.show());
+    assert!(c.stdout.contains("not_valid_for_name"), "{}", c.show());
+}
+
+#[test]
+fn set_takes_toml_values_the_wrong_root_trusts_no_real_broker() {
+    let r = iotls(["tour", "pizza-button", "--set", "device.trust=[]", "--json"]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(
+        r.stderr.contains("`device.trust`: trusts no CA"),
+        "{}",
+        r.show()
+    );
+    let r = iotls([
+        "tour",
+        "pizza-button",
+        "--set",
+        "device.trust=[\"rogue-root\"]",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(4), "{}", r.show());
+    let t: Trace = serde_json::from_str(&r.stdout).unwrap();
+    let f = t.outcome.failure.expect("a failure");
+    assert_eq!(f.check, Some(CheckId::ServerChain), "{}", r.show());
+    // A version pinned by --set is respected; a value of the wrong type is the format's error.
+    let r = iotls(["lesson", "check", "mqtt5-vs-311", "--set", "device.mqtt=5"]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(r.stdout.contains("(MQTT 5)") && !r.stdout.contains("3.1.1"));
+    let r = iotls([
+        "tour",
+        "pizza-button",
+        "--set",
+        "device.persistent=7",
+        "--plain",
+    ]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(r.stderr.contains("--set"), "{}", r.show());
+    let r = iotls(["tour", "pizza-button", "--set", "nonsense", "--plain"]);
+    assert_eq!(r.code, Some(2), "{}", r.show());
+}
+
+/// One line on stderr naming the file and line, exit 3.
+fn refused_at(name: &str, text: &str, line: usize, words: &str) {
+    let dir = tempdir("walk-bad");
+    let p = write(&dir, name, text);
+    let r = iotls(["tour", p.to_str().unwrap(), "--plain"]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    let err = r.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let at = format!("{}:{line}:", p.display());
+    assert!(err.contains(&at), "expected {at} in: {err}");
+    assert!(err.contains(words), "expected {words:?} in: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const HEAD: &str = "format = \"iotls-walkthrough/1\"\nid = \"x\"\nextends = \"pizza-button\"\n";
+
+#[test]
+fn bad_lesson_files_get_one_clear_line_with_file_and_line() {
+    refused_at(
+        "unknown-key.toml",
+        &format!("{HEAD}title = \"t\"\n\n[device]\nserver_nme = \"a\"\n"),
+        7,
+        "server_nme",
+    );
+    refused_at(
+        "wrong-type.toml",
+        &format!("{HEAD}title = \"t\"\n[device]\npersistent = \"yes\"\n"),
+        6,
+        "bool",
+    );
+    refused_at(
+        "bad-selector.toml",
+        &format!(
+            "{HEAD}title = \"t\"\n\n[[emphasis]]\nat = {{ check = \"chain\" }}\nsay = \"x\"\n"
+        ),
+        7,
+        "not a check",
+    );
+    refused_at(
+        "unknown-extends.toml",
+        "format = \"iotls-walkthrough/1\"\nid = \"x\"\ntitle = \"t\"\nextends = \"pizza-buton\"\n",
+        4,
+        "no lesson \"pizza-buton\" to extend",
+    );
+    refused_at(
+        "bad-placeholder.toml",
+        &format!("{HEAD}title = \"t\"\n[[emphasis]]\nat = {{ phase = \"hello\" }}\nsay = \"{{cert.device.colour}}\"\n"),
+        7,
+        "not a placeholder",
+    );
+    refused_at(
+        "unknown-var.toml",
+        &format!("{HEAD}title = \"t\"\n[device]\nclient_id = \"{{thingy}}\"\n"),
+        6,
+        "not a variable",
+    );
+    refused_at(
+        "operations.toml",
+        "format = \"iotls-walkthrough/1\"\nid = \"x\"\ntitle = \"t\"\noperations = \"forward-secrecy\"\n",
+        4,
+        "not available in this build",
+    );
+}
+
+#[test]
+fn a_cycle_of_extends_is_named() {
+    let dir = tempdir("walk-cycle");
+    write(
+        &dir,
+        "a.toml",
+        "format = \"iotls-walkthrough/1\"\nid = \"a\"\ntitle = \"a\"\nextends = \"b.toml\"\n",
+    );
+    let b = write(
+        &dir,
+        "b.toml",
+        "format = \"iotls-walkthrough/1\"\nid = \"b\"\ntitle = \"b\"\nextends = \"a.toml\"\n",
+    );
+    let r = iotls(["lesson", "check", b.to_str().unwrap()]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(r.stderr.contains("a.toml:4:"), "{}", r.show());
+    assert!(r.stderr.contains("circle"), "{}", r.show());
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.show());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tour_list_shows_every_lesson_with_its_title_and_an_unknown_one_lists_them() {
+    let r = iotls(["tour", "--list"]);
+    assert_eq!(r.code, Some(0));
+    for id in walkthrough::ids() {
+        let l = walkthrough::load(id, &[]).unwrap();
+        assert!(r.stdout.contains(id) && r.stdout.contains(&l.title), "{id}");
+    }
+    let r = iotls(["tour", "no-such-lesson"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("mqtt5-vs-311"), "{}", r.show());
+}

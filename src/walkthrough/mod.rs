@@ -815,3 +815,93 @@ pub(crate) fn read_named(origin: &Origin, name: &str) -> Result<Vec<u8>, String>
             }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(s: &str) -> toml::Table {
+        toml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn tables_merge_key_by_key_and_arrays_replace() {
+        let mut base =
+            table("[device]\nserver_name = \"a\"\nclient_id = \"c\"\ntrust = [\"x\", \"y\"]\n");
+        merge(
+            &mut base,
+            table("[device]\nserver_name = \"b\"\ntrust = [\"z\"]\n"),
+        );
+        let d = base["device"].as_table().unwrap();
+        assert_eq!(d["server_name"].as_str(), Some("b"));
+        assert_eq!(d["client_id"].as_str(), Some("c"), "inherited");
+        assert_eq!(
+            d["trust"].as_array().unwrap().len(),
+            1,
+            "replaced, not appended"
+        );
+    }
+
+    #[test]
+    fn set_values_are_toml_when_they_parse_and_strings_otherwise() {
+        let mut t = table("[device]\ntrust = [\"root\"]\n[[device.actions]]\npublish = \"a\"\n");
+        let mut o = BTreeMap::new();
+        apply_set(&mut t, &mut o, "device.trust=[]").unwrap();
+        apply_set(&mut t, &mut o, "device.server_name=evil.example").unwrap();
+        apply_set(&mut t, &mut o, "device.persistent=true").unwrap();
+        apply_set(&mut t, &mut o, "device.actions.0.publish=x/y").unwrap();
+        let d = t["device"].as_table().unwrap();
+        assert_eq!(d["trust"].as_array().unwrap().len(), 0);
+        assert_eq!(d["server_name"].as_str(), Some("evil.example"));
+        assert_eq!(d["persistent"].as_bool(), Some(true));
+        assert_eq!(
+            d["actions"].as_array().unwrap()[0]["publish"].as_str(),
+            Some("x/y")
+        );
+        assert_eq!(o["device.trust"].file, "--set device.trust");
+        let e = apply_set(&mut t, &mut o, "device.actions.3.publish=x").unwrap_err();
+        assert!(e.to_string().contains("device.actions"), "{e}");
+        assert!(apply_set(&mut t, &mut o, "no-equals-sign").is_err());
+    }
+
+    #[test]
+    fn vars_fill_simple_names_and_leave_json_and_placeholders() {
+        let vars = BTreeMap::from([("serial".to_string(), "S1".to_string())]);
+        let mut v =
+            toml::Value::String("{\"serialNumber\":\"{serial}\"} {cert.device.cn} {serial}".into());
+        substitute(&mut v, "x", &vars, &BTreeMap::new(), "f").unwrap();
+        assert_eq!(
+            v.as_str(),
+            Some("{\"serialNumber\":\"S1\"} {cert.device.cn} S1")
+        );
+        let mut v = toml::Value::String("{nope}".into());
+        let e = substitute(&mut v, "x", &vars, &BTreeMap::new(), "f").unwrap_err();
+        assert!(e.to_string().contains("{nope} is not a variable"), "{e}");
+    }
+
+    #[test]
+    fn offsets_are_relative_to_now() {
+        use time::Duration;
+        assert_eq!(build::offset("-1d"), Some(Duration::days(-1)));
+        assert_eq!(build::offset("365d"), Some(Duration::days(365)));
+        assert_eq!(build::offset("12h"), Some(Duration::hours(12)));
+        assert_eq!(build::offset("0"), Some(Duration::ZERO));
+        assert_eq!(build::offset("tomorrow"), None);
+        assert_eq!(build::offset("5y"), None);
+    }
+
+    #[test]
+    fn an_inherited_expect_is_replaced_whole_by_the_lessons_own() {
+        // wrong-host sets only ok and failure; pizza-button's policy and packet claims are gone.
+        let l = load("wrong-host", &[]).unwrap();
+        let e = l.spec.expect.unwrap();
+        assert_eq!(e.ok, Some(false));
+        assert!(e.policy.is_none() && e.mqtt311.is_none());
+        // policy-variables has no [device]: the pizza button's is inherited.
+        let l = load("policy-variables", &[]).unwrap();
+        assert_eq!(
+            l.spec.device.unwrap().client_id.as_deref(),
+            Some("pizza-button-1")
+        );
+    }
+}

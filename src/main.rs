@@ -372,6 +372,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .append_env_keylog(&trace)
             .map_err(|e| e.to_string())?;
         let env_keylog = exports.clone();
+        let notes = lesson.clone();
         let rerun = move || {
             let t = lesson
                 .scenario(Some(version))
@@ -383,7 +384,8 @@ fn tour(a: TourArgs) -> Result<u8, String> {
                 .map_err(|e| e.to_string())?;
             Ok(t)
         };
-        let shown = iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+        let shown = iotls::ui::run_lesson(trace, rerun, opts, |t| notes.emphasis_for(t))
+            .map_err(|e| format!("terminal UI: {e}"))?;
         exports
             .write_files(&shown, None)
             .map_err(|e| e.to_string())?;

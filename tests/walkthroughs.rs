@@ -395,3 +395,26 @@ fn tour_list_shows_every_lesson_with_its_title_and_an_unknown_one_lists_them() {
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("mqtt5-vs-311"), "{}", r.show());
 }
+
+#[test]
+fn the_terminal_ui_shows_a_lessons_emphasis_at_its_step_only() {
+    use iotls::ui::{self, Action, AppState};
+    use ratatui::{backend::TestBackend, Terminal};
+    let lesson = walkthrough::load("neighbour", &[]).unwrap();
+    let t = run(&lesson, Version::V4);
+    let notes = lesson.emphasis_for(&t);
+    let (at, say) = notes.first().cloned().expect("an emphasis the run reached");
+    let mut state = AppState::new(&t);
+    state.notes = notes;
+    let screen = |state: &AppState| {
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|f| ui::render(f, &t, state)).unwrap();
+        term.backend().to_string()
+    };
+    let step = state.steps.iter().position(|s| s.event == at).unwrap();
+    state.update(&t, Action::GoTo(step));
+    let words: String = say.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+    assert!(screen(&state).contains(&words), "{words:?} at its step");
+    state.update(&t, Action::GoTo(0));
+    assert!(!screen(&state).contains(&words), "not at the first step");
+}

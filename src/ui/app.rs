@@ -117,6 +117,8 @@ pub struct AppState {
     pub status: Option<String>,
     /// Theme and colour choice.
     pub opts: UiOptions,
+    /// A lesson's emphasis texts, at the index of the event they are about (walkthrough files).
+    pub notes: Vec<(usize, String)>,
 }
 
 impl AppState {
@@ -138,6 +140,7 @@ impl AppState {
             run: 1,
             status: None,
             opts: UiOptions::default(),
+            notes: Vec::new(),
         }
     }
 

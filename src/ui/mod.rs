@@ -29,6 +29,6 @@ mod tests;
 
 pub use app::{field_count, Action, AppState, Overlay, Pane};
 pub use keys::{action_for_key, action_for_mouse, bindings, every_binding, help_entries, Binding};
-pub use terminal::{restore, run, signal_exit_code};
+pub use terminal::{restore, run, run_lesson, signal_exit_code};
 pub use theme::{Styles, Theme, UiOptions};
 pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};

@@ -38,12 +38,24 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// session `--pcap` and the other exports are written from).
 pub fn run(
     first: Trace,
+    rerun: impl FnMut() -> Result<Trace, String>,
+    opts: UiOptions,
+) -> io::Result<Trace> {
+    run_lesson(first, rerun, opts, |_| Vec::new())
+}
+
+/// [`run`] for a lesson: `notes` gives, for each trace run, the lesson's emphasis texts at their
+/// event index (shown in the detail pane at that step).
+pub fn run_lesson(
+    first: Trace,
     mut rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
+    notes: impl Fn(&Trace) -> Vec<(usize, String)>,
 ) -> io::Result<Trace> {
     let mut trace = first;
     let mut state = AppState::new(&trace);
     state.opts = opts;
+    state.notes = notes(&trace);
 
     install_panic_hook();
     let _guard = Guard::enter()?;
@@ -105,6 +117,7 @@ pub fn run(
                 Ok(t) => {
                     trace = t;
                     state.reload(&trace);
+                    state.notes = notes(&trace);
                 }
                 Err(e) => {
                     state.rerun_requested = false;

@@ -384,8 +384,21 @@ fn tour(a: TourArgs) -> Result<u8, String> {
                 .map_err(|e| e.to_string())?;
             Ok(t)
         };
-        let shown = iotls::ui::run_lesson(trace, rerun, opts, |t| notes.emphasis_for(t))
-            .map_err(|e| format!("terminal UI: {e}"))?;
+        let shown = iotls::ui::run_lesson(trace, rerun, opts, |t| {
+            let quizzes = notes
+                .quiz_for(t)
+                .into_iter()
+                .map(|(event, q)| iotls::ui::Quiz {
+                    event,
+                    question: q.question.clone(),
+                    choices: q.choices.clone(),
+                    answer: q.answer,
+                    explain: q.explain.as_ref().map(|e| walkthrough_fill(e, t)),
+                })
+                .collect();
+            (notes.emphasis_for(t), quizzes)
+        })
+        .map_err(|e| format!("terminal UI: {e}"))?;
         exports
             .write_files(&shown, None)
             .map_err(|e| e.to_string())?;
@@ -419,6 +432,10 @@ fn refused(e: engine::EngineError) -> Result<u8, String> {
         }
         other => Err(other.to_string()),
     }
+}
+
+fn walkthrough_fill(text: &str, trace: &iotls::trace::Trace) -> String {
+    iotls::walkthrough::expect::fill(text, trace)
 }
 
 /// The MQTT version a lesson runs under: the one it pins, else MQTT 5 with `--mqtt5`.

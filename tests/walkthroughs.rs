@@ -418,3 +418,62 @@ fn the_terminal_ui_shows_a_lessons_emphasis_at_its_step_only() {
     state.update(&t, Action::GoTo(0));
     assert!(!screen(&state).contains(&words), "not at the first step");
 }
+
+#[test]
+fn a_quiz_is_asked_before_its_step_and_a_digit_answers_it() {
+    use iotls::ui::{self, Action, AppState, Quiz};
+    use ratatui::{backend::TestBackend, Terminal};
+    let lesson = walkthrough::load("pizza-button", &[]).unwrap();
+    let t = run(&lesson, Version::V4);
+    let quizzes: Vec<Quiz> = lesson
+        .quiz_for(&t)
+        .into_iter()
+        .map(|(event, q)| Quiz {
+            event,
+            question: q.question.clone(),
+            choices: q.choices.clone(),
+            answer: q.answer,
+            explain: q.explain.clone(),
+        })
+        .collect();
+    let target_event = quizzes.first().expect("a quiz the run reached").event;
+    let question = quizzes[0].question.clone();
+    let right = quizzes[0].answer;
+    let mut state = AppState::new(&t);
+    state.set_lesson(Vec::new(), quizzes);
+    let target = state
+        .steps
+        .iter()
+        .position(|s| s.event == target_event)
+        .unwrap();
+    // Step forward until the question stops us.
+    while state.asking.is_none() && state.step + 1 < state.steps.len() {
+        state.update(&t, Action::Next);
+    }
+    assert_eq!(state.asking.map(|(_, s)| s), Some(target));
+    assert_eq!(
+        state.step + 1,
+        target,
+        "the step is not shown before the answer"
+    );
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| ui::render(f, &t, &state)).unwrap();
+    let screen = term.backend().to_string();
+    let start: String = question.chars().take(30).collect();
+    assert!(screen.contains(&start), "{screen}");
+    // Other keys do nothing while the question is open; a wrong digit answers and says so.
+    state.update(&t, Action::Next);
+    assert_eq!(state.step + 1, target);
+    let wrong = if right == 1 { 2 } else { 1 };
+    state.update(&t, Action::Answer(wrong));
+    assert_eq!(state.step, target, "answered: the step is revealed");
+    assert!(state.asking.is_none());
+    assert!(state
+        .notes
+        .iter()
+        .any(|(e, s)| *e == target_event && s.contains(&format!("the answer is {right}"))));
+    // Not asked again.
+    state.update(&t, Action::Prev);
+    state.update(&t, Action::Next);
+    assert_eq!(state.step, target);
+}

@@ -71,7 +71,21 @@ pub enum Action {
     OverlayPageUp,
     OverlayPageDown,
     CloseOverlay,
+    /// Answer the open quiz question with choice n (from 1; a digit key).
+    Answer(usize),
     Quit,
+}
+
+/// A lesson's quiz question, asked before the step of its event is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quiz {
+    /// Index into `trace.events` of the step it is asked before.
+    pub event: usize,
+    pub question: String,
+    pub choices: Vec<String>,
+    /// The right choice, from 1.
+    pub answer: usize,
+    pub explain: Option<String>,
 }
 
 /// A window drawn over the tour; while one is open, keys scroll or close it.
@@ -119,6 +133,11 @@ pub struct AppState {
     pub opts: UiOptions,
     /// A lesson's emphasis texts, at the index of the event they are about (walkthrough files).
     pub notes: Vec<(usize, String)>,
+    /// A lesson's quiz questions, and which were answered.
+    pub quizzes: Vec<Quiz>,
+    pub answered: Vec<bool>,
+    /// The question on screen (an index into `quizzes`) and the step shown once it is answered.
+    pub asking: Option<(usize, usize)>,
 }
 
 impl AppState {
@@ -141,6 +160,9 @@ impl AppState {
             status: None,
             opts: UiOptions::default(),
             notes: Vec::new(),
+            quizzes: Vec::new(),
+            answered: Vec::new(),
+            asking: None,
         }
     }
 
@@ -164,7 +186,44 @@ impl AppState {
         self.steps.get(self.step)
     }
 
+    /// Adopt a lesson's emphasis and quiz for the trace on screen (a question already answered
+    /// is not asked again after a re-run).
+    pub fn set_lesson(&mut self, notes: Vec<(usize, String)>, quizzes: Vec<Quiz>) {
+        self.notes = notes;
+        self.answered.resize(quizzes.len(), false);
+        self.quizzes = quizzes;
+        self.asking = None;
+    }
+
     pub fn update(&mut self, trace: &Trace, action: Action) {
+        if let Some((q, target)) = self.asking {
+            // A question is open: a digit answers it and shows the step; q quits.
+            match action {
+                Action::Quit => self.quit = true,
+                Action::Answer(n) if (1..=self.quizzes[q].choices.len()).contains(&n) => {
+                    let quiz = &self.quizzes[q];
+                    let verdict = if n == quiz.answer {
+                        "Right".to_string()
+                    } else {
+                        format!(
+                            "Not quite: the answer is {}, {}",
+                            quiz.answer,
+                            quiz.choices[quiz.answer - 1]
+                        )
+                    };
+                    let text = match &quiz.explain {
+                        Some(e) => format!("{verdict}. {e}"),
+                        None => format!("{verdict}."),
+                    };
+                    self.notes.push((quiz.event, text));
+                    self.answered[q] = true;
+                    self.asking = None;
+                    self.go(trace, target);
+                }
+                _ => {}
+            }
+            return;
+        }
         if self.overlay.is_some() {
             // While an overlay is open, keys scroll it, q quits, and anything else closes it
             // without doing anything more.
@@ -267,7 +326,8 @@ impl AppState {
             | Action::OverlayDown
             | Action::OverlayPageUp
             | Action::OverlayPageDown
-            | Action::CloseOverlay => {}
+            | Action::CloseOverlay
+            | Action::Answer(_) => {}
             Action::Quit => self.quit = true,
         }
     }
@@ -292,6 +352,20 @@ impl AppState {
     }
 
     fn go(&mut self, trace: &Trace, n: usize) {
+        // Stepping onto a step a question is asked before: ask first, show the step after.
+        if let Some(s) = self.steps.get(n) {
+            if n != self.step && s.packet.unwrap_or(0) == 0 {
+                let open = self
+                    .quizzes
+                    .iter()
+                    .enumerate()
+                    .find(|(i, q)| q.event == s.event && !self.answered[*i]);
+                if let Some((i, _)) = open {
+                    self.asking = Some((i, n));
+                    return;
+                }
+            }
+        }
         if n != self.step {
             self.step = n;
             self.field = 0;

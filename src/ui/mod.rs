@@ -27,7 +27,7 @@ pub(crate) mod sample;
 #[cfg(test)]
 mod tests;
 
-pub use app::{field_count, Action, AppState, Overlay, Pane};
+pub use app::{field_count, Action, AppState, Overlay, Pane, Quiz};
 pub use keys::{action_for_key, action_for_mouse, bindings, every_binding, help_entries, Binding};
 pub use terminal::{restore, run, run_lesson, signal_exit_code};
 pub use theme::{Styles, Theme, UiOptions};

@@ -41,21 +41,22 @@ pub fn run(
     rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
 ) -> io::Result<Trace> {
-    run_lesson(first, rerun, opts, |_| Vec::new())
+    run_lesson(first, rerun, opts, |_| (Vec::new(), Vec::new()))
 }
 
-/// [`run`] for a lesson: `notes` gives, for each trace run, the lesson's emphasis texts at their
-/// event index (shown in the detail pane at that step).
+/// [`run`] for a lesson: `lesson` gives, for each trace run, the lesson's emphasis texts at their
+/// event index (shown in the detail pane at that step) and its quiz questions.
 pub fn run_lesson(
     first: Trace,
     mut rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
-    notes: impl Fn(&Trace) -> Vec<(usize, String)>,
+    lesson: impl Fn(&Trace) -> (Vec<(usize, String)>, Vec<super::app::Quiz>),
 ) -> io::Result<Trace> {
     let mut trace = first;
     let mut state = AppState::new(&trace);
     state.opts = opts;
-    state.notes = notes(&trace);
+    let (notes, quizzes) = lesson(&trace);
+    state.set_lesson(notes, quizzes);
 
     install_panic_hook();
     let _guard = Guard::enter()?;
@@ -117,7 +118,8 @@ pub fn run_lesson(
                 Ok(t) => {
                     trace = t;
                     state.reload(&trace);
-                    state.notes = notes(&trace);
+                    let (notes, quizzes) = lesson(&trace);
+                    state.set_lesson(notes, quizzes);
                 }
                 Err(e) => {
                     state.rerun_requested = false;

@@ -761,6 +761,14 @@ impl Lesson {
             .collect()
     }
 
+    /// The quiz questions a run reached, each at the event index of the step it is asked before.
+    pub fn quiz_for(&self, trace: &crate::trace::Trace) -> Vec<(usize, &expect::QuizItem)> {
+        self.quiz
+            .iter()
+            .filter_map(|q| q.after.resolve(trace).map(|i| (i, q)))
+            .collect()
+    }
+
     /// Check `[expect]` against a run under `version`.
     pub fn check_expect(
         &self,

@@ -423,7 +423,7 @@ fn the_terminal_ui_shows_a_lessons_emphasis_at_its_step_only() {
 fn a_quiz_is_asked_before_its_step_and_a_digit_answers_it() {
     use iotls::ui::{self, Action, AppState, Quiz};
     use ratatui::{backend::TestBackend, Terminal};
-    let lesson = walkthrough::load("pizza-button", &[]).unwrap();
+    let lesson = walkthrough::load("chain-of-trust", &[]).unwrap();
     let t = run(&lesson, Version::V4);
     let quizzes: Vec<Quiz> = lesson
         .quiz_for(&t)

@@ -396,7 +396,16 @@ fn tour(a: TourArgs) -> Result<u8, String> {
                     explain: q.explain.as_ref().map(|e| walkthrough_fill(e, t)),
                 })
                 .collect();
-            (notes.emphasis_for(t), quizzes)
+            let mut said = notes.emphasis_for(t);
+            // At the last step, where the outcome shows: what this run contradicts, if anything.
+            let last = t.events.len().saturating_sub(1);
+            for m in notes.check_expect(t, version) {
+                said.push((
+                    last,
+                    format!("This run contradicts the lesson's claim: {m}"),
+                ));
+            }
+            (said, quizzes)
         })
         .map_err(|e| format!("terminal UI: {e}"))?;
         exports

@@ -305,7 +305,10 @@ pub fn check(expect: &Expect, trace: &Trace, version: Version) -> Vec<Mismatch> 
             out.push(Mismatch {
                 key: "expect.ok".into(),
                 expected: format!("ok = {ok}"),
-                got: format!("ok = {} ({})", trace.outcome.ok, trace.outcome.summary),
+                got: match &trace.outcome.failure {
+                    Some(f) => format!("ok = {} (failure {})", trace.outcome.ok, f.code.as_str()),
+                    None => format!("ok = {}", trace.outcome.ok),
+                },
             });
         }
     }

@@ -477,3 +477,62 @@ fn a_quiz_is_asked_before_its_step_and_a_digit_answers_it() {
     state.update(&t, Action::Next);
     assert_eq!(state.step, target);
 }
+
+#[test]
+fn a_lesson_can_use_certificate_files_from_pki_init() {
+    let dir = tempdir("walk-pem");
+    let init = iotls(["pki", "init", dir.join("pki").to_str().unwrap()]);
+    assert_eq!(init.code, Some(0), "{}", init.show());
+    let lesson = write(
+        &dir,
+        "own.toml",
+        r#"format = "iotls-walkthrough/1"
+id = "own-files"
+extends = "pizza-button"
+title = "The PKI from iotls pki init"
+
+[pki.root]
+pem = "pki/root.pem"
+[pki.issuing]
+pem = "pki/issuing-ca.pem"
+[pki.broker]
+pem = "pki/broker.pem"
+key = "pki/broker.key"
+[pki.button]
+pem = "pki/button.pem"
+key = "pki/button.key"
+[pki.neighbour]
+pem = "pki/neighbour.pem"
+key = "pki/neighbour.key"
+
+[broker]
+chain = ["broker", "issuing"]
+[device]
+chain = ["button", "issuing"]
+
+[expect]
+ok = true
+"#,
+    );
+    let r = iotls(["tour", lesson.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    let t: Trace = serde_json::from_str(&r.stdout).unwrap();
+    // The device presented the very certificate pki init wrote.
+    let pem_text = std::fs::read_to_string(dir.join("pki/button.pem")).unwrap();
+    let der = pem::parse(&pem_text).unwrap().contents().to_vec();
+    assert!(t.certificates.iter().any(|c| c.der == der
+        && c.roles
+            .iter()
+            .any(|r| r.side == Side::Device && r.index == 0)));
+    // A certificate file cannot issue others: the lesson says which key is wrong.
+    let bad = write(
+        &dir,
+        "bad.toml",
+        "format = \"iotls-walkthrough/1\"\nid = \"b\"\nextends = \"pizza-button\"\ntitle = \"b\"\n\
+         [pki.issuing]\npem = \"pki/issuing-ca.pem\"\n",
+    );
+    let r = iotls(["tour", bad.to_str().unwrap(), "--plain"]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(r.stderr.contains("issuer"), "{}", r.show());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -461,6 +461,11 @@ fn a_quiz_is_asked_before_its_step_and_a_digit_answers_it() {
     let screen = term.backend().to_string();
     let start: String = question.chars().take(30).collect();
     assert!(screen.contains(&start), "{screen}");
+    // Small screens draw without a panic.
+    for (w, h) in [(20, 5), (1, 1), (80, 24)] {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| ui::render(f, &t, &state)).unwrap();
+    }
     // Other keys do nothing while the question is open; a wrong digit answers and says so.
     state.update(&t, Action::Next);
     assert_eq!(state.step + 1, target);

@@ -196,7 +196,7 @@ impl AppState {
     }
 
     pub fn update(&mut self, trace: &Trace, action: Action) {
-        if let Some((q, target)) = self.asking {
+        if let Some((q, target)) = self.asking.filter(|(q, _)| *q < self.quizzes.len()) {
             // A question is open: a digit answers it and shows the step; q quits.
             match action {
                 Action::Quit => self.quit = true,
@@ -216,6 +216,7 @@ impl AppState {
                         None => format!("{verdict}."),
                     };
                     self.notes.push((quiz.event, text));
+                    self.answered.resize(self.quizzes.len(), false);
                     self.answered[q] = true;
                     self.asking = None;
                     self.go(trace, target);
@@ -355,11 +356,9 @@ impl AppState {
         // Stepping onto a step a question is asked before: ask first, show the step after.
         if let Some(s) = self.steps.get(n) {
             if n != self.step && s.packet.unwrap_or(0) == 0 {
-                let open = self
-                    .quizzes
-                    .iter()
-                    .enumerate()
-                    .find(|(i, q)| q.event == s.event && !self.answered[*i]);
+                let open = self.quizzes.iter().enumerate().find(|(i, q)| {
+                    q.event == s.event && !self.answered.get(*i).copied().unwrap_or(false)
+                });
                 if let Some((i, _)) = open {
                     self.asking = Some((i, n));
                     return;

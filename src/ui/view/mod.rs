@@ -138,7 +138,9 @@ fn quiz(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
     let Some((q, _)) = state.asking else {
         return;
     };
-    let quiz = &state.quizzes[q];
+    let Some(quiz) = state.quizzes.get(q) else {
+        return;
+    };
     let width = area.width.saturating_sub(6).min(76) as usize;
     let mut lines = wrap(&quiz.question, width);
     lines.push(String::new());

@@ -31,6 +31,59 @@ struct Made {
     self_signed: bool,
 }
 
+/// The certificates of a lesson's `[pki]`, by name.
+pub struct LessonPki {
+    made: BTreeMap<String, Made>,
+    issuers: BTreeMap<String, Issuer<'static, KeyPair>>,
+}
+
+impl LessonPki {
+    /// The certificate `name` (DER).
+    pub fn der(&self, name: &str) -> Option<CertificateDer<'static>> {
+        self.made.get(name).map(|m| m.der.clone())
+    }
+
+    /// `name` with its key and its default chain: the leaf and its CAs below the self-signed root.
+    pub fn identity(&self, name: &str) -> Option<Identity> {
+        let leaf = self.made.get(name)?;
+        let mut chain = vec![leaf.der.clone()];
+        let mut at = leaf;
+        while let Some(up) = at.issuer.as_ref().and_then(|i| self.made.get(i)) {
+            if up.self_signed || chain.len() > 8 {
+                break;
+            }
+            chain.push(up.der.clone());
+            at = up;
+        }
+        Some(Identity {
+            chain,
+            key: leaf.key.as_ref()?.clone_key(),
+        })
+    }
+
+    /// Issue one more certificate from the CA `issuer` with a fresh P-256 key; its chain is the
+    /// new leaf and the issuer's own chain below the root.
+    pub fn issue(&self, issuer: &str, params: CertificateParams) -> Result<Identity, String> {
+        let ca = self
+            .issuers
+            .get(issuer)
+            .ok_or_else(|| format!("no CA {issuer:?} in the lesson's [pki]"))?;
+        let kp =
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+        let cert = params.signed_by(&kp, ca).map_err(|e| e.to_string())?;
+        let mut chain = vec![cert.der().clone()];
+        if let Some(up) = self.identity(issuer) {
+            if !self.made[issuer].self_signed {
+                chain.extend(up.chain);
+            }
+        }
+        Ok(Identity {
+            chain,
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(kp.serialize_der())),
+        })
+    }
+}
+
 /// `-1d`, `365d`, `12h`, `30m`, `10s`, `0`: an offset from now.
 pub(crate) fn offset(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -64,7 +117,7 @@ impl Lesson {
     /// The engine's scenario for one run: a fresh PKI, the registry, both sides. `version`
     /// overrides the MQTT version when the lesson does not pin one.
     pub fn scenario(&self, version: Option<Version>) -> Result<Scenario, WalkError> {
-        let certs = self.make_pki()?;
+        let (certs, _) = self.make_pki()?;
         let spec = &self.spec;
         let broker = spec.broker.clone().unwrap_or_default();
         let device = spec.device.clone().unwrap_or_default();
@@ -259,7 +312,16 @@ impl Lesson {
     }
 
     /// Generate (or load) every certificate of `[pki]`, each after its issuer.
-    fn make_pki(&self) -> Result<BTreeMap<String, Made>, WalkError> {
+    #[allow(clippy::type_complexity)]
+    fn make_pki(
+        &self,
+    ) -> Result<
+        (
+            BTreeMap<String, Made>,
+            BTreeMap<String, Issuer<'static, KeyPair>>,
+        ),
+        WalkError,
+    > {
         let specs = self.spec.pki.clone().unwrap_or_default();
         let now = OffsetDateTime::now_utc();
         let mut made: BTreeMap<String, Made> = BTreeMap::new();
@@ -302,7 +364,14 @@ impl Lesson {
                 ));
             }
         }
-        Ok(made)
+        Ok((made, issuers))
+    }
+
+    /// The lesson's `[pki]`, made anew: each certificate by name, and the CAs that can issue more
+    /// (`iotls pki init --devices` issues a room's identities from the pizza shop's issuing CA).
+    pub fn pki(&self) -> Result<LessonPki, WalkError> {
+        let (made, issuers) = self.make_pki()?;
+        Ok(LessonPki { made, issuers })
     }
 
     /// One certificate; returns it with its issuer handle (or stores a loaded one directly).

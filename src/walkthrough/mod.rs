@@ -9,6 +9,7 @@ mod build;
 pub mod expect;
 pub mod format;
 
+pub use build::LessonPki;
 pub use expect::{Mismatch, Selector};
 pub use format::{Walkthrough, FORMAT};
 

@@ -497,6 +497,12 @@ fn apply_set(
         )));
     };
     let key = key.trim();
+    if key == "extends" {
+        return Err(WalkError::Set(
+            "--set extends: a lesson's parent is part of the file; run the other lesson instead"
+                .into(),
+        ));
+    }
     if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
         return Err(WalkError::Set(format!(
             "--set {set:?}: the key is a dotted path such as device.server_name"
@@ -871,6 +877,7 @@ mod tests {
         let e = apply_set(&mut t, &mut o, "device.actions.3.publish=x").unwrap_err();
         assert!(e.to_string().contains("device.actions"), "{e}");
         assert!(apply_set(&mut t, &mut o, "no-equals-sign").is_err());
+        assert!(apply_set(&mut t, &mut o, "extends=wrong-host").is_err());
     }
 
     #[test]

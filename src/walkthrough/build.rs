@@ -84,6 +84,26 @@ impl LessonPki {
     }
 }
 
+/// The registry of a lesson's `[broker.registry]` over certificates given by `[pki]` name (e.g.
+/// the pizza shop's, read from a `pki init` directory).
+pub fn registry_for(lesson: &Lesson, certs: &[(&str, &[u8])]) -> Result<Registry, WalkError> {
+    let made = certs
+        .iter()
+        .map(|(name, der)| {
+            (
+                name.to_string(),
+                Made {
+                    der: CertificateDer::from(der.to_vec()),
+                    key: None,
+                    issuer: None,
+                    self_signed: false,
+                },
+            )
+        })
+        .collect();
+    lesson.registry(&made)
+}
+
 /// `-1d`, `365d`, `12h`, `30m`, `10s`, `0`: an offset from now.
 pub(crate) fn offset(s: &str) -> Option<Duration> {
     let s = s.trim();

@@ -9,7 +9,7 @@ mod build;
 pub mod expect;
 pub mod format;
 
-pub use build::LessonPki;
+pub use build::{registry_for, LessonPki};
 pub use expect::{Mismatch, Selector};
 pub use format::{Walkthrough, FORMAT};
 

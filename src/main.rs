@@ -199,6 +199,10 @@ struct ServeArgs {
     /// less 64).
     #[arg(long, default_value_t = 0)]
     max_connections: u32,
+    /// Seconds a device may take for its TLS handshake, then for its whole CONNECT, and a
+    /// subscriber for reading a delivery before it is disconnected as a slow consumer.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    deadline: u32,
     /// Accept this application protocol (ALPN), like AWS IoT's port 443 (x-amzn-mqtt-ca); repeatable.
     /// A device offering none of them is refused (alert no_application_protocol); one that sends no
     /// ALPN at all is accepted.
@@ -325,26 +329,36 @@ fn tour(a: TourArgs) -> Result<u8, String> {
                 println!("{:<21} teaches: {}", "", l.concepts.join(", "));
             }
         }
+        for op in engine::operations::Operations::ALL {
+            println!("{:<21} {}", op.id(), op.title());
+            println!("{:<21} made of operations, not one session", "");
+        }
         return Ok(exit::OK);
     }
-    let exports = match Exports::new(&a.exports, export::Command::Tour) {
-        Ok(x) => x,
-        Err(e) => return export_refused(e),
-    };
     let arg = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
     let lesson = match iotls::walkthrough::load(&arg, &a.set) {
         Ok(l) => l,
         Err(e) => return refused(e.into()),
     };
+    let x = &a.exports;
+    let exporting = x.keylog.is_some() || x.pcap.is_some() || x.reproduce.is_some();
+    if lesson.operations.is_some() && (exporting || !x.export.is_empty()) {
+        eprintln!(
+            "iotls: {} is a lesson of operations, not a session: it has no key log, \
+             capture, page or calculations to export (--json prints its trace)",
+            lesson.id
+        );
+        return Ok(exit::USAGE);
+    }
+    let exports = match Exports::new(&a.exports, export::Command::Tour) {
+        Ok(x) => x,
+        Err(e) => return export_refused(e),
+    };
     let version = match lesson_version(&lesson, a.mqtt5) {
         Ok(v) => v,
         Err(e) => return refused(e),
     };
-    let trace = match lesson
-        .scenario(Some(version))
-        .map_err(engine::EngineError::from)
-        .and_then(|s| engine::run(&s))
-    {
+    let trace = match lesson.run(Some(version)) {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
@@ -374,11 +388,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         let env_keylog = exports.clone();
         let notes = lesson.clone();
         let rerun = move || {
-            let t = lesson
-                .scenario(Some(version))
-                .map_err(engine::EngineError::from)
-                .and_then(|s| engine::run(&s))
-                .map_err(|e| e.to_string())?;
+            let t = lesson.run(Some(version)).map_err(|e| e.to_string())?;
             env_keylog
                 .append_env_keylog(&t)
                 .map_err(|e| e.to_string())?;
@@ -465,7 +475,10 @@ fn lesson_version(
     }
 }
 
-fn version_name(v: engine::mqtt_io::Version) -> &'static str {
+fn run_name(lesson: &iotls::walkthrough::Lesson, v: engine::mqtt_io::Version) -> &'static str {
+    if lesson.operations.is_some() {
+        return "operations";
+    }
     match v {
         engine::mqtt_io::Version::V4 => "MQTT 3.1.1",
         engine::mqtt_io::Version::V5 => "MQTT 5",
@@ -490,7 +503,7 @@ fn tell_mismatches(
     eprintln!(
         "iotls: this run of {} ({}) contradicts the lesson's [expect]{why}:",
         lesson.id,
-        version_name(version)
+        run_name(lesson, version)
     );
     for x in m {
         eprintln!("iotls:   {x}");
@@ -516,11 +529,7 @@ fn lesson_check(arg: &str, sets: &[String], mqtt5: bool) -> Result<u8, String> {
     };
     let mut failed = false;
     for v in versions {
-        let trace = match lesson
-            .scenario(Some(v))
-            .map_err(engine::EngineError::from)
-            .and_then(|s| engine::run(&s))
-        {
+        let trace = match lesson.run(Some(v)) {
             Ok(t) => t,
             Err(e) => return refused(e),
         };
@@ -529,7 +538,7 @@ fn lesson_check(arg: &str, sets: &[String], mqtt5: bool) -> Result<u8, String> {
             println!(
                 "{} ({}): [expect] met: {}",
                 lesson.id,
-                version_name(v),
+                run_name(&lesson, v),
                 trace.outcome.summary
             );
         } else {
@@ -537,7 +546,7 @@ fn lesson_check(arg: &str, sets: &[String], mqtt5: bool) -> Result<u8, String> {
             println!(
                 "{} ({}): [expect] NOT met: {}",
                 lesson.id,
-                version_name(v),
+                run_name(&lesson, v),
                 trace.outcome.summary
             );
             for x in m {
@@ -600,6 +609,7 @@ fn serve(a: ServeArgs) -> Result<u8, String> {
         sessions: a.sessions,
         pki_dir: Some(a.pki),
         max_connections: a.max_connections,
+        deadline_secs: a.deadline,
         alpn: a.alpn,
         ca_mode: a.ca_mode,
         policy: a.policy,

@@ -7,6 +7,8 @@
 //! Honesty rules (see SECURITY-MODEL.md): the key exchange is ECDHE, not RSA key transport; a
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
 
+pub mod calc;
+
 use crate::trace::{
     hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
     Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,
@@ -81,9 +83,14 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
             ciphertext,
             plaintext,
             mqtt,
+            mqtt_not_listed,
             ..
-        } => match packet.and_then(|p| mqtt.get(p)) {
-            Some(p) => mqtt_packet(e.side, p, ciphertext.len()),
+        } => match packet.and_then(|p| mqtt.get(p).map(|m| (p, m))) {
+            Some((i, p)) if i + 1 == mqtt.len() && *mqtt_not_listed > 0 => format!(
+                "{} The same record holds {mqtt_not_listed} more MQTT packet(s), not listed.",
+                mqtt_packet(e.side, p, ciphertext.len())
+            ),
+            Some((_, p)) => mqtt_packet(e.side, p, ciphertext.len()),
             None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
         EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
@@ -104,7 +111,57 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         EventKind::Policy(p) => policy(p, e.side),
         EventKind::Closed { by, reason, .. } => closed(*by, reason),
         EventKind::Error { stage, message, .. } => error(*stage, message),
+        EventKind::Gap { reason, .. } => gap(reason),
+        EventKind::Operation(o) => operation(o),
     }
+}
+
+/// An operation of a lesson that is not a session: what it shows, then the verdict the library
+/// returned and whether that is what the lesson demonstrates.
+pub fn operation(o: &crate::trace::Operation) -> String {
+    match operation_verdict(o) {
+        Some(v) => format!("{}\n{v}", o.explain),
+        None => o.explain.clone(),
+    }
+}
+
+/// `ring: signature invalid — the expected result: ...`, or `None` for an operation without one.
+pub fn operation_verdict(o: &crate::trace::Operation) -> Option<String> {
+    let v = o.verdict.as_ref()?;
+    let lib = &o.library;
+    Some(match (v.ok, v.expected) {
+        (true, true) => format!("{lib} answered: {} — as expected.", v.reason),
+        (false, false) => format!(
+            "{lib} answered: {} — the expected answer: this \"no\" is what the lesson shows.",
+            v.reason
+        ),
+        (true, false) => format!(
+            "{lib} answered: {} — NOT what the lesson expects: this should have failed.",
+            v.reason
+        ),
+        (false, true) => format!(
+            "{lib} answered: {} — NOT what the lesson expects: this should have passed.",
+            v.reason
+        ),
+    })
+}
+
+/// A recording bound's gap (`serve`), for people.
+pub fn gap(reason: &str) -> String {
+    format!(
+        "Records not kept: {reason}. The records after the gap were decrypted with sequence \
+         numbers moved on by the records left out."
+    )
+}
+
+/// A gap's one-line title.
+pub fn gap_title(device: &crate::trace::GapSide, broker: &crate::trace::GapSide) -> String {
+    format!(
+        "gap: {} + {} records not kept ({} bytes)",
+        device.records,
+        broker.records,
+        group((device.bytes + broker.bytes) as usize)
+    )
 }
 
 fn key_schedule(k: &crate::trace::KeySchedule) -> String {
@@ -599,7 +656,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let id = p
                 .client_id
                 .as_deref()
-                .map(|c| format!(" with client id {c}"))
+                .map(|c| format!(" with client id {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default();
             format!(
                 "Inside the tunnel the device now speaks MQTT: CONNECT{id}. The broker already knows which \
@@ -612,7 +669,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             format!("The broker answers the CONNECT: CONNACK, {code}.{wire}")
         }
         MqttPacketType::Publish => {
-            let topic = p.topic.as_deref().unwrap_or("?");
+            let topic = fit_chars(p.topic.as_deref().unwrap_or("?"), ECHO_CHARS);
             let payload = p
                 .payload
                 .as_deref()
@@ -657,7 +714,7 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
             let topic = p
                 .topic
                 .as_deref()
-                .map(|t| format!(" to {t}"))
+                .map(|t| format!(" to {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default();
             format!("The {} subscribes{topic}.{wire}", side.name())
         }
@@ -796,14 +853,14 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
                 && !l.starts_with("Condition")
         })
         .filter(|l| p.decision.allowed() || !l.starts_with("No statement"))
-        .map(|l| format!(" {l}"))
+        .map(|l| format!(" {}", fit_chars(l, 2 * ECHO_CHARS)))
         .unwrap_or_default();
-    let vars: Vec<&str> = p
+    let vars: Vec<String> = p
         .lines
         .iter()
         .map(|l| l.trim())
         .filter(|l| l.starts_with("${"))
-        .map(|l| l.split(" (from").next().unwrap_or(l))
+        .map(|l| fit_chars(l.split(" (from").next().unwrap_or(l), ECHO_CHARS))
         .collect();
     let vars = if vars.is_empty() {
         String::new()
@@ -825,7 +882,7 @@ fn policy(p: &PolicyEvent, side: Side) -> String {
     format!(
         "May this certificate do {} on {}? {engine} says {verdict}{why}{vars}{enforced}",
         p.action,
-        short_arn(&p.resource)
+        fit_chars(short_arn(&p.resource), ECHO_CHARS)
     )
 }
 
@@ -1088,7 +1145,23 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
         return "Both sides authenticated each other over TLS (handshake only, no MQTT)."
             .to_string();
     }
-    let done: Vec<String> = o.mqtt.iter().map(mqtt_line).collect();
+    // Repeats are counted, not repeated (a ping flood is one line), and the list is capped.
+    let mut done: Vec<(String, usize)> = Vec::new();
+    for line in o.mqtt.iter().map(mqtt_line) {
+        match done.last_mut() {
+            Some((l, n)) if *l == line => *n += 1,
+            _ => done.push((line, 1)),
+        }
+    }
+    let more = done.len().saturating_sub(MAX_OUTCOME_LINES);
+    let mut done: Vec<String> = done
+        .into_iter()
+        .take(MAX_OUTCOME_LINES)
+        .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
+        .collect();
+    if more > 0 {
+        done.push(format!("{more} more"));
+    }
     if done.is_empty() {
         "Both sides authenticated each other over TLS.".to_string()
     } else {
@@ -1099,20 +1172,40 @@ pub fn outcome_line(o: &Outcome, tls_only: bool) -> String {
     }
 }
 
+/// The most characters of a client id, topic or filter a narration echoes: they come from the
+/// device, which may send 65,535 bytes of one.
+const ECHO_CHARS: usize = 128;
+
+/// A value the device chose (a client id, a topic, a resource named after one), as the narration
+/// echoes it: at most [`ECHO_CHARS`] characters, with `…` when cut.
+pub fn echo(s: &str) -> String {
+    fit_chars(s, ECHO_CHARS)
+}
+
+/// A line of a policy explanation as the narration shows it: explanations quote the request's
+/// values, so they are cut at four times [`ECHO_CHARS`].
+pub fn echo_line(s: &str) -> String {
+    fit_chars(s, 4 * ECHO_CHARS)
+}
+
+/// The most distinct requests the outcome line lists.
+const MAX_OUTCOME_LINES: usize = 12;
+
 /// One request and its result, in words.
 pub fn mqtt_line(m: &MqttOutcome) -> String {
+    let echo = |s: Option<&str>| fit_chars(s.unwrap_or("?"), ECHO_CHARS);
     let what = match m.action {
         MqttRequest::Connect => format!(
             "CONNECT{}",
             m.client_id
                 .as_ref()
-                .map(|c| format!(" as {c}"))
+                .map(|c| format!(" as {}", fit_chars(c, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
-        MqttRequest::Publish => format!("PUBLISH to {}", m.topic.as_deref().unwrap_or("?")),
-        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", m.filter.as_deref().unwrap_or("?")),
+        MqttRequest::Publish => format!("PUBLISH to {}", echo(m.topic.as_deref())),
+        MqttRequest::Subscribe => format!("SUBSCRIBE to {}", echo(m.filter.as_deref())),
         MqttRequest::Unsubscribe => {
-            format!("UNSUBSCRIBE from {}", m.filter.as_deref().unwrap_or("?"))
+            format!("UNSUBSCRIBE from {}", echo(m.filter.as_deref()))
         }
         MqttRequest::Ping => "PINGREQ".to_string(),
     };
@@ -1150,7 +1243,7 @@ pub fn failure_line(f: &Failure) -> String {
             "{a}{}",
             f.topic
                 .as_ref()
-                .map(|t| format!(" on {t}"))
+                .map(|t| format!(" on {}", fit_chars(t, ECHO_CHARS)))
                 .unwrap_or_default()
         ),
         (None, None) => "the session".to_string(),
@@ -1185,6 +1278,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "application-layer protocol negotiation: what protocol runs in TLS",
     ),
     (
+        "AES",
+        "advanced encryption standard: the block cipher of the GCM suites",
+    ),
+    (
         "ARN",
         "Amazon resource name: how a policy names a client, topic or thing",
     ),
@@ -1203,6 +1300,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "DER",
         "the binary encoding of a certificate, as sent in the handshake",
+    ),
+    (
+        "DNS",
+        "domain name system: a SAN entry DNS:name is a host name",
     ),
     (
         "ECDHE",
@@ -1225,12 +1326,28 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "Galois/counter mode: AES as an AEAD, with a 16-byte tag per record",
     ),
     (
+        "HMAC",
+        "hash-based MAC: the PRF's building block, keyed with a secret",
+    ),
+    (
+        "IP",
+        "internet protocol: a SAN entry IP:address is an address",
+    ),
+    (
+        "IV",
+        "initialization vector: per-record nonce part (GCM: a 4-byte salt)",
+    ),
+    (
         "MAC",
         "message authentication code: a keyed check value; in AEAD, the tag",
     ),
     (
         "MQTT",
         "the publish/subscribe protocol the device speaks inside TLS",
+    ),
+    (
+        "OCSP",
+        "online certificate status protocol: is a certificate revoked?",
     ),
     (
         "PEM",
@@ -1248,6 +1365,11 @@ pub const GLOSSARY: &[(&str, &str)] = &[
         "QoS",
         "quality of service: 0 at most once, 1 at least once (acknowledged)",
     ),
+    ("RFC", "request for comments: the documents that define TLS"),
+    (
+        "RSA",
+        "Rivest-Shamir-Adleman: older public-key algorithm, unused here",
+    ),
     (
         "SAN",
         "subject alternative name: host names a certificate is valid for",
@@ -1255,6 +1377,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SCSV",
         "signalling cipher suite value: a flag in the list, not a suite",
+    ),
+    (
+        "SHA",
+        "secure hash algorithm: SHA-256, SHA-384; sha256 is SHA-256",
     ),
     (
         "SKE",
@@ -1271,6 +1397,10 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     (
         "SUBACK",
         "MQTT's answer to SUBSCRIBE: the QoS granted, or a refusal",
+    ),
+    (
+        "TCP",
+        "transmission control protocol: the byte stream TLS runs over",
     ),
     (
         "TLS",

@@ -49,7 +49,7 @@ fn plain_tour_narrates_every_phase_from_client_hello_to_puback() {
     }
     assert!(text.contains("iotbutton/G030JF055364XVRB"), "{text}");
     assert!(
-        text.contains("signed_len: "),
+        text.contains("signed bytes: ") && text.contains(" = 2"),
         "the transcript length is shown:\n{text}"
     );
     assert!(
@@ -295,4 +295,114 @@ fn inspect_tells_the_two_serials_apart() {
         .collect();
     assert!(!ca.iter().any(|l| l.contains("SerialNumber")), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--plain` prints each calculation in the step where it happens: under the broker's
+/// CertificateVerify check the messages it signed, whose lengths add up to the signed length; under
+/// the key schedule the trace's master secret and key block; under iotls's Finished checks the
+/// expected and received verify_data; under each encrypted record its AAD; each with the
+/// reproduce.sh check that redoes it.
+#[test]
+fn plain_tour_shows_each_calculation_in_its_step() {
+    use iotls::trace::{hex, EventKind};
+    let scenario = iotls::engine::lessons::scenario("pizza-button").unwrap();
+    let trace = iotls::engine::run(&scenario).unwrap();
+    let plain = iotls::render::plain::render(&trace);
+    // The lines of event `seq`'s step: from its `[seq]` line to the next step.
+    let section = |seq: u32| -> String {
+        let start = plain
+            .find(&format!("[{seq:>3}] "))
+            .unwrap_or_else(|| panic!("event {seq}"));
+        let rest = &plain[start + 6..];
+        let end = rest.find("\n[").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let redo = |text: &str| -> String {
+        let at = text.find("sh DIR/reproduce.sh ").expect("a redo line") + 20;
+        let name = text[at..].split_whitespace().next().unwrap().to_string();
+        assert!(
+            iotls::narrate::calc::CHECKS.contains(&name.as_str()),
+            "{name}"
+        );
+        name
+    };
+    let mut seen = Vec::new();
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::Check {
+                signature: Some(sig),
+                ..
+            } => {
+                let text = section(e.seq);
+                let line = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("signed bytes: "))
+                    .unwrap_or_else(|| panic!("no signed bytes line:\n{text}"));
+                let sum = line
+                    .split(": ")
+                    .nth(1)
+                    .unwrap()
+                    .split(" = ")
+                    .next()
+                    .unwrap();
+                let sum: usize = sum.split(" + ").map(|n| n.parse::<usize>().unwrap()).sum();
+                assert_eq!(sum, sig.signed_len, "{line}");
+                assert!(line.contains(&format!("= {} bytes", sig.signed_len)));
+                assert!(text.contains(&hex(&sig.digest)));
+                seen.push(redo(&text));
+            }
+            EventKind::Check {
+                finished: Some(f), ..
+            } => {
+                let text = section(e.seq);
+                assert!(
+                    text.contains(&format!("expected: {}", hex(&f.expected))),
+                    "{text}"
+                );
+                assert!(
+                    text.contains(&format!("received: {}", hex(&f.received))),
+                    "{text}"
+                );
+                seen.push(redo(&text));
+            }
+            EventKind::KeySchedule(k) => {
+                let text = section(e.seq);
+                assert!(text.contains(&hex(&k.master_secret.value)), "{text}");
+                assert!(text.contains(&hex(&k.key_expansion.key_block)), "{text}");
+                assert!(text.contains("never leave rustls"), "{text}");
+                seen.push(redo(&text));
+            }
+            EventKind::AppData {
+                protection: Some(p),
+                ..
+            } => {
+                let text = section(e.seq);
+                assert!(text.contains(&format!("= {}", hex(&p.aad))), "{text}");
+                assert!(text.contains(&hex(&p.tag)), "{text}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "server_kx_signature",
+            "key_block",
+            "certificate_verify",
+            "client_finished",
+            "server_finished"
+        ]
+    );
+    // serve's narration for others keeps the key schedule out.
+    let shared = iotls::render::plain::render(&trace.without_secrets());
+    let k = trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::KeySchedule(k) => Some(k.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!shared.contains(&hex(&k.key_expansion.key_block)));
+    assert!(!shared.contains(&hex(&k.master_secret.value)));
 }

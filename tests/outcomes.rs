@@ -812,6 +812,25 @@ fn serve_narration_keeps_secrets_and_payloads_out() {
         "no part of the master secret:\n{out}"
     );
     assert!(!out.contains("clickType"), "no payload:\n{out}");
+    // Nor the keys derived from it: the key block and the write keys the tour's key schedule
+    // shows.
+    let schedule = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "key_schedule")
+        .expect("connect's trace holds the key schedule");
+    let expansion = &schedule["key_expansion"];
+    let mut keys = vec![expansion["key_block"].as_str().unwrap().to_string()];
+    for p in expansion["parts"].as_array().unwrap() {
+        if p["name"].as_str().unwrap().ends_with("_key") {
+            keys.push(p["value"].as_str().unwrap().to_string());
+        }
+    }
+    for k in keys {
+        assert!(!out.contains(&k[..16]), "no key ({k}):\n{out}");
+    }
+    assert!(!out.contains("key block"), "no key schedule:\n{out}");
 }
 
 /// The device asks mosquitto for a name its certificate does not carry: iotls's device refuses the

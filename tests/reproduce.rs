@@ -28,22 +28,90 @@ fn peers(test: &str) -> bool {
 
 /// Run reproduce.sh in `dir` with bash, from another directory; its exit code and its lines.
 fn run_script(dir: &Path) -> (Option<i32>, Vec<String>) {
+    let (code, lines, _) = run_script_with("bash", dir, &[]);
+    (code, lines)
+}
+
+/// Run reproduce.sh in `dir` with `shell` and `args`, from another directory; its exit code, its
+/// lines and its standard error.
+fn run_script_with(shell: &str, dir: &Path, args: &[&str]) -> (Option<i32>, Vec<String>, String) {
     let elsewhere = tempdir("reproduce-cwd");
     let out = elsewhere.join("out.txt");
-    let mut child = Command::new("bash")
+    let err = elsewhere.join("err.txt");
+    let mut child = Command::new(shell)
         .arg(dir.join("reproduce.sh"))
+        .args(args)
         .current_dir(&elsewhere)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).expect("create out.txt"))
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(&err).expect("create err.txt"))
         .spawn()
-        .expect("start bash");
+        .expect("start the shell");
     let status = wait_bounded(&mut child, SCRIPT);
     let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let err = std::fs::read_to_string(&err).unwrap_or_default();
+    eprint!("{err}");
     (
         status.and_then(|s| s.code()),
         text.lines().map(str::to_string).collect(),
+        err,
     )
+}
+
+/// The check a line of reproduce.sh is about: `certificate_verify`, or `records` for a record.
+fn check_of(line: &str) -> &str {
+    let name = line[5..].split(':').next().unwrap_or("");
+    if name.starts_with("record ") {
+        "records"
+    } else {
+        name
+    }
+}
+
+/// `sh reproduce.sh CHECK` (sh, as the tour's screens show it) prints that check's lines only, and
+/// still passes where the check needs what others compute (a Finished needs the record keys);
+/// an unknown name is refused with the names it knows. Every line of a full run names a check
+/// the script (and the screens) know.
+#[test]
+fn reproduce_sh_runs_one_named_check() {
+    if !peers("reproduce_sh_runs_one_named_check") {
+        return;
+    }
+    let dir = tempdir("reproduce-one").join("calc");
+    let code = iotls(&[
+        "tour".as_ref(),
+        "--plain".as_ref(),
+        "--reproduce".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0));
+    let (code, all, _) = run_script_with("sh", &dir, &[]);
+    assert_eq!(code, Some(0), "{}", all.join("\n"));
+    no_failures(&all);
+    let known = iotls::narrate::calc::CHECKS;
+    for l in &all {
+        assert!(known.contains(&check_of(l)), "{l:?} names no known check");
+    }
+    // Every name the screens may show is one the script accepts.
+    for &check in known {
+        let (code, lines, _) = run_script_with("sh", &dir, &[check]);
+        assert_eq!(code, Some(0), "{check}: {}", lines.join("\n"));
+        no_failures(&lines);
+        let expected: Vec<&String> = all.iter().filter(|l| check_of(l) == check).collect();
+        assert!(!expected.is_empty(), "{check} is in the full run");
+        assert_eq!(
+            lines.iter().collect::<Vec<_>>(),
+            expected,
+            "`reproduce.sh {check}` prints its own lines, as the full run does"
+        );
+    }
+    let (code, lines, err) = run_script_with("sh", &dir, &["finished"]);
+    assert_eq!(code, Some(2), "{}", lines.join("\n"));
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(
+        err.contains("no check named 'finished'") && err.contains("client_finished"),
+        "the refusal names the checks: {err}"
+    );
 }
 
 /// `iotls ARGS…` with its output discarded; its exit code.

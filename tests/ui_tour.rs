@@ -552,6 +552,28 @@ fn any_size_any_step() {
                     let _ = draw(&trace, &state, w, h);
                 }
             }
+            // Every field selected (a calculation's long values fill the note), the hex view
+            // enlarged, the record as sent: at the smallest sizes the tour draws.
+            state.update(&trace, Action::Focus(Pane::Detail));
+            let n = ui::view::detail::shown_rows(&trace, &state, &state.steps[step]).len();
+            for f in 0..n {
+                state.update(&trace, Action::SelectField(f));
+                for (w, h) in [(60, 16), (61, 17), (80, 24)] {
+                    let _ = draw(&trace, &state, w, h);
+                    state.update(&trace, Action::ToggleHex);
+                    let _ = draw(&trace, &state, w, h);
+                    state.update(&trace, Action::ToggleHex);
+                }
+            }
+        }
+        state.update(&trace, Action::ToggleSent);
+        for step in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(step));
+            let n = ui::view::detail::shown_rows(&trace, &state, &state.steps[step]).len();
+            for f in 0..n {
+                state.update(&trace, Action::SelectField(f));
+                let _ = draw(&trace, &state, 60, 16);
+            }
         }
         let s = text(&draw(&trace, &state, 20, 5));
         assert!(s.contains("too"), "{s}");
@@ -956,7 +978,14 @@ fn an_encrypted_record_as_sent_and_decrypted() {
             "length",
             "explicit nonce",
             "encrypted content",
-            "tag"
+            "decrypted",
+            "tag",
+            "AEAD",
+            "seq",
+            "nonce",
+            "AAD",
+            "redo",
+            "command"
         ],
         "{rows:?}"
     );
@@ -1066,4 +1095,537 @@ fn the_device_certificate_keeps_its_serial_number_at_80x24() {
         "pizza_80x24_device_certificate",
         masked(&trace, &state, 80, 24)
     );
+}
+
+/// The lessons made of operations: every step of each draws at 80×24 and at the smallest size,
+/// and one step of public-key-basics (the tampered order that ring rejects) is a snapshot.
+#[test]
+fn operations_lessons_draw() {
+    use iotls::engine::operations::{self, Operations};
+    for k in Operations::ALL {
+        let trace = operations::run(k).expect("an operations lesson");
+        let mut state = AppState::new(&trace);
+        assert_eq!(state.steps.len(), trace.events.len(), "{}", k.id());
+        for i in 0..state.steps.len() {
+            state.update(&trace, Action::GoTo(i));
+            for (w, h) in [(80, 24), (60, 16)] {
+                let screen = text(&draw(&trace, &state, w, h));
+                assert!(screen.contains("Operations"), "{}\n{screen}", k.id());
+            }
+        }
+    }
+    let trace = operations::run(Operations::PublicKeyBasics).expect("public-key-basics");
+    let mut state = AppState::new(&trace);
+    let tampered = trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, EventKind::Operation(o)
+                if o.op == iotls::trace::OperationKind::Verify
+                    && o.verdict.as_ref().is_some_and(|v| !v.ok))
+        })
+        .expect("the tampered order's verification");
+    state.update(&trace, Action::GoTo(tampered));
+    let screen = masked(&trace, &state, 80, 24);
+    assert!(screen.contains("ring"), "{screen}");
+    insta::assert_snapshot!("ops_public_key_basics_80x24_tampered", screen);
+}
+
+/// The step of event `kind` (a check with `check` made by `side`, or the key schedule).
+fn calc_step(
+    trace: &Trace,
+    state: &AppState,
+    pick: &dyn Fn(&iotls::trace::Event) -> bool,
+) -> usize {
+    state
+        .steps
+        .iter()
+        .position(|s| s.packet.is_none() && s.event(trace).is_some_and(pick))
+        .expect("the calculation's step")
+}
+
+fn is_check(e: &iotls::trace::Event, id: &str, side: iotls::trace::Side) -> bool {
+    e.side == side && matches!(&e.kind, EventKind::Check { check, .. } if check.to_string() == id)
+}
+
+/// The rows of the detail pane, read off the screen at 120×35 by selecting each in turn: the
+/// note under the list shows the selected row in full, `name = value`.
+fn shown_rows(trace: &Trace, state: &AppState) -> Vec<(String, String)> {
+    let step = state.steps[state.step];
+    ui::view::detail::shown_rows(trace, state, &step)
+        .into_iter()
+        .map(|r| (r.name, r.value))
+        .collect()
+}
+
+/// A calculation screen says on screen which `reproduce.sh` check redoes it, and the script
+/// knows that name.
+fn assert_redo(trace: &Trace, state: &mut AppState, check: &str) {
+    let rows = shown_rows(trace, state);
+    let redo = rows
+        .iter()
+        .position(|(n, _)| n == "redo")
+        .expect("a redo row");
+    state.update(trace, Action::SelectField(redo));
+    // The note under the list, where the selected row is shown in full.
+    let a = ui::areas(Rect::new(0, 0, 80, 24)).unwrap();
+    let g = ui::view::detail::geometry(a.right, trace, state);
+    let buf = draw(trace, state, 80, 24);
+    let s = (g.note.top()..g.note.bottom())
+        .map(|y| {
+            (g.note.left()..g.note.right())
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command = format!("iotls tour --reproduce DIR && sh DIR/reproduce.sh {check}");
+    assert!(
+        s.contains(&command),
+        "the command is on screen at 80x24, wrapped, not cut:\n{s}"
+    );
+    assert!(iotls::narrate::calc::CHECKS.contains(&check));
+    state.update(trace, Action::SelectField(0));
+}
+
+/// The sum of the byte counts a calculation lists (`N bytes from the …`), and the total it
+/// says they make (`a + b + … = N bytes`), read from its rows.
+fn listed_and_total(rows: &[(String, String)], total_row: &str) -> (usize, usize) {
+    let listed: usize = rows
+        .iter()
+        .filter_map(|(_, v)| v.split_once(" bytes from the "))
+        .map(|(n, _)| n.parse::<usize>().expect("a length"))
+        .sum();
+    let total = rows
+        .iter()
+        .find(|(n, _)| n == total_row)
+        .and_then(|(_, v)| v.split(" = ").nth(1))
+        .and_then(|v| v.split(' ').next())
+        .map(|n| n.parse::<usize>().expect("the total"))
+        .expect("a total row");
+    (listed, total)
+}
+
+/// The broker's check of the device's CertificateVerify, as a calculation: the messages it
+/// signed with their lengths, summing to the signed length; the digest iotls computed; whose
+/// verdict it was; the signed bytes in the hex view with each message's start marked.
+#[test]
+fn certificate_verify_calculation_screen() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let k = calc_step(&trace, &state, &|e| {
+        is_check(e, "certificate_verify", iotls::trace::Side::Broker)
+    });
+    state.update(&trace, Action::GoTo(k));
+    let sig = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::Check {
+            signature: Some(s), ..
+        } => s.clone(),
+        _ => unreachable!(),
+    };
+    let rows = shown_rows(&trace, &state);
+    let (listed, total) = listed_and_total(&rows, "signed bytes");
+    assert_eq!(listed, total, "{rows:?}");
+    assert_eq!(total, sig.signed_len);
+    let names: Vec<&str> = rows.iter().take(3).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["ClientHello", "ServerHello", "Certificate"]);
+    let value = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(value("digest").ends_with(&iotls::trace::hex(&sig.digest)));
+    assert!(value("digest").contains("computed by iotls"));
+    assert!(value("verdict").contains("the broker's rustls"), "{rows:?}");
+    assert!(value("public key").contains("pizza-button-1"));
+    // The hex view holds the signed bytes: every handshake message before the CertificateVerify,
+    // as sent.
+    let step = state.steps[k];
+    let signed = ui::view::detail::shown_bytes(&trace, &state, &step).expect("signed bytes");
+    let sent: Vec<u8> = trace
+        .events
+        .iter()
+        .take_while(|e| {
+            !matches!(&e.kind, EventKind::Handshake { msg, .. } if msg.name() == "CertificateVerify")
+        })
+        .filter_map(|e| match &e.kind {
+            EventKind::Handshake { hex, .. } => Some(hex.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(signed, sent);
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(
+        s.contains(&format!("── signed: {} bytes ──", sig.signed_len)),
+        "{s}"
+    );
+    assert!(s.contains("◂ClientHello"), "the first span is marked:\n{s}");
+    insta::assert_snapshot!(
+        "pizza_80x24_certificate_verify_calc",
+        masked(&trace, &state, 80, 24)
+    );
+    assert_redo(&trace, &mut state, "certificate_verify");
+
+    // Select the device's Certificate: the hex view scrolls to its first byte, marked.
+    let cert = rows
+        .iter()
+        .position(|(n, v)| n == "Certificate" && v.contains("from the device"))
+        .expect("the device's Certificate");
+    state.update(&trace, Action::SelectField(cert));
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("◂Certificate"), "{s}");
+    let at = sig
+        .signed
+        .iter()
+        .find(|x| x.name == "Certificate" && x.from == iotls::trace::Side::Device)
+        .unwrap();
+    assert!(
+        s.contains(&format!(
+            "Certificate: {}–{}",
+            at.offset,
+            at.offset + at.len - 1
+        )),
+        "the caption names the selected span's bytes:\n{s}"
+    );
+    // The snapshot scrolls to the broker's Certificate: the spans before it have the same
+    // lengths every run (the hellos), so its mark is on the same row every run.
+    state.update(&trace, Action::SelectField(2));
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(s.contains("◂Certificate"), "{s}");
+    assert!(s.contains("Certificate: 202–"), "{s}");
+    insta::assert_snapshot!(
+        "pizza_80x24_certificate_verify_signed_bytes",
+        masked(&trace, &state, 80, 24)
+    );
+}
+
+/// The device's check of the ServerKeyExchange signature: client_random ‖ server_random ‖
+/// params, 32 + 32 + N bytes, signed with the key of the broker's certificate.
+#[test]
+fn server_key_exchange_calculation_screen() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let k = calc_step(&trace, &state, &|e| {
+        is_check(e, "server_kx_signature", iotls::trace::Side::Device)
+    });
+    state.update(&trace, Action::GoTo(k));
+    let rows = shown_rows(&trace, &state);
+    let names: Vec<&str> = rows.iter().take(3).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["client_random", "server_random", "ecdhe_params"]);
+    let (listed, total) = listed_and_total(&rows, "signed bytes");
+    assert_eq!(listed, total);
+    // The signed bytes begin with the two randoms of the hellos as sent.
+    let step = state.steps[k];
+    let signed = ui::view::detail::shown_bytes(&trace, &state, &step).unwrap();
+    let random = |side, msg: &str| match &trace
+        .events
+        .iter()
+        .find(|e| {
+            e.side == side
+                && matches!(&e.kind, EventKind::Handshake { msg: m, .. } if m.name() == msg)
+        })
+        .unwrap()
+        .kind
+    {
+        EventKind::Handshake { hex, .. } => hex[6..38].to_vec(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        signed[..32],
+        random(iotls::trace::Side::Device, "ClientHello")[..]
+    );
+    assert_eq!(
+        signed[32..64],
+        random(iotls::trace::Side::Broker, "ServerHello")[..]
+    );
+    assert_eq!(signed.len(), total);
+    let value = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(value("public key").contains("broker chain[0]"), "{rows:?}");
+    assert!(value("verdict").contains("the device's rustls"));
+    insta::assert_snapshot!(
+        "pizza_80x24_server_key_exchange_calc",
+        masked(&trace, &state, 80, 24)
+    );
+    assert_redo(&trace, &mut state, "server_kx_signature");
+}
+
+/// iotls's key schedule is a step of the key exchange, drawn as an iotls note: the master
+/// secret from the key log (an input), the key block and its parts, equal to the trace's.
+#[test]
+fn key_schedule_calculation_screen() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let k = calc_step(&trace, &state, &|e| {
+        matches!(e.kind, EventKind::KeySchedule(_))
+    });
+    assert_eq!(state.steps[k].phase(&trace), Phase::KeyExchange);
+    let schedule = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::KeySchedule(s) => s.clone(),
+        _ => unreachable!(),
+    };
+    state.update(&trace, Action::GoTo(k));
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(
+        s.contains("iotls: key schedule"),
+        "drawn in the diagram:\n{s}"
+    );
+    let step = state.steps[k];
+    assert_eq!(
+        ui::view::detail::shown_bytes(&trace, &state, &step),
+        Some(schedule.key_expansion.key_block.clone()),
+        "the hex view is the trace's key block"
+    );
+    let rows = shown_rows(&trace, &state);
+    let value = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(value("key block").ends_with(&iotls::trace::hex(&schedule.key_expansion.key_block)));
+    assert!(value("master secret").ends_with(&iotls::trace::hex(&schedule.master_secret.value)));
+    assert!(value("pre-master").contains("never leave rustls"));
+    for p in &schedule.key_expansion.parts {
+        assert!(
+            value(&p.name).ends_with(&iotls::trace::hex(&p.value)),
+            "{}",
+            p.name
+        );
+    }
+    // The parts tile the key block.
+    let parts: usize = schedule.key_expansion.parts.iter().map(|p| p.len).sum();
+    assert_eq!(parts, schedule.key_expansion.key_block.len());
+    assert!(s.contains("◂client_write_key"), "{s}");
+    let block = rows.iter().position(|(n, _)| n == "key block").unwrap();
+    state.update(&trace, Action::SelectField(block));
+    insta::assert_snapshot!(
+        "pizza_80x24_key_schedule_calc",
+        masked(&trace, &state, 80, 24)
+    );
+    assert_redo(&trace, &mut state, "key_block");
+    // A replayed session was not run by this tour: no `iotls tour` in its command.
+    state.opts.replayed = true;
+    let rows = shown_rows(&trace, &state);
+    let redo = &rows.iter().find(|(n, _)| n == "redo").unwrap().1;
+    assert!(
+        redo.starts_with("sh DIR/reproduce.sh key_block,") && !redo.contains("iotls tour"),
+        "{redo}"
+    );
+}
+
+/// iotls's recomputation of the device's Finished: the transcript it hashes, summing to its
+/// length, the expected and the received verify_data.
+#[test]
+fn finished_calculation_screen() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let k = calc_step(&trace, &state, &|e| {
+        is_check(e, "client_finished", iotls::trace::Side::Iotls)
+    });
+    state.update(&trace, Action::GoTo(k));
+    let fin = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::Check {
+            finished: Some(f), ..
+        } => f.clone(),
+        _ => unreachable!(),
+    };
+    let rows = shown_rows(&trace, &state);
+    let (listed, total) = listed_and_total(&rows, "transcript");
+    assert_eq!(listed, total);
+    assert_eq!(total, fin.transcript_len);
+    let value = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(value("expected").starts_with(&iotls::trace::hex(&fin.expected)));
+    assert!(value("received").starts_with(&iotls::trace::hex(&fin.received)));
+    assert!(value("verdict").contains("iotls"));
+    let step = state.steps[k];
+    assert_eq!(
+        ui::view::detail::shown_bytes(&trace, &state, &step).map(|b| b.len()),
+        Some(fin.transcript_len)
+    );
+    insta::assert_snapshot!("pizza_80x24_finished_calc", masked(&trace, &state, 80, 24));
+    assert_redo(&trace, &mut state, "client_finished");
+}
+
+/// An encrypted record as sent lists how it was protected: sequence number, nonce, AAD, tag,
+/// each the trace's, and the check that redoes it.
+#[test]
+fn an_encrypted_record_shows_its_nonce_and_additional_data() {
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let k = state
+        .steps
+        .iter()
+        .position(|s| {
+            s.packet(&trace)
+                .is_some_and(|p| p.packet == iotls::trace::MqttPacketType::Publish)
+        })
+        .unwrap();
+    state.update(&trace, Action::GoTo(k));
+    state.update(&trace, Action::ToggleSent);
+    let p = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::AppData {
+            protection: Some(p),
+            ..
+        } => p.clone(),
+        _ => unreachable!(),
+    };
+    let rows = shown_rows(&trace, &state);
+    let value = |name: &str| rows.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(
+        value("AAD").ends_with(&iotls::trace::hex(&p.aad)),
+        "{rows:?}"
+    );
+    assert!(value("nonce").contains(&iotls::trace::hex(&p.explicit_nonce)));
+    assert!(value("tag").ends_with(&iotls::trace::hex(&p.tag)));
+    assert!(value("seq").starts_with(&p.seq.to_string()));
+    // The ciphertext's plaintext, next to it.
+    let plaintext = match &state.steps[k].event(&trace).unwrap().kind {
+        EventKind::AppData { plaintext, .. } => plaintext.clone().unwrap(),
+        _ => unreachable!(),
+    };
+    assert!(value("decrypted").ends_with(&iotls::trace::hex(&plaintext)));
+    assert_redo(&trace, &mut state, "records");
+}
+
+/// Every abbreviation on any screen of the tour (every step, every field selected, at 120×35) is
+/// in the glossary (`w`), or is a name rather than an abbreviation (MQTT packet types, policy
+/// decisions, algorithm names spelled as the protocols spell them).
+#[test]
+fn the_glossary_covers_every_abbreviation_on_screen() {
+    // Names, not abbreviations a learner needs expanded: packet types, decisions, statuses, and
+    // the placeholders of commands.
+    const NAMES: &[&str] = &[
+        "CONNECT",
+        "PUBLISH",
+        "DISCONNECT",
+        "SUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PINGREQ",
+        "PINGRESP",
+        "UNSUBACK",
+        "ALLOWED",
+        "EXPLICIT_DENY",
+        "IMPLICIT_DENY",
+        "DENY",
+        "EXPLICIT",
+        "IMPLICIT",
+        "ACTIVE",
+        "INACTIVE",
+        "SINGLE",
+        "DIR",
+        "OK",
+        "FAIL",
+        "WITH",
+        "CLIENT_RANDOM",
+        "CLIENT",
+        "RANDOM",
+        "EMPTY",
+        "RENEGOTIATION",
+        "INFO",
+        "NONE",
+        "NOT",
+        "ID",
+        // Cipher suite and curve names as the RFCs spell them, and an attack's name.
+        "CHACHA",
+        "POLY",
+        "NISTP",
+        "CRIME",
+    ];
+    let trace = real("pizza-button");
+    let mut state = AppState::new(&trace);
+    let mut missing = std::collections::BTreeMap::<String, String>::new();
+    for k in 0..state.steps.len() {
+        state.update(&trace, Action::GoTo(k));
+        let n = ui::view::detail::shown_rows(&trace, &state, &state.steps[k]).len();
+        for f in 0..n.max(1) {
+            if n > 0 {
+                state.update(&trace, Action::SelectField(f));
+            }
+            // The hex view's bytes and ASCII column are data, not words; so is the payload.
+            let mut buf = draw(&trace, &state, 120, 35);
+            let a = ui::areas(Rect::new(0, 0, 120, 35)).unwrap();
+            let g = ui::view::detail::geometry(a.right, &trace, &state);
+            for y in g.hex.top()..g.hex.bottom() {
+                for x in g.hex.left()..g.hex.right() {
+                    buf[(x, y)].set_symbol(" ");
+                }
+            }
+            let s: String = text(&buf)
+                .lines()
+                .filter(|l| !l.contains("clickType"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            // A word cut short by the pane's edge (`…_SH…`) is not a word.
+            let chars: Vec<char> = s.chars().collect();
+            let mut words = Vec::new();
+            let mut i = 0;
+            while i < chars.len() {
+                let start = i;
+                while i < chars.len() && chars[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                if i > start && chars.get(i) != Some(&'…') {
+                    words.push(chars[start..i].iter().collect::<String>());
+                }
+                i += 1;
+            }
+            for word in words.iter().map(String::as_str) {
+                // Letters first, then letters or digits (`SHA256` is SHA): an abbreviation.
+                let letters: String = word
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphabetic())
+                    .collect();
+                if letters.len() < 2
+                    || !letters.chars().all(|c| c.is_ascii_uppercase())
+                    || word.chars().any(|c| c.is_ascii_lowercase())
+                {
+                    continue;
+                }
+                let known = ui::narrate::GLOSSARY.iter().any(|(t, _)| *t == letters)
+                    || NAMES.contains(&letters.as_str());
+                if !known {
+                    missing.entry(letters).or_insert_with(|| {
+                        s.lines()
+                            .find(|l| l.contains(word))
+                            .unwrap_or("")
+                            .trim()
+                            .to_string()
+                    });
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "abbreviations on screen that the glossary lacks:\n{}",
+        missing
+            .iter()
+            .map(|(w, l)| format!("{w}: {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// A signature no side checked (the broker refused the counterfeit device's chain before it got
+/// to the CertificateVerify): its message step shows the calculation from the wire, and the
+/// verdict row does not tell whether a check comes.
+#[test]
+fn an_unchecked_signature_shows_its_calculation_on_the_message() {
+    let trace = real("untrusted-device");
+    let mut state = AppState::new(&trace);
+    assert!(
+        !trace
+            .events
+            .iter()
+            .any(|e| is_check(e, "certificate_verify", iotls::trace::Side::Broker)),
+        "the broker never checked the signature"
+    );
+    let k = calc_step(
+        &trace,
+        &state,
+        &|e| matches!(&e.kind, EventKind::Handshake { msg, .. } if msg.name() == "CertificateVerify"),
+    );
+    state.update(&trace, Action::GoTo(k));
+    let rows = shown_rows(&trace, &state);
+    let (listed, total) = listed_and_total(&rows, "signed bytes");
+    assert_eq!(listed, total, "{rows:?}");
+    let verdict = &rows.iter().find(|(n, _)| n == "verdict").unwrap().1;
+    assert!(verdict.contains("later step"), "{verdict}");
+    let s = text(&draw(&trace, &state, 80, 24));
+    assert!(!s.contains('✘'), "nothing failed yet on screen:\n{s}");
+    assert_redo(&trace, &mut state, "certificate_verify");
 }

@@ -112,6 +112,17 @@ pub fn assemble(
                 last_t = t_us;
                 b.push(phase, side, check.resolve(), t_us);
             }
+            Raw::Gap {
+                device,
+                broker,
+                events,
+                t_us,
+            } => {
+                last_t = t_us;
+                for x in d.gap(&device, &broker, events) {
+                    b.push(x.phase, x.side, x.kind, t_us);
+                }
+            }
             Raw::Key { .. } => {}
         }
     }

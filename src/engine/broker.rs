@@ -9,6 +9,7 @@ use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, T
 use super::scenario::BrokerSpec;
 use super::sessions::{Delivery, Outbox, State, ToConn};
 use super::EngineError;
+use crate::narrate::echo;
 use crate::trace::{CloseCause, Enforcement, EventKind, Failure, FailureCode, Phase, Side, Stage};
 use bytes::BytesMut;
 use rustls::server::WebPkiClientVerifier;
@@ -68,6 +69,9 @@ pub struct Broker {
     spec: BrokerSpec,
     listener: Arc<TcpListener>,
     state: Arc<Mutex<State>>,
+    /// The handshake and CONNECT deadline, and the slow-consumer write deadline
+    /// ([`IDLE_TIMEOUT`] and [`WRITE_DEADLINE`] unless `serve --deadline` says otherwise).
+    deadline: Duration,
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -102,7 +106,14 @@ impl Broker {
             spec,
             listener: Arc::new(listener),
             state: Arc::default(),
+            deadline: IDLE_TIMEOUT,
         })
+    }
+
+    /// Sets the deadlines for the TLS handshake, for the whole CONNECT and for a delivery to a
+    /// slow reader (`serve --deadline`).
+    pub fn set_deadline(&mut self, d: Duration) {
+        self.deadline = d;
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -213,7 +224,7 @@ impl Broker {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let mut tls = match tokio::time::timeout(IDLE_TIMEOUT, acceptor.accept(stream)).await {
+        let mut tls = match tokio::time::timeout(self.deadline, acceptor.accept(stream)).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -222,7 +233,7 @@ impl Broker {
                         stage: Stage::TlsHandshake,
                         message: format!(
                             "the device stopped answering during the handshake ({} s)",
-                            IDLE_TIMEOUT.as_secs()
+                            self.deadline.as_secs_f32()
                         ),
                         failure: Some(Failure {
                             side: Some(Side::Device),
@@ -277,7 +288,9 @@ impl Broker {
                 "the certificate is not active in the registry: connection closed".into(),
             )
         };
-        let _ = tls.shutdown().await;
+        // Bounded: a peer that stopped reading (a slow consumer) would otherwise hold the
+        // close_notify, and this connection, forever.
+        let _ = tokio::time::timeout(CLOSE_GRACE, tls.shutdown()).await;
         if drain_after {
             drain(&mut tls, CLOSE_GRACE).await;
         }
@@ -309,8 +322,8 @@ impl Broker {
         // 1. CONNECT, whole, within the broker's deadline (a client that dribbles a byte at a
         // time does not extend it: the deadline is for the packet, not for each read).
         let connect = tokio::time::timeout(
-            IDLE_TIMEOUT,
-            read_msg(tls, &mut buf, &mut version, IDLE_TIMEOUT),
+            self.deadline,
+            read_msg(tls, &mut buf, &mut version, self.deadline),
         )
         .await
         .unwrap_or(Err(ReadError::Timeout));
@@ -412,7 +425,7 @@ impl Broker {
                 )
                 .await;
             }
-            return refuse(format!("CONNECT as {client_id:?}"));
+            return refuse(format!("CONNECT as {:?}", echo(&client_id)));
         }
         // 3. The session: take over, resume or start.
         let (tx, mut rx) = mpsc::unbounded_channel::<ToConn>();
@@ -459,10 +472,10 @@ impl Broker {
                         if v5 {
                             let _ = write_msg(tls, v, &Msg::Disconnect { code: SESSION_TAKEN_OVER }).await;
                         }
-                        break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
+                        break (CloseCause::TakenOver, format!("another connection took the client id {:?} over: connection closed", echo(&client_id)));
                     }
                     ToConn::Deliver(d) => {
-                        outbox.took_one();
+                        outbox.took(&d);
                         // iot:Receive is checked for the receiving connection, at delivery.
                         let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
                         if !self.enforce(rec, verdict, Enforcement::NotDelivered) {
@@ -476,10 +489,10 @@ impl Broker {
                         let publish = Msg::Publish { topic: d.topic, payload: d.payload, qos: d.qos, retain: d.retain, pkid };
                         // A subscriber that stops reading would block this write forever: past the
                         // deadline it is disconnected (a slow consumer).
-                        match tokio::time::timeout(WRITE_DEADLINE, write_msg(tls, v, &publish)).await {
+                        match tokio::time::timeout(self.deadline, write_msg(tls, v, &publish)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
-                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", WRITE_DEADLINE.as_secs())),
+                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.deadline.as_secs_f32())),
                         }
                         continue;
                     }
@@ -514,7 +527,7 @@ impl Broker {
                             },
                         )
                         .await;
-                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {topic:?}: QoS 2 is not supported (DISCONNECT 0x9b)"));
+                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {:?}: QoS 2 is not supported (DISCONNECT 0x9b)", echo(&topic)));
                     }
                 }
                 Msg::Publish {
@@ -586,9 +599,11 @@ impl Broker {
                                 },
                             )
                             .await;
-                            break refuse(format!("PUBLISH (QoS 0) to {topic:?}"));
+                            break refuse(format!("PUBLISH (QoS 0) to {:?}", echo(&topic)));
                         }
-                        (false, false, _) => break refuse(format!("PUBLISH to {topic:?}")),
+                        (false, false, _) => {
+                            break refuse(format!("PUBLISH to {:?}", echo(&topic)))
+                        }
                     }
                 }
                 Msg::Subscribe { pkid, filters } => {
@@ -619,7 +634,7 @@ impl Broker {
                         }
                     }
                     if let (Some(f), false) = (&refused, v5) {
-                        break refuse(format!("SUBSCRIBE to {f:?}"));
+                        break refuse(format!("SUBSCRIBE to {:?}", echo(f)));
                     }
                     let retained: Vec<Delivery> = {
                         let mut st = self.state();

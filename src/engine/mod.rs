@@ -7,12 +7,14 @@
 
 mod assemble;
 pub mod authz;
+pub mod bound;
 pub mod broker;
 pub mod connect;
 pub mod device;
 pub mod lessons;
 pub mod mqtt_io;
 pub mod observe;
+pub mod operations;
 pub mod outcome;
 pub mod policy_authz;
 pub mod preflight;

@@ -4,9 +4,10 @@
 //! Everything goes into one [`Recorder`] in the order it happens. Sessions run on a current-thread
 //! runtime, so that order is causal: a verdict is recorded after the bytes it judged.
 
+use super::bound::Bound;
 use super::verdict::{Evidence, Pending, Verdict};
 use crate::pki::rfc3339;
-use crate::trace::{EventKind, Failure, FailureCode, Phase, Side};
+use crate::trace::{EventKind, Failure, FailureCode, GapSide, Phase, Side};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
@@ -46,12 +47,21 @@ pub enum Raw {
         client_random: [u8; 32],
         master_secret: Vec<u8>,
     },
+    /// What a bounded recording left out (`serve`, [`super::bound`]), where it was.
+    Gap {
+        device: GapSide,
+        broker: GapSide,
+        events: u64,
+        t_us: u64,
+    },
 }
 
 #[derive(Debug)]
 struct Inner {
     start: Instant,
     raws: Vec<Raw>,
+    /// `serve`'s bound: `raws` is then the head of the recording (see [`super::bound`]).
+    bound: Option<Bound>,
 }
 
 /// Shared, ordered record of one session's observations.
@@ -69,7 +79,50 @@ impl Recorder {
         Recorder(Arc::new(Mutex::new(Inner {
             start: Instant::now(),
             raws: Vec::new(),
+            bound: None,
         })))
+    }
+
+    /// A recorder that keeps the handshake, the first and the last records of each direction and
+    /// stands for the rest with a gap (`serve`; see [`super::bound`]).
+    pub fn bounded() -> Self {
+        let r = Self::new();
+        r.lock().bound = Some(Bound::default());
+        r
+    }
+
+    /// Pushes a raw that is not bytes, through the bound when there is one.
+    fn push(g: &mut Inner, raw: Raw) {
+        let raw = match g.bound.as_mut() {
+            None => raw,
+            Some(b) => match b.other(raw) {
+                Some(raw) => raw,
+                None => return,
+            },
+        };
+        g.raws.push(raw);
+    }
+
+    /// Appends bytes to the list, merging consecutive chunks in the same direction: chunking is
+    /// an artefact of buffers.
+    fn append_bytes(raws: &mut Vec<Raw>, from: Side, data: &[u8], t_us: u64) {
+        if data.is_empty() {
+            return;
+        }
+        if let Some(Raw::Bytes {
+            from: f, data: d, ..
+        }) = raws.last_mut()
+        {
+            if *f == from {
+                d.extend_from_slice(data);
+                return;
+            }
+        }
+        raws.push(Raw::Bytes {
+            from,
+            data: data.to_vec(),
+            t_us,
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -84,32 +137,25 @@ impl Recorder {
     pub fn bytes(&self, from: Side, data: &[u8]) {
         let mut g = self.lock();
         let t_us = Self::now_us(&g);
-        // Merge consecutive chunks in the same direction: chunking is an artefact of buffers.
-        if let Some(Raw::Bytes {
-            from: f, data: d, ..
-        }) = g.raws.last_mut()
-        {
-            if *f == from {
-                d.extend_from_slice(data);
-                return;
-            }
+        let Inner { raws, bound, .. } = &mut *g;
+        match bound {
+            Some(b) => b.bytes(from, data, t_us, |head| {
+                Self::append_bytes(raws, from, head, t_us)
+            }),
+            None => Self::append_bytes(raws, from, data, t_us),
         }
-        g.raws.push(Raw::Bytes {
-            from,
-            data: data.to_vec(),
-            t_us,
-        });
     }
 
     pub fn event(&self, phase: Phase, side: Side, kind: EventKind) {
         let mut g = self.lock();
         let t_us = Self::now_us(&g);
-        g.raws.push(Raw::Event {
+        let raw = Raw::Event {
             phase,
             side,
             kind,
             t_us,
-        });
+        };
+        Self::push(&mut g, raw);
     }
 
     /// Record a verifier's verdict with its evidence (see [`Raw::Pending`]).
@@ -117,12 +163,13 @@ impl Recorder {
         let mut g = self.lock();
         let t_us = Self::now_us(&g);
         let (phase, side) = check.kind.at();
-        g.raws.push(Raw::Pending {
+        let raw = Raw::Pending {
             phase,
             side,
             check,
             t_us,
-        });
+        };
+        Self::push(&mut g, raw);
     }
 
     pub fn key(&self, client_random: [u8; 32], master_secret: &[u8]) {
@@ -132,9 +179,15 @@ impl Recorder {
         });
     }
 
-    /// Everything recorded so far.
+    /// Everything recorded so far (with a bound: the head, the gap, the tail).
     pub fn take(&self) -> Vec<Raw> {
-        std::mem::take(&mut self.lock().raws)
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        let mut raws = std::mem::take(&mut g.raws);
+        if let Some(b) = g.bound.as_mut() {
+            raws.extend(b.take(t_us));
+        }
+        raws
     }
 
     pub fn elapsed_us(&self) -> u64 {

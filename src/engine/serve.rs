@@ -30,6 +30,9 @@ pub struct ServeOptions {
     /// The most connections served at once (0 = [`default_max_connections`]); more are refused at
     /// accept.
     pub max_connections: u32,
+    /// Seconds a device may take for its TLS handshake, then for its whole CONNECT, and a
+    /// subscriber for reading a delivery (0 = the default, [`super::broker::IDLE_TIMEOUT`]).
+    pub deadline_secs: u32,
     /// Application protocols the broker accepts (ALPN), like AWS IoT's port 443
     /// (`x-amzn-mqtt-ca`); empty: ALPN is ignored.
     pub alpn: Vec<String>,
@@ -180,7 +183,10 @@ pub fn run_with(
     ));
     let rt = super::runtime()?;
     rt.block_on(async {
-        let broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
+        let mut broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
+        if o.deadline_secs > 0 {
+            broker.set_deadline(std::time::Duration::from_secs(u64::from(o.deadline_secs)));
+        }
         listening(broker.local_addr());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Trace>();
         let mut served = 0u32;
@@ -222,7 +228,8 @@ pub fn run_with(
                     let anchors = anchors.clone();
                     tokio::spawn(async move {
                         let started = unix_now();
-                        let rec = Recorder::new();
+                        // Bounded: a long session keeps its start and its end (engine::bound).
+                        let rec = Recorder::bounded();
                         b.serve_tcp(tcp, peer, rec.clone(), true).await;
                         let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None, Observer::BROKER));
                     });

@@ -32,11 +32,17 @@ pub const MAX_QUEUED: usize = 100;
 /// connection (`broker::WRITE_DEADLINE`).
 pub const MAX_PENDING: usize = 1000;
 
+/// The most bytes (topics and payloads) waiting for one connection; past it, further messages
+/// for it are dropped and counted as for [`MAX_PENDING`]. One message is always let through, so a
+/// payload larger than this still reaches a subscriber that reads.
+pub const MAX_PENDING_BYTES: usize = 4 << 20;
+
 /// A connection's side of the queue: the channel and how many deliveries wait in it.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     pub tx: mpsc::UnboundedSender<ToConn>,
     pending: Arc<AtomicUsize>,
+    pending_bytes: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 }
 
@@ -45,23 +51,29 @@ impl Outbox {
         Outbox {
             tx,
             pending: Arc::default(),
+            pending_bytes: Arc::default(),
             dropped: Arc::default(),
         }
     }
 
-    /// Queue a delivery, unless [`MAX_PENDING`] wait already.
+    /// Queue a delivery, unless [`MAX_PENDING`] deliveries or [`MAX_PENDING_BYTES`] bytes wait
+    /// already.
     pub fn deliver(&self, d: Delivery) {
-        if self.pending.load(Ordering::Relaxed) >= MAX_PENDING {
+        let waiting = self.pending.load(Ordering::Relaxed);
+        let bytes = self.pending_bytes.load(Ordering::Relaxed);
+        if waiting >= MAX_PENDING || (waiting > 0 && bytes + d.size() > MAX_PENDING_BYTES) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.pending.fetch_add(1, Ordering::Relaxed);
+        self.pending_bytes.fetch_add(d.size(), Ordering::Relaxed);
         let _ = self.tx.send(ToConn::Deliver(d));
     }
 
-    /// The connection took one delivery off the queue.
-    pub fn took_one(&self) {
+    /// The connection took delivery `d` off the queue.
+    pub fn took(&self, d: &Delivery) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
+        self.pending_bytes.fetch_sub(d.size(), Ordering::Relaxed);
     }
 
     /// Deliveries dropped so far because the connection was too far behind.
@@ -78,6 +90,13 @@ pub struct Delivery {
     pub qos: u8,
     /// Sent with the RETAIN flag: a retained message delivered because of a new subscription.
     pub retain: bool,
+}
+
+impl Delivery {
+    /// What it holds in memory, for [`MAX_PENDING_BYTES`].
+    fn size(&self) -> usize {
+        self.topic.len() + self.payload.len()
+    }
 }
 
 /// What the shared state tells a connection.
@@ -361,6 +380,34 @@ mod tests {
     }
 
     #[test]
+    fn big_messages_for_a_subscriber_far_behind_are_bounded_by_bytes() {
+        let mut st = State::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let outbox = Outbox::new(tx);
+        st.attach("slow", true, &outbox);
+        st.subscribe("slow", "t", 0);
+        let big = Delivery {
+            payload: vec![0; 128 << 10],
+            ..d("t", 0)
+        };
+        for _ in 0..100 {
+            st.route(&big);
+        }
+        // 4 MiB hold 31 messages of 128 KiB and a topic.
+        assert_eq!(received(&mut rx).len(), 31);
+        assert_eq!(outbox.dropped(), 69);
+        // One message is always let through, however big.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        st.attach("slow", true, &Outbox::new(tx));
+        st.subscribe("slow", "t", 0);
+        st.route(&Delivery {
+            payload: vec![0; MAX_PENDING_BYTES + 1],
+            ..d("t", 0)
+        });
+        assert_eq!(received(&mut rx).len(), 1);
+    }
+
+    #[test]
     fn a_subscriber_far_behind_loses_messages_instead_of_growing_the_broker() {
         let mut st = State::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -378,7 +425,7 @@ mod tests {
         assert_eq!(outbox.dropped(), 5);
         // Once the connection takes them, new ones are queued again.
         for _ in 0..MAX_PENDING {
-            outbox.took_one();
+            outbox.took(&d("t", 1));
         }
         st.route(&d("t", 1));
         assert_eq!(received(&mut rx).len(), 1);

@@ -334,6 +334,8 @@ fn headline(e: &Event) -> String {
                 .unwrap_or_else(|| "the connection was".into())
         ),
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
+        EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
+        EventKind::Operation(o) => format!("{}: {}", o.actor.name(), o.summary),
     }
 }
 
@@ -552,6 +554,21 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
             d.push(Block::Facts(vec![("message".into(), message.clone())]));
             if let Some(fl) = failure {
                 d.push(failure_block(fl));
+            }
+        }
+        EventKind::Gap { reason, .. } => d.push(Block::Note(format!("iotls: {reason}"))),
+        EventKind::Operation(o) => {
+            for (dir, v) in o.values() {
+                match v.as_bytes() {
+                    Some(b) => d.push(Block::Hex {
+                        caption: format!("{dir}: {}", v.name),
+                        bytes: b.to_vec(),
+                    }),
+                    None => d.push(Block::Facts(vec![(
+                        format!("{dir}: {}", v.name),
+                        v.display(0),
+                    )])),
+                }
             }
         }
     }

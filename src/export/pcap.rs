@@ -12,6 +12,9 @@
 //! - A SYN / SYN-ACK / ACK opening, then one segment per record (split if a record were larger
 //!   than an IP packet can carry), with sequence and acknowledgement numbers that count every
 //!   byte, and a FIN from each side at the end (the side that closed first sends the first).
+//! - A session `serve` did not keep whole (a `gap` event): the records left out still count in
+//!   the sequence numbers, so Wireshark shows the segments as not captured, and the first segment
+//!   after the gap carries a comment saying what is missing.
 //! - Times: the session's start (`started_unix`) plus each record's `t_us`.
 //!
 //! The key log goes into a Decryption Secrets Block (type 0x0000000A, secrets type `TLSK`) before
@@ -19,7 +22,7 @@
 //! serialised by the `pcap-parser` crate.
 
 use super::keylog;
-use crate::trace::{EventKind, Side, Trace, WireRecord};
+use crate::trace::{EventKind, GapSide, Side, Trace, WireRecord};
 use etherparse::PacketBuilder;
 use pcap_parser::pcapng::{
     DecryptionSecretsBlock, EnhancedPacketBlock, InterfaceDescriptionBlock, SecretsType,
@@ -195,15 +198,47 @@ pub fn pcapng(trace: &Trace) -> std::io::Result<Vec<u8>> {
     packet(opened_at, &brk, &dev, syn_ack, &[], None)?;
     packet(opened_at, &dev, &brk, ack, &[], None)?;
 
+    // Records `serve` did not keep (a `gap` event): their bytes still take their place in the
+    // sequence space, so Wireshark sees segments not captured, not garbage.
+    let mut gaps: Vec<(Side, GapSide)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Gap { device, broker, .. } => Some([
+                (Side::Device, device.clone()),
+                (Side::Broker, broker.clone()),
+            ]),
+            _ => None,
+        })
+        .flatten()
+        .filter(|(_, g)| g.records > 0)
+        .collect();
     let mut last = opened_at;
     for r in &records {
         last = last.max(r.t_us);
+        let (from, to) = match r.from {
+            Side::Broker => (&mut brk, &mut dev),
+            _ => (&mut dev, &mut brk),
+        };
+        let mut comment = None;
+        if let Some(k) = gaps
+            .iter()
+            .position(|(s, g)| *s == r.from && r.index >= g.from_record + g.records)
+        {
+            let (side, g) = gaps.remove(k);
+            from.used = from.used.wrapping_add(g.bytes as u32);
+            comment = Some(format!(
+                "iotls: before this segment the {} sent {} record(s) ({}–{}, {} bytes) that \
+                 iotls serve did not keep (its recording bound); the sequence numbers count them",
+                side.name(),
+                g.records,
+                g.from_record,
+                g.from_record + g.records - 1,
+                g.bytes
+            ));
+        }
         for chunk in r.bytes.chunks(MAX_SEGMENT) {
-            let (from, to) = match r.from {
-                Side::Broker => (&mut brk, &mut dev),
-                _ => (&mut dev, &mut brk),
-            };
-            packet(r.t_us, from, to, push, chunk, None)?;
+            packet(r.t_us, from, to, push, chunk, comment.take())?;
             from.used = from.used.wrapping_add(chunk.len() as u32);
         }
     }

@@ -6,6 +6,12 @@
 #   n/a  CHECK: a check that could not happen in this session, and why
 # It runs from any directory: it works in its own. Every command it runs can be run by hand here.
 #
+#   bash reproduce.sh             every check
+#   bash reproduce.sh CHECK       one check: server_kx_signature, certificate_verify, session_hash,
+#                                 master_secret, key_block, records, client_finished,
+#                                 server_finished (the script still computes what CHECK needs,
+#                                 e.g. the keys that decrypt a Finished, and shows CHECK's lines)
+#
 # The files (all written by iotls from the trace of the session):
 #   NN-<side>-<Msg>.bin       each handshake message as sent, header included (Finished decrypted)
 #   certs/<side>-<i>.der|.pem each certificate of each side's chain (0 = the leaf)
@@ -23,7 +29,15 @@
 #                             .iotls-plaintext what iotls decrypted; .plaintext what this script did
 #   client_finished_transcript.bin, server_finished_transcript.bin   what each Finished hashes
 #   tls12.py                  the TLS 1.2 PRF, GHASH and Poly1305 (AES and ChaCha20 are openssl's)
+# Started by sh (dash): run again under bash, which the script needs.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
+checks="server_kx_signature certificate_verify session_hash master_secret key_block records client_finished server_finished"
+only=${1:-}
+if [ $# -gt 1 ] || { [ -n "$only" ] && [[ " $checks " != *" $only "* ]]; }; then
+  echo "reproduce.sh: no check named '$*'; give one of: $checks (or nothing, for all)" >&2
+  exit 2
+fi
 cd "$(dirname "$0")" || exit 3
 for tool in openssl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -33,9 +47,14 @@ for tool in openssl python3; do
 done
 rm -f records/*.plaintext
 failures=0
-ok() { printf 'ok   %s\n' "$*"; }
-fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
-na() { printf 'n/a  %s\n' "$*"; }
+# Whether a line (CHECK: …) is of the check asked for; `records` is every `record …` line.
+shown() {
+  local name=${1%%:*}
+  [ -z "$only" ] || [ "$name" = "$only" ] || { [ "$only" = records ] && [ "${name%% *}" = record ]; }
+}
+ok() { shown "$*" || return 0; printf 'ok   %s\n' "$*"; }
+fail() { shown "$*" || return 0; printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+na() { shown "$*" || return 0; printf 'n/a  %s\n' "$*"; }
 # A file as lower-case hex.
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 # LENGTH bytes of FILE from OFFSET: part FILE OFFSET LENGTH

@@ -3,7 +3,7 @@
 //! [`crate::narrate`], the same narration the terminal UI shows; this module adds the headline of
 //! each step, the facts of each check and the policy explanations, and wraps the lines.
 
-use crate::narrate;
+use crate::narrate::{self, calc};
 use crate::trace::{Event, EventKind, Phase, Trace};
 use std::fmt::Write;
 
@@ -54,16 +54,32 @@ pub fn render(trace: &Trace) -> String {
         };
         match &e.kind {
             // One step per MQTT packet, as in the UI.
+            // An operation lesson: the part of the lesson as a sub-heading when it changes.
+            EventKind::Operation(o) => {
+                let prev_part = trace.events[..i].iter().rev().find_map(|p| match &p.kind {
+                    EventKind::Operation(q) => Some(q.part.as_str()),
+                    _ => None,
+                });
+                if prev_part != Some(o.part.as_str()) {
+                    let _ = writeln!(out, "\n-- {} --", o.part);
+                }
+                operation(&mut out, e, o);
+            }
             EventKind::AppData { mqtt, .. } if !mqtt.is_empty() => {
                 for (j, p) in mqtt.iter().enumerate() {
                     let _ = writeln!(out, "[{:>3}] {} MQTT {}{own}", e.seq, arrow(e), p.packet);
                     wrap(&mut out, &narrate::step(trace, i, Some(j)));
                 }
+                record(&mut out, e);
             }
             _ => {
                 let _ = writeln!(out, "[{:>3}] {}{own}", e.seq, headline(e));
                 wrap(&mut out, &narrate::step(trace, i, None));
                 details(&mut out, e);
+                if let Some(c) = calc::of_event(trace, i) {
+                    calculation(&mut out, &c);
+                }
+                record(&mut out, e);
             }
         }
     }
@@ -172,14 +188,14 @@ fn headline(e: &Event) -> String {
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Policy(p) => format!(
             "{} {} {} on {}",
             mark(p.decision.allowed()),
             p.decision,
             p.action,
-            p.resource
+            narrate::echo(&p.resource)
         ),
         EventKind::Closed { by, .. } => {
             format!(
@@ -188,12 +204,99 @@ fn headline(e: &Event) -> String {
             )
         }
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
+        EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
+        EventKind::Operation(o) => operation_headline(o),
+    }
+}
+
+/// `✔ device · sign (ring): the device signs the order`: the actor, the operation, the library.
+fn operation_headline(o: &crate::trace::Operation) -> String {
+    let mark = match &o.verdict {
+        Some(v) => format!("{} ", mark(v.ok)),
+        None => String::new(),
+    };
+    format!(
+        "{mark}{} · {} ({}): {}",
+        o.actor.name(),
+        o.op.name(),
+        o.library,
+        o.summary
+    )
+}
+
+/// Width an operation lesson is wrapped to: it is read in an 80-column terminal.
+const OP_WIDTH: usize = 80;
+
+/// An operation: its headline, what it shows, its inputs and outputs (long hex shortened to fit
+/// 80 columns), and the verdict.
+fn operation(out: &mut String, e: &Event, o: &crate::trace::Operation) {
+    let head = format!("[{:>3}] {}", e.seq, operation_headline(o));
+    wrap_to(out, &head, "", INDENT, OP_WIDTH);
+    wrap_to(out, &o.explain, INDENT, INDENT, OP_WIDTH);
+    for (dir, v) in o.values() {
+        let label = format!("{INDENT}  {dir} {}: ", v.name);
+        let room = OP_WIDTH.saturating_sub(label.chars().count() + 14).max(16);
+        let line = format!("{label}{}", v.display(room - room % 2));
+        wrap_to(out, &line, "", &format!("{INDENT}    "), OP_WIDTH);
+    }
+    if let Some(v) = narrate::operation_verdict(o) {
+        wrap_to(out, &v, INDENT, INDENT, OP_WIDTH);
+    }
+}
+
+/// Word-wrap `text` at `width` columns: the first line of each paragraph starts with `first`
+/// (or the paragraph's own leading spaces, after `rest`), the others with `rest`. A word longer
+/// than a line (a hex string) is cut.
+fn wrap_to(out: &mut String, text: &str, first: &str, rest: &str, width: usize) {
+    for (n, para) in text.split('\n').enumerate() {
+        let own: String = para.chars().take_while(|c| *c == ' ').collect();
+        let mut line = if n == 0 {
+            format!("{first}{own}")
+        } else {
+            format!("{rest}{own}")
+        };
+        let mut fresh = true;
+        for word in para.split_whitespace() {
+            let w = word.chars().count();
+            if !fresh && line.chars().count() + 1 + w > width {
+                let _ = writeln!(out, "{line}");
+                line = rest.to_string();
+                fresh = true;
+            }
+            if !fresh {
+                line.push(' ');
+            }
+            let mut chars: Vec<char> = word.chars().collect();
+            while line.chars().count() + chars.len() > width {
+                let room = width.saturating_sub(line.chars().count());
+                if room == 0 {
+                    let _ = writeln!(out, "{line}");
+                    line = rest.to_string();
+                    continue;
+                }
+                line.extend(chars.drain(..room));
+                let _ = writeln!(out, "{line}");
+                line = rest.to_string();
+            }
+            line.extend(chars);
+            fresh = false;
+        }
+        if !fresh {
+            let _ = writeln!(out, "{line}");
+        }
     }
 }
 
 /// The values behind a verdict: the facts of a check, the explanation of a policy decision.
 fn details(out: &mut String, e: &Event) {
     match &e.kind {
+        // A calculation's rows say all its facts (below).
+        EventKind::Check {
+            signature: Some(_), ..
+        }
+        | EventKind::Check {
+            finished: Some(_), ..
+        } => {}
         EventKind::Check { facts, .. } => {
             // The signed message is in the handshake events already; its length and hash are facts.
             for f in facts.iter().filter(|f| f.name != "signed_message") {
@@ -203,10 +306,40 @@ fn details(out: &mut String, e: &Event) {
         EventKind::Policy(p) => {
             let _ = writeln!(out, "{INDENT}  {}", narrate::enforcement(p.enforcement));
             for l in &p.lines {
-                let _ = writeln!(out, "{INDENT}  {l}");
+                let _ = writeln!(out, "{INDENT}  {}", narrate::echo_line(l));
             }
         }
         _ => {}
+    }
+}
+
+/// A calculation, row by row under its title: values in full (hashes and keys stay on one line,
+/// to be copied), and the `reproduce.sh` check that redoes it.
+fn calculation(out: &mut String, c: &calc::Calc) {
+    let _ = writeln!(out, "{INDENT}  calculation: {}", c.title);
+    for r in &c.rows {
+        let value = if r.name == "redo" {
+            format!(
+                "sh DIR/reproduce.sh {} (DIR: the directory --reproduce wrote for this session)",
+                c.check
+            )
+        } else {
+            r.value.clone()
+        };
+        let _ = writeln!(out, "{INDENT}    {}: {value}", r.name);
+    }
+}
+
+/// How an encrypted record was protected: nonce, additional data, tag.
+fn record(out: &mut String, e: &Event) {
+    if let Some(p) = calc::protection(e) {
+        let _ = writeln!(out, "{INDENT}  record protection:");
+        for r in calc::record_rows(p)
+            .iter()
+            .filter(|r| r.name != "redo" && r.name != "command")
+        {
+            let _ = writeln!(out, "{INDENT}    {}: {}", r.name, r.value);
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use super::keys::{self, RecordCipher};
 use super::names;
 use crate::mqtt::MqttStream;
 use crate::trace::{
-    hex, AlertDescription, AlertLevel, CheckId, EventKind, Fact, FinishedCalc, HandshakeType,
-    Phase, RecordProtection, Side, TlsSummary, WireRecord,
+    hex, AlertDescription, AlertLevel, CheckId, EventKind, Fact, FinishedCalc, GapSide,
+    HandshakeType, Phase, RecordProtection, Side, TlsSummary, WireRecord,
 };
 
 /// Largest record fragment accepted: 2^14 plaintext + 2048 bytes of expansion (RFC 5246 §6.2.3).
@@ -62,6 +62,8 @@ struct Direction {
     dead: bool,
     cipher: Result<RecordCipher, String>,
     mqtt: MqttStream,
+    /// After a gap: MQTT decoding waits for a record that begins with a whole packet.
+    resync: bool,
 }
 
 impl Direction {
@@ -76,6 +78,7 @@ impl Direction {
             dead: false,
             cipher: Err("no ChangeCipherSpec yet".to_string()),
             mqtt: MqttStream::new(),
+            resync: false,
         }
     }
 }
@@ -302,6 +305,109 @@ impl Dissector {
                 break;
             }
         }
+        out
+    }
+
+    /// A recording bound left records out (`serve`): `device` and `broker` say how many each
+    /// side sent in between. Decryption carries on after them, since the record sequence numbers
+    /// (which the nonce and the additional data of TLS 1.2's AEAD ciphers depend on) move on by
+    /// the skipped counts. An MQTT packet cut by the gap is reported, not guessed at; MQTT
+    /// decoding resumes at the first record after it whose plaintext begins with a whole packet.
+    pub fn gap(&mut self, device: &GapSide, broker: &GapSide, events: u64) -> Vec<Decoded> {
+        let mut out = Vec::new();
+        let mut notes = Vec::new();
+        for (d, g) in [(0, device), (1, broker)] {
+            if g.records == 0 {
+                continue;
+            }
+            let side = self.dirs[d].side;
+            let dir = &mut self.dirs[d];
+            if dir.dead {
+                continue;
+            }
+            dir.records += g.records;
+            dir.buf.clear();
+            if !dir.encrypted || !dir.hs.is_empty() {
+                dir.dead = true;
+                dir.hs.clear();
+                notes.push(format!(
+                    "the {}'s handshake was not all kept, so its records after the gap are not \
+                     decoded",
+                    side.name()
+                ));
+                continue;
+            }
+            dir.seq += u64::from(g.records);
+            let cut = dir.mqtt.pending().to_vec();
+            let level = dir.mqtt.protocol_level();
+            dir.mqtt = MqttStream::new();
+            if let Some(l) = level {
+                dir.mqtt.set_protocol_level(l);
+            }
+            dir.resync = true;
+            if !cut.is_empty() {
+                let reason = format!(
+                    "an MQTT packet the {} began before the gap: {} bytes of it were kept, the \
+                     rest was in records not kept, so it is not decoded",
+                    side.name(),
+                    cut.len()
+                );
+                self.undecodable(&mut out, side, &cut, reason);
+            }
+            notes.push(format!(
+                "the {}'s MQTT packets are decoded again from its first record after the gap that \
+                 begins with a whole packet",
+                side.name()
+            ));
+        }
+        let count = |g: &GapSide, who: &str| {
+            (g.records > 0).then(|| {
+                format!(
+                    "{} record(s) from the {who} (records {}–{}, {} bytes)",
+                    g.records,
+                    g.from_record,
+                    g.from_record + g.records - 1,
+                    g.bytes
+                )
+            })
+        };
+        let parts: Vec<String> = [count(device, "device"), count(broker, "broker")]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut reason = format!(
+            "serve keeps the handshake and the first and last records of each direction; not kept: \
+             {}{}",
+            if parts.is_empty() {
+                "no record".to_string()
+            } else {
+                parts.join(" and ")
+            },
+            if events > 0 {
+                format!(", and {events} other observation(s)")
+            } else {
+                String::new()
+            }
+        );
+        for n in notes {
+            reason.push_str("; ");
+            reason.push_str(&n);
+        }
+        let kind = EventKind::Gap {
+            device: device.clone(),
+            broker: broker.clone(),
+            events,
+            reason,
+        };
+        // Before what the gap did to MQTT decoding.
+        out.insert(
+            0,
+            Decoded {
+                phase: self.phase,
+                side: Side::Iotls,
+                kind,
+            },
+        );
         out
     }
 
@@ -544,7 +650,11 @@ impl Dissector {
                                 self.dirs[1].mqtt.set_protocol_level(l);
                             }
                         }
-                        let packets = self.dirs[d].mqtt.push(&p);
+                        let packets = if self.dirs[d].resync {
+                            self.resync(d, &p)
+                        } else {
+                            self.dirs[d].mqtt.push(&p)
+                        };
                         (Some(p), packets)
                     }
                     Ok(_) => (None, Vec::new()),
@@ -555,11 +665,15 @@ impl Dissector {
                         (None, Vec::new())
                     }
                 };
+                let mut mqtt = mqtt;
+                let not_listed = mqtt.len().saturating_sub(crate::trace::MAX_MQTT_LISTED);
+                mqtt.truncate(crate::trace::MAX_MQTT_LISTED);
                 let kind = EventKind::AppData {
                     ciphertext: rec.to_vec(),
                     plaintext,
                     record: index,
                     mqtt,
+                    mqtt_not_listed: not_listed as u32,
                     protection,
                 };
                 self.emit(out, Phase::Mqtt, side, kind);
@@ -569,6 +683,23 @@ impl Dissector {
                 self.undecodable(out, side, rec, format!("unknown record type {ct}"));
             }
         }
+    }
+
+    /// After a gap: decodes `plain` as the start of a fresh MQTT stream, and takes it up only if
+    /// it begins with at least one whole, valid packet; otherwise nothing is decoded from it.
+    fn resync(&mut self, d: usize, plain: &[u8]) -> Vec<crate::trace::MqttPacket> {
+        let dir = &mut self.dirs[d];
+        let mut fresh = MqttStream::new();
+        if let Some(l) = dir.mqtt.protocol_level() {
+            fresh.set_protocol_level(l);
+        }
+        let packets = fresh.push(plain);
+        if fresh.stopped().is_some() || packets.is_empty() {
+            return Vec::new();
+        }
+        dir.mqtt = fresh;
+        dir.resync = false;
+        packets
     }
 
     /// Appends handshake plaintext and emits every message it completes.

@@ -10,6 +10,7 @@
 
 mod calc;
 mod codes;
+mod operation;
 mod outcome;
 
 pub use calc::{
@@ -18,6 +19,7 @@ pub use calc::{
 };
 
 pub use codes::{hexbytes, AlertDescription, AlertLevel, HandshakeType};
+pub use operation::{Actor, OpData, OpValue, OpVerdict, Operation, OperationKind};
 pub use outcome::{exit, Failure, FailureCode, MqttOutcome, MqttRequest, MqttResult};
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,17 @@ pub struct WireRecord {
     /// The record: header and fragment (ciphertext when encrypted).
     #[serde(rename = "hex", with = "hexbytes")]
     pub bytes: Vec<u8>,
+}
+
+/// What a recording bound left out of one direction (the `gap` event).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GapSide {
+    /// Index of the first record not kept (meaningless when `records` is 0).
+    pub from_record: u32,
+    /// How many consecutive records, from `from_record` on, were not kept.
+    pub records: u32,
+    /// Their bytes, headers included.
+    pub bytes: u64,
 }
 
 /// The negotiated TLS parameters.
@@ -167,10 +180,13 @@ pub enum Phase {
     Policy,
     /// The session ends (close_notify, TCP close, or a fatal alert).
     Close,
+    /// A lesson made of operations (keys, signatures, CSRs, chains) rather than one session.
+    Operation,
 }
 
 impl Phase {
-    /// All phases, in teaching order.
+    /// The phases of a session, in teaching order (`Operation` belongs to the lessons made of
+    /// operations, not to a session).
     pub const ALL: [Phase; 10] = [
         Phase::Connect,
         Phase::Hello,
@@ -197,6 +213,7 @@ impl Phase {
             Phase::Mqtt => "MQTT",
             Phase::Policy => "Policy",
             Phase::Close => "Close",
+            Phase::Operation => "Operations",
         }
     }
 }
@@ -337,6 +354,14 @@ impl Fields {
     }
 }
 
+/// The most MQTT packets an `app_data` event lists: a 16 KiB record can hold 8,000 PINGREQs, and
+/// each listed packet costs far more than its 2 bytes.
+pub const MAX_MQTT_LISTED: usize = 32;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What happened.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -403,7 +428,12 @@ pub enum EventKind {
         #[serde(with = "hexbytes::opt")]
         plaintext: Option<Vec<u8>>,
         record: u32,
+        /// The MQTT packets completed in this record, at most [`MAX_MQTT_LISTED`] of them.
         mqtt: Vec<MqttPacket>,
+        /// Packets completed in this record beyond the first [`MAX_MQTT_LISTED`]: decoded (the
+        /// stream keeps its place) but not listed.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mqtt_not_listed: u32,
         /// How the record was protected (when the keys are known).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protection: Option<Box<RecordProtection>>,
@@ -457,6 +487,9 @@ pub enum EventKind {
     },
     /// An authorization decision of the policy engine.
     Policy(PolicyEvent),
+    /// One operation of a lesson that is not a session (`iotls::engine::operations`): a key
+    /// generated, a signature checked, a certificate issued, a TLS 1.3 record written.
+    Operation(Box<Operation>),
     /// The connection ended, as seen by `by` (or by nobody in particular).
     Closed {
         by: Option<Side>,
@@ -466,6 +499,16 @@ pub enum EventKind {
         /// What failed, when the close is a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+    },
+    /// `serve` kept only the first and the last records of a long session: what it left out,
+    /// here, where it was. The records after it keep their real indices.
+    Gap {
+        device: GapSide,
+        broker: GapSide,
+        /// Other observations left out with them (policy decisions that allowed, …).
+        events: u64,
+        /// In words: the bound, and what the gap does to MQTT decoding.
+        reason: String,
     },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).
     Error {

@@ -90,6 +90,7 @@ pub fn odd() -> Trace {
                 plaintext: None,
                 record: 9,
                 mqtt: vec![],
+                mqtt_not_listed: 0,
                 protection: None,
             },
         },

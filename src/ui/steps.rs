@@ -3,7 +3,8 @@
 //! each get their own arrow even when they share a record).
 
 use crate::trace::{
-    AlertLevel, CheckId, Decision, Event, EventKind, HandshakeType, MqttPacket, Phase, Side, Trace,
+    Actor, AlertLevel, CheckId, Decision, Event, EventKind, HandshakeType, MqttPacket, Operation,
+    OperationKind, Phase, Side, Trace,
 };
 
 /// One step of the tour: an event, and for application data the MQTT packet within it.
@@ -26,8 +27,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     packet: Some(p),
                 }));
             }
-            // iotls's key schedule is not drawn yet.
-            EventKind::KeySchedule(_) => {}
             _ => out.push(Step {
                 event: i,
                 packet: None,
@@ -173,6 +172,45 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
             label: format!("error: {}", stage.title()),
             ok: Some(false),
         },
+        EventKind::Gap { device, broker, .. } => Shape::Span {
+            label: crate::narrate::gap_title(device, broker),
+            ok: None,
+        },
+        EventKind::Operation(o) => operation_shape(o),
+    }
+}
+
+/// An operation of a lesson: a TLS record is an arrow from its writer; anything else is a note on
+/// the side of the party that performed it (a CA, an attacker and iotls itself in the middle),
+/// marked with what the library answered.
+fn operation_shape(o: &Operation) -> Shape {
+    if o.op == OperationKind::TlsRecord {
+        let label = o
+            .inputs
+            .iter()
+            .find(|v| v.name == "message")
+            .and_then(|v| v.as_text())
+            .unwrap_or("record")
+            .to_string();
+        let encrypted = o
+            .outputs
+            .first()
+            .and_then(|v| v.as_bytes())
+            .is_some_and(|b| b.first() == Some(&23));
+        return Shape::Arrow {
+            from: o.actor.side(),
+            label,
+            encrypted,
+        };
+    }
+    let label = match o.actor {
+        Actor::Device | Actor::Broker => o.op.name().to_string(),
+        other => format!("{}: {}", other.name(), o.op.name()),
+    };
+    Shape::Note {
+        side: o.actor.side(),
+        label,
+        ok: o.verdict.as_ref().map(|v| v.ok),
     }
 }
 
@@ -212,6 +250,11 @@ pub fn shape_ahead(trace: &Trace, step: &Step) -> Shape {
             label: "?".into(),
             ok: None,
         },
+        (EventKind::Operation(_), Shape::Note { side, label, .. }) => Shape::Note {
+            side,
+            label,
+            ok: None,
+        },
         (_, shape) => shape,
     }
 }
@@ -221,6 +264,9 @@ pub fn has_verdict(trace: &Trace, step: &Step) -> bool {
     matches!(
         step.event(trace).map(|e| &e.kind),
         Some(EventKind::Check { .. } | EventKind::Policy(_))
+    ) || matches!(
+        step.event(trace).map(|e| &e.kind),
+        Some(EventKind::Operation(o)) if o.verdict.is_some()
     )
 }
 
@@ -258,6 +304,9 @@ pub fn is_failure(trace: &Trace, step: &Step) -> bool {
         Some(EventKind::Policy(p)) => !p.decision.allowed(),
         Some(EventKind::Alert { level, .. }) => *level == AlertLevel::FATAL,
         Some(EventKind::Error { .. }) => true,
+        // A deliberate failure (a tampered message that does not verify) is the lesson, not a
+        // failure; an operation fails when its answer is not the one the lesson demonstrates.
+        Some(EventKind::Operation(o)) => !o.as_expected(),
         _ => false,
     }
 }

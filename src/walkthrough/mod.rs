@@ -132,6 +132,8 @@ pub struct Lesson {
     pub mqtt: Option<crate::engine::mqtt_io::Version>,
     /// Whether `--set` changed it (a contradicted `[expect]` is then what the learner asked for).
     pub overridden: bool,
+    /// A lesson made of operations rather than one mTLS session (`operations = "<id>"`).
+    pub operations: Option<crate::engine::operations::Operations>,
     pub emphasis: Vec<(Selector, String)>,
     pub quiz: Vec<expect::QuizItem>,
     origins: BTreeMap<String, Origin>,
@@ -375,6 +377,32 @@ fn forget_under(origins: &mut BTreeMap<String, Origin>, path: &str) {
 
 /// Load a lesson: a built-in id or a `.toml` path, with `--set KEY=VALUE` overrides.
 pub fn load(arg: &str, sets: &[String]) -> Result<Lesson, WalkError> {
+    // A lesson of operations that has no walkthrough file runs by its id, as
+    // `operations = "<id>"` would.
+    if !is_path(arg) && !BUILTIN.iter().any(|b| b.id == arg) {
+        if let Some(op) = crate::engine::operations::Operations::from_id(arg) {
+            if !sets.is_empty() {
+                return Err(WalkError::Set(format!(
+                    "--set: {arg} is a lesson of operations with no walkthrough keys to change"
+                )));
+            }
+            let text = format!(
+                "format = {FORMAT:?}\nid = {arg:?}\ntitle = {:?}\noperations = {arg:?}\n",
+                op.title()
+            );
+            let layer = parse_layer(&format!("{arg} (built in)"), &text, None)?;
+            let spec: Walkthrough =
+                toml::Value::Table(layer.table)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| WalkError::Invalid {
+                        file: layer.file.clone(),
+                        line: None,
+                        key: None,
+                        message: e.message().to_string(),
+                    })?;
+            return check(spec, layer.file, layer.origins, false);
+        }
+    }
     // The chain, from the lesson down to the first file without `extends`.
     let mut chain: Vec<Layer> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
@@ -650,15 +678,24 @@ fn check(
     let Some(title) = spec.title.clone() else {
         return Err(bad("title", "missing: a lesson has a title".into()));
     };
-    if let Some(op) = &spec.operations {
-        return Err(bad(
-            "operations",
-            format!(
-                "lessons that run an operation ({op:?}) rather than an mTLS session are not \
-                 available in this build"
-            ),
-        ));
-    }
+    let operations = match &spec.operations {
+        None => None,
+        Some(op) => Some(
+            crate::engine::operations::Operations::from_id(op).ok_or_else(|| {
+                let ids: Vec<&str> = crate::engine::operations::Operations::ALL
+                    .iter()
+                    .map(|o| o.id())
+                    .collect();
+                bad(
+                    "operations",
+                    format!(
+                        "{op:?} is not a lesson of operations; they are: {}",
+                        ids.join(", ")
+                    ),
+                )
+            })?,
+        ),
+    };
     if spec.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(bad(
             "devices",
@@ -750,6 +787,7 @@ fn check(
         file,
         mqtt,
         overridden,
+        operations,
         emphasis,
         quiz,
         origins,
@@ -788,9 +826,25 @@ impl Lesson {
         }
     }
 
-    /// The MQTT versions the lesson runs under: the one it pins, or both.
+    /// Run the lesson for real: its operations, or its session under `version` (when it pins
+    /// none).
+    pub fn run(
+        &self,
+        version: Option<crate::engine::mqtt_io::Version>,
+    ) -> Result<crate::trace::Trace, crate::engine::EngineError> {
+        match self.operations {
+            Some(op) => crate::engine::operations::run(op),
+            None => crate::engine::run(&self.scenario(version)?),
+        }
+    }
+
+    /// The MQTT versions the lesson runs under: the one it pins, or both (a lesson of operations
+    /// speaks no MQTT: one run).
     pub fn versions(&self) -> Vec<crate::engine::mqtt_io::Version> {
         use crate::engine::mqtt_io::Version;
+        if self.operations.is_some() {
+            return vec![Version::V4];
+        }
         match self.mqtt {
             Some(v) => vec![v],
             None => vec![Version::V4, Version::V5],

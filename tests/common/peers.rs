@@ -407,6 +407,11 @@ impl MqttClient {
         }
     }
 
+    /// Its process id (to read /proc, or to stop and continue it).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// Every line so far.
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -745,6 +750,11 @@ impl Serve {
             }
         }
         None
+    }
+
+    /// Its process id (to read /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// Wait (bounded) for the process to exit and both streams to end; returns its exit code

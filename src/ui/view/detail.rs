@@ -4,6 +4,7 @@
 //! For checks: the verdict, its facts and, when it failed, cause and fix.
 
 use super::{fit, scroll_offset, wrap};
+use crate::narrate::calc;
 use crate::trace::{AlertLevel, EventKind, Trace};
 use crate::ui::app::{AppState, Pane};
 use crate::ui::narrate;
@@ -68,6 +69,18 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 .filter_map(|(n, val)| val.map(|val| DetailRow::plain(n, val))),
         );
         return v;
+    }
+    if let Some(c) = calc_of(trace, step) {
+        return c
+            .rows
+            .into_iter()
+            .map(|r| DetailRow {
+                name: r.name,
+                value: r.value,
+                depth: 0,
+                range: r.range,
+            })
+            .collect();
     }
     let Some(e) = step.event(trace) else {
         return Vec::new();
@@ -168,7 +181,7 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 DetailRow::plain("reason", reason.clone()),
             ]
         }
-        // Not a step yet (ui::steps): the UI does not draw the key schedule.
+        // Drawn from its calculation (above).
         EventKind::KeySchedule(_) => Vec::new(),
         EventKind::Secret {
             label,
@@ -193,12 +206,30 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             DetailRow::plain("by", by.map(|s| s.name().to_string()).unwrap_or("—".into())),
             DetailRow::plain("reason", reason.clone()),
         ],
+        EventKind::Operation(o) => operation_rows(o),
         EventKind::Error { stage, message, .. } => {
             vec![
                 DetailRow::plain("stage", stage.title()),
                 DetailRow::plain("message", message.clone()),
             ]
         }
+        EventKind::Gap {
+            device,
+            broker,
+            events,
+            reason,
+        } => vec![
+            DetailRow::plain(
+                "device records",
+                format!("{} ({} bytes)", device.records, device.bytes),
+            ),
+            DetailRow::plain(
+                "broker records",
+                format!("{} ({} bytes)", broker.records, broker.bytes),
+            ),
+            DetailRow::plain("other events", events.to_string()),
+            DetailRow::plain("reason", reason.clone()),
+        ],
     }
 }
 
@@ -206,6 +237,9 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
 pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
     if let Some(p) = step.packet(trace) {
         return Some(p.hex.clone());
+    }
+    if let Some(c) = calc_of(trace, step) {
+        return c.bytes;
     }
     match &step.event(trace)?.kind {
         EventKind::Handshake { hex, .. } => Some(hex.clone()),
@@ -225,8 +259,61 @@ pub fn bytes(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
             ..
         } => Some(plaintext.as_ref().unwrap_or(ciphertext).clone()),
         EventKind::Undecodable { hex, .. } => Some(hex.clone()),
+        EventKind::Operation(o) => {
+            let all: Vec<u8> = o
+                .values()
+                .filter_map(|(_, v)| v.as_bytes())
+                .flatten()
+                .copied()
+                .collect();
+            (!all.is_empty()).then_some(all)
+        }
         _ => None,
     }
+}
+
+/// An operation's inputs and outputs, one row each; byte values point into the hex view, which
+/// shows them one after the other (see [`bytes`]).
+fn operation_rows(o: &crate::trace::Operation) -> Vec<DetailRow> {
+    let mut at = 0usize;
+    o.values()
+        .map(|(dir, v)| {
+            let name = format!("{dir}: {}", v.name);
+            match v.as_bytes() {
+                Some(b) => {
+                    let row = DetailRow {
+                        range: Some((at, b.len())),
+                        ..DetailRow::plain(&name, format!("{} bytes", b.len()))
+                    };
+                    at += b.len();
+                    row
+                }
+                None => DetailRow::plain(&name, v.display(0)),
+            }
+        })
+        .collect()
+}
+
+/// The calculation a step shows (a signature check, iotls's key schedule, iotls's Finished
+/// recomputation): its rows replace the step's facts, its bytes fill the hex view.
+pub fn calc_of(trace: &Trace, step: &Step) -> Option<calc::Calc> {
+    if step.packet.is_some() {
+        return None;
+    }
+    calc::of_event(trace, step.event)
+}
+
+/// Where each span of a calculation starts in its bytes, and its name: the hex view's marks.
+pub fn span_marks(trace: &Trace, step: &Step) -> Vec<(usize, String)> {
+    calc_of(trace, step)
+        .filter(|c| c.bytes.is_some())
+        .map(|c| {
+            c.rows
+                .into_iter()
+                .filter_map(|r| r.range.map(|(o, _)| (o, r.name)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The record as it was sent, for a step whose record travelled encrypted: application data, the
@@ -255,11 +342,23 @@ pub fn showing_sent(trace: &Trace, state: &AppState, step: &Step) -> bool {
 
 /// The rows the detail pane shows for a step: its decoded fields, or its record as sent.
 pub fn shown_rows(trace: &Trace, state: &AppState, step: &Step) -> Vec<DetailRow> {
-    if showing_sent(trace, state, step) {
+    let mut v = if showing_sent(trace, state, step) {
         record_rows(trace, step)
     } else {
         rows(trace, step)
+    };
+    // A replayed session was not run by this tour: its directory is the one written when it ran.
+    if state.opts.replayed {
+        for r in v.iter_mut().filter(|r| r.name == "redo") {
+            if let Some(check) = r.value.rsplit(' ').next().map(str::to_string) {
+                r.value = format!(
+                    "sh DIR/reproduce.sh {check}, DIR being what --reproduce wrote when this \
+                     session ran (tour, connect or serve)"
+                );
+            }
+        }
     }
+    v
 }
 
 /// The bytes the hex view shows for a step: decrypted, or the record as sent.
@@ -303,6 +402,16 @@ fn record_header_rows(rec: &[u8]) -> Vec<DetailRow> {
             ..DetailRow::plain("length", format!("{len} bytes"))
         },
     ]
+}
+
+/// What the step's record decrypted to, when the trace has it.
+fn decrypted(trace: &Trace, step: &Step) -> Option<Vec<u8>> {
+    match &step.event(trace)?.kind {
+        EventKind::AppData { plaintext, .. } => plaintext.clone(),
+        EventKind::Handshake { hex, .. } => Some(hex.clone()),
+        EventKind::Alert { level, code, .. } => Some(vec![level.0, *code]),
+        _ => None,
+    }
 }
 
 /// How many bytes the step's record decrypted to, when the trace has them.
@@ -352,6 +461,13 @@ pub fn record_rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
                 range: Some((5 + nonce, plain)),
                 ..DetailRow::plain("encrypted content", format!("{plain} bytes"))
             });
+            // Next to the ciphertext, what it decrypted to.
+            if let Some(d) = decrypted(trace, step) {
+                v.push(DetailRow::plain(
+                    "decrypted",
+                    format!("{} bytes: {}", d.len(), crate::trace::hex(&d)),
+                ));
+            }
             v.push(DetailRow {
                 range: Some((5 + nonce + plain, TAG)),
                 ..DetailRow::plain("tag", format!("{TAG} bytes"))
@@ -361,6 +477,19 @@ pub fn record_rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             range: Some((5, body)),
             ..DetailRow::plain("encrypted fragment", format!("{body} bytes"))
         }),
+    }
+    // How it was protected: the nonce, the additional data, the tag, and the command that
+    // decrypts it.
+    if let Some(p) = step.event(trace).and_then(calc::protection) {
+        for r in calc::record_rows(p) {
+            match v.iter_mut().find(|x| x.name == r.name) {
+                Some(x) => x.value = format!("{}: {}", x.value, r.value),
+                None => v.push(DetailRow::plain(&r.name, r.value)),
+            }
+        }
+        if let Some(x) = v.iter_mut().find(|x| x.name == "explicit nonce") {
+            x.value = format!("{}: {}", x.value, crate::trace::hex(&p.explicit_nonce));
+        }
     }
     v
 }
@@ -443,17 +572,23 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
                 .as_ref()
                 .map(|a| format!(" · about {a}"))
                 .unwrap_or_default();
+            let by = if e.side == crate::trace::Side::Iotls {
+                " · iotls's own check".to_string()
+            } else {
+                format!(" · checked by the {}", e.side.name())
+            };
             out.push(Line::from(vec![
                 Span::styled(format!("{mark} {check}"), st),
-                Span::styled(
-                    format!(" · checked by the {}{about}", e.side.name()),
-                    styles.dim,
-                ),
+                Span::styled(format!("{by}{about}"), styles.dim),
             ]));
-            out.push(Line::styled(
-                reason.clone(),
-                if *ok { styles.value } else { styles.fail },
-            ));
+            // A calculation's rows say what was checked, and its verdict row who decided; the
+            // narration below tells the reason.
+            if calc_of(trace, step).is_none() {
+                out.push(Line::styled(
+                    reason.clone(),
+                    if *ok { styles.value } else { styles.fail },
+                ));
+            }
         }
         EventKind::Policy(p) => {
             let (mark, st) = if p.decision.allowed() {
@@ -503,7 +638,10 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
             Span::styled("Master secret", styles.emphasis),
             Span::styled(" · exported by rustls's key log, never sent", styles.dim),
         ])),
-        EventKind::KeySchedule(_) => out.push(Line::styled("Key schedule", styles.emphasis)),
+        EventKind::KeySchedule(_) => out.push(Line::from(vec![
+            Span::styled("Key schedule", styles.emphasis),
+            Span::styled(" · iotls's own calculation", styles.dim),
+        ])),
         EventKind::Tcp { .. } => out.push(Line::styled("TCP connection", styles.emphasis)),
         EventKind::Closed { .. } => out.push(Line::styled("Connection closed", styles.emphasis)),
         EventKind::Error { stage, .. } => out.push(Line::styled(
@@ -513,6 +651,43 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
         EventKind::Undecodable { .. } => {
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
         }
+        EventKind::Gap { .. } => out.push(Line::styled("Records not kept", styles.emphasis)),
+        EventKind::Operation(o) => {
+            out.push(Line::from(vec![
+                Span::styled(o.op.name().to_string(), styles.emphasis),
+                Span::styled(
+                    format!(" · by the {} · {}", o.actor.name(), o.library),
+                    styles.dim,
+                ),
+            ]));
+            match &o.verdict {
+                Some(v) => {
+                    let (mark, st) = if v.ok {
+                        ("✔", styles.ok)
+                    } else {
+                        ("✘", styles.fail)
+                    };
+                    let expected = if o.as_expected() {
+                        "as the lesson expects"
+                    } else {
+                        "NOT as the lesson expects"
+                    };
+                    out.push(Line::styled(
+                        format!("{mark} {} ({expected})", v.reason),
+                        st,
+                    ));
+                }
+                None => out.push(Line::styled(o.summary.clone(), styles.value)),
+            }
+        }
+    }
+    // A calculation names the reproduce.sh check that redoes it (its `redo` row has the whole
+    // command).
+    if let Some(c) = calc_of(trace, step) {
+        out.push(Line::styled(
+            format!("redo: sh DIR/reproduce.sh {}", c.check),
+            styles.dim,
+        ));
     }
     out
 }
@@ -539,6 +714,9 @@ pub struct DetailGeometry {
     pub hex: Rect,
     pub hex_offset: usize,
     pub bytes_per_row: usize,
+    /// Right of the hex rows, for a calculation's bytes: the name of each span that starts on
+    /// the row.
+    pub marks: Rect,
     pub help: Rect,
 }
 
@@ -554,6 +732,7 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
         hex: empty,
         hex_offset: 0,
         bytes_per_row: bpr,
+        marks: empty,
         help: empty,
     };
     let Some(step) = state.current() else {
@@ -580,11 +759,35 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
     let help_h =
         (help_lines(trace, step, inner.width).len() as u16).min(body.height.saturating_sub(2));
     let avail = body.height.saturating_sub(help_h);
+    let full = full_note(trace, step, sent, rows.get(state.field));
     let (list_h, note_h, hex_h) = match &data {
         Some(d) => {
             let hex_total = d.len().div_ceil(bpr) as u16;
             if state.hex_expanded {
                 (0, 0, avail.saturating_sub(1).min(hex_total))
+            } else if full {
+                // The selected value in full (a hash, a key, a command) under a shorter list.
+                let room = avail.saturating_sub(1);
+                let lines = |room| {
+                    note_lines(
+                        trace,
+                        step,
+                        sent,
+                        rows.get(state.field),
+                        inner.width,
+                        true,
+                        room,
+                    )
+                    .len() as u16
+                };
+                let keep = hex_total.min(3) + (rows.len() as u16).min(3);
+                let most = room.saturating_sub(keep).max(1.min(room));
+                // The value, and what it means when both fit.
+                let note_h = lines(most as usize).min(most);
+                let room = room - note_h;
+                let hex_min = hex_total.min((room * 2 / 5).max(3)).min(room);
+                let list_h = (rows.len() as u16).min(room - hex_min);
+                (list_h, note_h, (room - list_h).min(hex_total))
             } else {
                 let room = avail.saturating_sub(2 + 1);
                 let hex_min = hex_total.min((room * 2 / 5).max(3)).min(room);
@@ -593,8 +796,16 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
             }
         }
         None => {
-            let note_h = (note_lines(trace, step, sent, &rows, state.field, inner.width, false)
-                .len() as u16)
+            let note_h = (note_lines(
+                trace,
+                step,
+                sent,
+                rows.get(state.field),
+                inner.width,
+                false,
+                usize::MAX,
+            )
+            .len() as u16)
                 .min(avail / 2);
             let list_h = (rows.len() as u16).min(avail - note_h);
             (list_h, note_h, 0)
@@ -627,6 +838,18 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
         height: help_h.min(inner.bottom().saturating_sub(y)),
         ..body
     };
+    // A calculation's spans are named beside the hex rows, where the ASCII column would be.
+    if g.hex.height > 0 && !span_marks(trace, step).is_empty() {
+        let hex_w = (6 + bpr * 3) as u16;
+        if g.hex.width >= hex_w + 6 {
+            g.marks = Rect {
+                x: g.hex.x + hex_w,
+                width: g.hex.width - hex_w,
+                ..g.hex
+            };
+            g.hex.width = hex_w;
+        }
+    }
     g.list_offset = scroll_offset(state.field, list_h as usize, rows.len());
     if let (Some(d), Some((off, _))) = (&data, rows.get(state.field).and_then(|r| r.range)) {
         g.hex_offset = scroll_offset(off / bpr, g.hex.height as usize, d.len().div_ceil(bpr));
@@ -712,20 +935,33 @@ fn note_lines(
     trace: &Trace,
     step: &Step,
     sent: bool,
-    rows: &[DetailRow],
-    field: usize,
+    row: Option<&DetailRow>,
     width: u16,
     has_bytes: bool,
+    room: usize,
 ) -> Vec<String> {
-    let Some(r) = rows.get(field) else {
+    let Some(r) = row else {
         return Vec::new();
     };
-    let meaning = if sent {
+    let meaning = if calc_of(trace, step).is_some() || (sent && r.range.is_none()) {
+        calc::meaning(&r.name)
+    } else if sent {
         narrate::record_field_meaning(&r.name)
     } else {
         narrate::field_meaning(&context_name(trace, step), &r.name)
     };
     let w = width as usize;
+    if has_bytes && full_note(trace, step, sent, Some(r)) {
+        // The value in full; what it means too, when there is room for all of it.
+        let mut lines = wrap(&format!("{} = {}", r.name.trim(), r.value), w);
+        if let Some(m) = meaning {
+            let m = wrap(m, w);
+            if lines.len() + m.len() <= room {
+                lines.extend(m);
+            }
+        }
+        return lines;
+    }
     if has_bytes {
         let text = match meaning {
             Some(m) => format!("{}: {m}", r.name.trim()),
@@ -743,6 +979,13 @@ fn note_lines(
         text.push_str(&format!("\n{m}"));
     }
     wrap(&text, w).into_iter().take(6).collect()
+}
+
+/// Whether the note shows the selected row's value in full: on a calculation, and for the
+/// parts of a record as sent that are not bytes of it (the nonce, the additional data, the
+/// command), whose values do not fit the list.
+fn full_note(trace: &Trace, step: &Step, sent: bool, row: Option<&DetailRow>) -> bool {
+    calc_of(trace, step).is_some() || (sent && row.is_some_and(|r| r.range.is_none()))
 }
 
 /// Failure help: the alert sent, the cause and the fix (text, is the alert line).
@@ -867,10 +1110,10 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         trace,
         step,
         sent,
-        &rows,
-        state.field,
+        rows.get(state.field),
         inner.width,
         data.is_some(),
+        g.note.height as usize,
     )
     .into_iter()
     .take(g.note.height as usize)
@@ -895,15 +1138,25 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         && g.hex.y - 1 < inner.bottom()
         && (g.hex.height > 0 || g.hex.y <= inner.bottom())
     {
+        let calc_bytes = calc_of(trace, step).map(|c| match c.check {
+            "server_kx_signature" | "certificate_verify" => "signed:",
+            "key_block" => "key block:",
+            _ => "hashed:",
+        });
+        // A calculation's caption is short, so the selected span's name and bytes fit.
+        let bytes_word = if calc_bytes.is_some() { "" } else { "bytes " };
         let sel = rows
             .get(state.field)
             .and_then(|r| {
-                r.range
-                    .map(|(o, l)| format!("{}: bytes {o}–{} ", r.name.trim(), o + l.max(1) - 1))
+                r.range.map(|(o, l)| {
+                    format!("{}: {bytes_word}{o}–{} ", r.name.trim(), o + l.max(1) - 1)
+                })
             })
             .unwrap_or_default();
         // The hex view's title: decrypted or as sent, for an encrypted record.
-        let what = if sent {
+        let what = if let Some(w) = calc_bytes {
+            w
+        } else if sent {
             "as sent, encrypted:"
         } else if record_as_sent(trace, step).is_some() {
             "decrypted:"
@@ -916,6 +1169,83 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         buf.set_string(inner.x, g.hex.y - 1, cap, styles.dim);
     }
     hex_view(buf, &g, &data, &rows, state.field, styles);
+    marks_view(
+        buf,
+        &g,
+        &span_marks(trace, step),
+        &rows,
+        state.field,
+        styles,
+    );
+}
+
+/// Beside each hex row, the spans that start on it (`◂ServerHello`), in their span's shade; the
+/// selected span's name highlighted.
+fn marks_view(
+    buf: &mut Buffer,
+    g: &DetailGeometry,
+    marks: &[(usize, String)],
+    rows: &[DetailRow],
+    field: usize,
+    styles: &Styles,
+) {
+    if g.marks.width == 0 {
+        return;
+    }
+    let bpr = g.bytes_per_row;
+    let sel = rows.get(field).and_then(|r| r.range).map(|(o, _)| o);
+    for k in 0..g.marks.height as usize {
+        let start = (g.hex_offset + k) * bpr;
+        let here: Vec<(usize, &(usize, String))> = marks
+            .iter()
+            .enumerate()
+            .filter(|(_, (off, _))| *off >= start && *off < start + bpr)
+            .collect();
+        // When the names do not all fit, the selected span's keeps its length and the others
+        // share what is left.
+        let width = g.marks.width as usize;
+        let full = |name: &str| name.chars().count() + 2;
+        let total: usize = here.iter().map(|(_, (_, n))| full(n)).sum();
+        let selected_len = here
+            .iter()
+            .find(|(_, (off, _))| sel == Some(*off))
+            .map(|(_, (_, n))| full(n).min(width))
+            .unwrap_or(0);
+        let others = here.len() - usize::from(selected_len > 0);
+        let share = width
+            .saturating_sub(selected_len)
+            .checked_div(others)
+            .map_or(0, |w| w.max(3));
+        let mut spans = Vec::new();
+        let mut used = 0;
+        for (i, (off, name)) in here {
+            let room = width.saturating_sub(used);
+            if room < 2 {
+                break;
+            }
+            let want = if total <= width || sel == Some(*off) {
+                full(name)
+            } else {
+                share
+            };
+            let text = fit(&format!("◂{name}"), want.min(room).saturating_sub(1)) + " ";
+            used += text.chars().count();
+            let st = if sel == Some(*off) {
+                styles.hex_selected
+            } else {
+                styles.hex_alt[i % 2]
+            };
+            spans.push(Span::styled(text, st));
+        }
+        if !spans.is_empty() {
+            buf.set_line(
+                g.marks.x,
+                g.marks.y + k as u16,
+                &Line::from(spans),
+                g.marks.width,
+            );
+        }
+    }
 }
 
 fn hex_view(

@@ -15,4 +15,5 @@ pub mod replay;
 pub mod tls;
 pub mod trace;
 pub mod ui;
+pub mod walkthrough;
 pub mod wire;

@@ -19,6 +19,7 @@ const EXIT_CODES: &str = "Exit codes (tour --plain/--json, connect, serve --sess
   3  set-up error: a file that cannot be read or used, an address, a port
   4  TLS failure: the handshake did not complete (a check failed, an alert, a timeout, not TLS)
   5  MQTT refusal, or the broker closed the connection after the handshake
+  6  lesson check: the run contradicted the lesson's [expect] (each mismatch is named)
 The terminal UI exits 0 when you quit (130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP). replay exits 0 whatever it shows, 3 for input it cannot read.";
 
 #[derive(Parser)]
@@ -53,6 +54,11 @@ enum Command {
     },
     /// Open a saved trace, or dissect a capture (pcap, pcapng) and re-verify it offline.
     Replay(ReplayArgs),
+    /// Lessons (walkthrough files, docs/walkthrough-format.md): check that one runs as it claims.
+    Lesson {
+        #[command(subcommand)]
+        command: LessonCommand,
+    },
     /// AWS-IoT-style policies: evaluate one request offline, or audit a policy document.
     Policy {
         #[command(subcommand)]
@@ -60,10 +66,32 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum LessonCommand {
+    /// Validate a lesson, run it (under MQTT 3.1.1 and 5 unless it pins one) and compare the run
+    /// with its [expect]: exit 0 when met, 6 naming each mismatch, 3 for a lesson that cannot be used.
+    Check {
+        /// A built-in lesson's id or a lesson file (.toml).
+        lesson: String,
+        /// Override a walkthrough key before it is checked: KEY=VALUE (a TOML value, else a string);
+        /// repeatable, e.g. --set device.server_name=evil.example.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run under MQTT 5 only.
+        #[arg(long)]
+        mqtt5: bool,
+    },
+}
+
 #[derive(clap::Args)]
 struct TourArgs {
-    /// Lesson to run (see `iotls tour --list`); default: the pizza button ordering on its own topic.
+    /// Lesson to run: a built-in lesson's id (see `iotls tour --list`) or a lesson file (.toml);
+    /// default: the pizza button ordering on its own topic.
     lesson: Option<String>,
+    /// Break it: override a walkthrough key, KEY=VALUE (the value as TOML, else a string);
+    /// repeatable, e.g. --set device.server_name=evil.example or --set device.trust=[].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Narrate as plain text (the default when stdout is not a terminal).
     #[arg(long, conflicts_with = "json")]
     plain: bool,
@@ -262,6 +290,7 @@ fn main() -> ExitCode {
     let result: Result<u8, String> = match cli.command {
         None => tour(TourArgs {
             lesson: None,
+            set: Vec::new(),
             plain: false,
             json: false,
             list: false,
@@ -284,6 +313,9 @@ fn main() -> ExitCode {
         }) => pki_init(&dir, force, devices, san),
         Some(Command::Inspect { file }) => inspect(&file).map(|()| exit::OK),
         Some(Command::Replay(a)) => replay(a),
+        Some(Command::Lesson {
+            command: LessonCommand::Check { lesson, set, mqtt5 },
+        }) => lesson_check(&lesson, &set, mqtt5),
         Some(Command::Policy { command }) => {
             return ExitCode::from(iotls::policy::cli::run(command) as u8)
         }
@@ -299,23 +331,27 @@ fn main() -> ExitCode {
 
 fn tour(a: TourArgs) -> Result<u8, String> {
     if a.list {
-        for (name, about) in engine::lessons::LESSONS {
-            println!("{name:<18} {about}");
-        }
-        for op in engine::operations::Operations::ALL {
-            println!("{:<18} {}", op.id(), op.title());
+        for id in engine::lessons::names() {
+            let l = iotls::walkthrough::load(id, &[]).map_err(|e| e.to_string())?;
+            println!("{id:<21} {}", l.title);
+            if !l.concepts.is_empty() {
+                println!("{:<21} teaches: {}", "", l.concepts.join(", "));
+            }
         }
         return Ok(exit::OK);
     }
-    let lesson = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let arg = a.lesson.unwrap_or_else(|| "pizza-button".to_string());
+    let lesson = match iotls::walkthrough::load(&arg, &a.set) {
+        Ok(l) => l,
+        Err(e) => return refused(e.into()),
+    };
     let x = &a.exports;
     let exporting = x.keylog.is_some() || x.pcap.is_some() || x.reproduce.is_some();
-    if engine::operations::Operations::from_id(&lesson).is_some()
-        && (exporting || !x.export.is_empty())
-    {
+    if lesson.operations.is_some() && (exporting || !x.export.is_empty()) {
         eprintln!(
-            "iotls: {lesson} is a lesson of operations, not a session: it has no key log, \
-             capture, page or calculations to export (--json prints its trace)"
+            "iotls: {} is a lesson of operations, not a session: it has no key log, \
+             capture, page or calculations to export (--json prints its trace)",
+            lesson.id
         );
         return Ok(exit::USAGE);
     }
@@ -323,23 +359,29 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         Ok(x) => x,
         Err(e) => return export_refused(e),
     };
-    let mqtt5 = a.mqtt5;
+    let version = match lesson_version(&lesson, a.mqtt5) {
+        Ok(v) => v,
+        Err(e) => return refused(e),
+    };
     // A session lesson in a terminal is live; a lesson of operations is not a session.
     let terminal_ui = !a.json && !a.plain && std::io::stdout().is_terminal();
-    let session = engine::operations::Operations::from_id(&lesson).is_none();
-    if terminal_ui && session && !a.recorded {
-        return tour_live(&lesson, mqtt5, a.theme, &exports);
+    if terminal_ui && lesson.operations.is_none() && !a.recorded {
+        return tour_live(lesson, version, a.theme, &exports);
     }
-    let trace = match run_lesson(&lesson, mqtt5) {
+    let trace = match lesson.run(Some(version)) {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
-    if a.json {
-        println!("{}", render::json(&trace));
-        exports.write(&trace, None).map_err(|e| e.to_string())?;
-        return Ok(trace.outcome.exit_code());
-    } else if a.plain || !std::io::stdout().is_terminal() {
-        print!("{}", render::plain::render(&trace));
+    if a.json || a.plain || !std::io::stdout().is_terminal() {
+        if a.json {
+            println!("{}", render::json(&trace));
+        } else {
+            print!("{}", render::plain::render(&trace));
+            for (_, say) in lesson.emphasis_for(&trace) {
+                println!("» {say}");
+            }
+        }
+        tell_mismatches(&lesson, &trace, version);
         exports.write(&trace, None).map_err(|e| e.to_string())?;
         return Ok(trace.outcome.exit_code());
     } else {
@@ -354,14 +396,18 @@ fn tour(a: TourArgs) -> Result<u8, String> {
             .append_env_keylog(&trace)
             .map_err(|e| e.to_string())?;
         let env_keylog = exports.clone();
+        let notes = lesson.clone();
         let rerun = move || {
-            let t = run_lesson(&lesson, mqtt5).map_err(|e| e.to_string())?;
+            let t = lesson.run(Some(version)).map_err(|e| e.to_string())?;
             env_keylog
                 .append_env_keylog(&t)
                 .map_err(|e| e.to_string())?;
             Ok(t)
         };
-        let shown = iotls::ui::run(trace, rerun, opts).map_err(|e| format!("terminal UI: {e}"))?;
+        let shown = iotls::ui::run_lesson(trace, rerun, opts, |t| {
+            lesson_notes(&notes, version, t, true)
+        })
+        .map_err(|e| format!("terminal UI: {e}"))?;
         exports
             .write_files(&shown, None)
             .map_err(|e| e.to_string())?;
@@ -374,13 +420,17 @@ fn tour(a: TourArgs) -> Result<u8, String> {
 /// The exports are written when the learner quits, with what happened up to then; quitting is
 /// not a verdict (exit 0).
 fn tour_live(
-    lesson: &str,
-    mqtt5: bool,
+    lesson: iotls::walkthrough::Lesson,
+    version: engine::mqtt_io::Version,
     theme: iotls::ui::Theme,
     exports: &Exports,
 ) -> Result<u8, String> {
-    let start =
-        || lesson_scenario(lesson, mqtt5).and_then(|s| engine::live::LiveSession::start(&s));
+    let start = || {
+        let scenario = lesson
+            .scenario(Some(version))
+            .map_err(engine::EngineError::from)?;
+        engine::live::LiveSession::start(&scenario)
+    };
     let first = match start() {
         Ok(s) => s,
         Err(e) => return refused(e),
@@ -402,6 +452,8 @@ fn tour_live(
             }
         },
         opts,
+        // What the run contradicts is told once it is over: a live session is not yet.
+        |t, finished| lesson_notes(&lesson, version, t, finished),
     )
     .map_err(|e| format!("terminal UI: {e}"))?;
     if let Some(e) = keylog_error {
@@ -411,6 +463,39 @@ fn tour_live(
         .write_files(&shown, None)
         .map_err(|e| e.to_string())?;
     Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
+}
+
+/// A lesson's emphasis texts and quiz questions for a run, and, once the run is over, at its last
+/// step, what the run contradicts in the lesson's `[expect]`.
+fn lesson_notes(
+    lesson: &iotls::walkthrough::Lesson,
+    version: engine::mqtt_io::Version,
+    t: &iotls::trace::Trace,
+    over: bool,
+) -> iotls::ui::LessonNotes {
+    let quizzes = lesson
+        .quiz_for(t)
+        .into_iter()
+        .map(|(event, q)| iotls::ui::Quiz {
+            event,
+            question: q.question.clone(),
+            choices: q.choices.clone(),
+            answer: q.answer,
+            explain: q.explain.as_ref().map(|e| walkthrough_fill(e, t)),
+        })
+        .collect();
+    let mut said = lesson.emphasis_for(t);
+    if over {
+        // At the last step, where the outcome shows: what this run contradicts, if anything.
+        let last = t.events.len().saturating_sub(1);
+        for m in lesson.check_expect(t, version) {
+            said.push((
+                last,
+                format!("This run contradicts the lesson's claim: {m}"),
+            ));
+        }
+    }
+    (said, quizzes)
 }
 
 /// Export flags that cannot be carried out: 2 for an unknown format, 3 for a file.
@@ -429,7 +514,10 @@ fn export_refused(e: export::ExportError) -> Result<u8, String> {
 fn refused(e: engine::EngineError) -> Result<u8, String> {
     use engine::EngineError as E;
     match e {
-        E::UnknownLesson { .. } | E::Usage(_) | E::ServerName(_) => {
+        E::UnknownLesson { .. }
+        | E::Usage(_)
+        | E::ServerName(_)
+        | E::Lesson(iotls::walkthrough::WalkError::Set(_)) => {
             eprintln!("iotls: {e}");
             Ok(exit::USAGE)
         }
@@ -437,21 +525,108 @@ fn refused(e: engine::EngineError) -> Result<u8, String> {
     }
 }
 
-/// A lesson's trace: a session, or one of the lessons made of operations (by id, until walkthrough
-/// files name them).
-fn run_lesson(name: &str, mqtt5: bool) -> Result<iotls::trace::Trace, engine::EngineError> {
-    match engine::operations::Operations::from_id(name) {
-        Some(op) => engine::operations::run(op),
-        None => lesson_scenario(name, mqtt5).and_then(|s| engine::run(&s)),
+fn walkthrough_fill(text: &str, trace: &iotls::trace::Trace) -> String {
+    iotls::walkthrough::expect::fill(text, trace)
+}
+
+/// The MQTT version a lesson runs under: the one it pins, else MQTT 5 with `--mqtt5`.
+fn lesson_version(
+    lesson: &iotls::walkthrough::Lesson,
+    mqtt5: bool,
+) -> Result<engine::mqtt_io::Version, engine::EngineError> {
+    use engine::mqtt_io::Version;
+    match (lesson.mqtt, mqtt5) {
+        (Some(Version::V4), true) => Err(engine::EngineError::Usage(format!(
+            "lesson {} is about MQTT 3.1.1 (device.mqtt = \"3.1.1\"); --mqtt5 does not apply \
+             (--set device.mqtt=5 changes the lesson)",
+            lesson.id
+        ))),
+        (Some(v), _) => Ok(v),
+        (None, true) => Ok(Version::V5),
+        (None, false) => Ok(Version::V4),
     }
 }
 
-fn lesson_scenario(name: &str, mqtt5: bool) -> Result<engine::Scenario, engine::EngineError> {
-    let mut s = engine::lessons::scenario(name)?;
-    if mqtt5 {
-        s.device.mqtt_version = engine::mqtt_io::Version::V5;
+fn run_name(lesson: &iotls::walkthrough::Lesson, v: engine::mqtt_io::Version) -> &'static str {
+    if lesson.operations.is_some() {
+        return "operations";
     }
-    Ok(s)
+    match v {
+        engine::mqtt_io::Version::V4 => "MQTT 3.1.1",
+        engine::mqtt_io::Version::V5 => "MQTT 5",
+    }
+}
+
+/// On stderr: where the run contradicted the lesson's [expect] (after `--set`, that is the point).
+fn tell_mismatches(
+    lesson: &iotls::walkthrough::Lesson,
+    trace: &iotls::trace::Trace,
+    version: engine::mqtt_io::Version,
+) {
+    let m = lesson.check_expect(trace, version);
+    if m.is_empty() {
+        return;
+    }
+    let why = if lesson.overridden {
+        " (you changed it with --set)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "iotls: this run of {} ({}) contradicts the lesson's [expect]{why}:",
+        lesson.id,
+        run_name(lesson, version)
+    );
+    for x in m {
+        eprintln!("iotls:   {x}");
+    }
+}
+
+/// `iotls lesson check`: validate, run under each version the lesson allows, compare with [expect].
+fn lesson_check(arg: &str, sets: &[String], mqtt5: bool) -> Result<u8, String> {
+    let lesson = match iotls::walkthrough::load(arg, sets) {
+        Ok(l) => l,
+        Err(e) => return refused(e.into()),
+    };
+    if lesson.spec.expect.is_none() {
+        return Err(format!(
+            "{}: the lesson has no [expect]: nothing to check the run against",
+            lesson.file
+        ));
+    }
+    let versions = if mqtt5 {
+        vec![lesson_version(&lesson, true).map_err(|e| e.to_string())?]
+    } else {
+        lesson.versions()
+    };
+    let mut failed = false;
+    for v in versions {
+        let trace = match lesson.run(Some(v)) {
+            Ok(t) => t,
+            Err(e) => return refused(e),
+        };
+        let m = lesson.check_expect(&trace, v);
+        if m.is_empty() {
+            println!(
+                "{} ({}): [expect] met: {}",
+                lesson.id,
+                run_name(&lesson, v),
+                trace.outcome.summary
+            );
+        } else {
+            failed = true;
+            println!(
+                "{} ({}): [expect] NOT met: {}",
+                lesson.id,
+                run_name(&lesson, v),
+                trace.outcome.summary
+            );
+            for x in m {
+                println!("  {x}");
+            }
+        }
+    }
+    Ok(if failed { exit::EXPECT } else { exit::OK })
 }
 
 fn connect(a: ConnectArgs) -> Result<u8, String> {

@@ -187,16 +187,24 @@ fn the_broker_receives_nothing_until_the_learner_steps_and_the_publish_waits_for
 
 #[test]
 fn every_lesson_has_the_same_structure_live_as_recorded() {
-    for (name, _) in lessons::LESSONS {
-        for mqtt5 in [false, true] {
-            let mut scenario = lessons::scenario(name).expect("lesson");
-            if mqtt5 {
-                scenario.device.mqtt_version = engine::mqtt_io::Version::V5;
-            }
+    for name in lessons::names() {
+        let lesson = iotls::walkthrough::load(name, &[]).expect("lesson");
+        if lesson.operations.is_some() {
+            continue;
+        }
+        for version in lesson.versions() {
+            let mqtt5 = version == engine::mqtt_io::Version::V5;
+            let scenario = lesson.scenario(Some(version)).expect("scenario");
             let live = start(&scenario);
             let t = drive_to_end(&live);
             let recorded = engine::run(&scenario).expect("recorded session");
-            assert_eq!(t.outcome, recorded.outcome, "{name} (MQTT 5: {mqtt5})");
+            // The same outcome; the clock readings in it (a check's time) may differ.
+            let verdict = |t: &Trace| {
+                let o = &t.outcome;
+                let f = o.failure.as_ref().map(|f| (f.code, f.side, f.check));
+                (o.ok, o.phase, f, o.mqtt.clone(), o.tls_completed)
+            };
+            assert_eq!(verdict(&t), verdict(&recorded), "{name} (MQTT 5: {mqtt5})");
             assert_eq!(
                 shape(&t),
                 shape(&recorded),

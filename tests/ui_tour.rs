@@ -604,7 +604,15 @@ fn rerun_keeps_the_place() {
 #[test]
 fn narration_fits_on_a_small_screen() {
     let mut long = Vec::new();
-    for (lesson, _) in iotls::engine::lessons::LESSONS {
+    for lesson in iotls::engine::lessons::names() {
+        // A lesson of operations wraps its own longer explanations (tests/operations.rs).
+        if iotls::walkthrough::load(lesson, &[])
+            .expect("lesson")
+            .operations
+            .is_some()
+        {
+            continue;
+        }
         let trace = real(lesson);
         let state = AppState::new(&trace);
         for s in &state.steps {

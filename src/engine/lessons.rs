@@ -1,71 +1,27 @@
-//! The built-in lessons: each is a scenario that runs for real and shows one idea of the security
-//! model (../shared/SECURITY-MODEL.md), including what a failure looks like.
+//! The built-in lessons: walkthrough files (`walkthroughs/*.toml`, format `iotls-walkthrough/1`,
+//! docs/walkthrough-format.md) embedded in iotls. Each runs for real and shows one idea of the
+//! security model (docs/curriculum.md), including what a failure looks like.
 
-use super::policy_authz::PolicyAuthorizer;
-use super::scenario::{click_payload, DeviceAction, Scenario};
-use super::EngineError;
-use crate::pki::{DefaultPki, BUTTON_SERIAL, NEIGHBOUR_SERIAL, NEIGHBOUR_THING};
-use std::sync::Arc;
+use super::{EngineError, Scenario};
+use crate::walkthrough::{self, WalkError};
 
-/// Lesson names and what each shows.
-pub const LESSONS: &[(&str, &str)] = &[
-    (
-        "pizza-button",
-        "the button orders a pizza: mutual TLS, then a publish to its own topic (default)",
-    ),
-    (
-        "untrusted-device",
-        "a counterfeit button whose certificate comes from a CA the broker does not trust",
-    ),
-    (
-        "wrong-host",
-        "the device asks for another host name than the broker's certificate names",
-    ),
-    (
-        "neighbour",
-        "a customer's button publishes to the neighbour's topic: least privilege says no",
-    ),
-    (
-        "inactive-cert",
-        "the button's certificate was deactivated in the registry: refused after a good handshake",
-    ),
-];
+/// The built-in lessons' ids, in curriculum order.
+pub fn names() -> Vec<&'static str> {
+    walkthrough::ids()
+}
 
-/// The scenario of a lesson, with a fresh PKI.
+/// A built-in lesson (or a lesson file) as a scenario, with a fresh PKI, under MQTT 3.1.1 unless
+/// the lesson pins MQTT 5.
 pub fn scenario(name: &str) -> Result<Scenario, EngineError> {
-    let pki = DefaultPki::generate()?;
-    let mut s = Scenario::from_pki(&pki);
-    s.name = name.to_string();
-    match name {
-        "pizza-button" => {}
-        "untrusted-device" => {
-            s.device.identity = pki.rogue_button.clone();
-        }
-        "wrong-host" => {
-            s.device.server_name = "mqtt.other-shop.example".into();
-        }
-        "neighbour" => {
-            // The neighbour's own, genuine, registered button — reprogrammed to order on button 1's topic.
-            s.device.identity = pki.neighbour.clone();
-            s.device.client_id = NEIGHBOUR_THING.into();
-            s.device.actions = vec![DeviceAction::Publish {
-                topic: format!("iotbutton/{BUTTON_SERIAL}"),
-                payload: click_payload(NEIGHBOUR_SERIAL, "SINGLE"),
-                qos: 1,
-                retain: false,
-            }];
-        }
-        "inactive-cert" => {
-            s.broker.authorizer =
-                Arc::new(PolicyAuthorizer::pizza_default(&pki).with_button_inactive(&pki));
-        }
-        other => {
-            let names: Vec<&str> = LESSONS.iter().map(|(n, _)| *n).collect();
-            return Err(EngineError::UnknownLesson {
-                name: other.to_string(),
-                known: names.join(", "),
-            });
+    let lesson = walkthrough::load(name, &[])?;
+    Ok(lesson.scenario(None)?)
+}
+
+impl From<WalkError> for EngineError {
+    fn from(e: WalkError) -> Self {
+        match e {
+            WalkError::Unknown { name, known } => EngineError::UnknownLesson { name, known },
+            other => EngineError::Lesson(other),
         }
     }
-    Ok(s)
 }

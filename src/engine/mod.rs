@@ -53,6 +53,9 @@ pub enum EngineError {
     /// Options that do not go together, or a value that cannot be used as given.
     #[error("{0}")]
     Usage(String),
+    /// A lesson file that cannot be used, or a `--set` that is not KEY=VALUE.
+    #[error(transparent)]
+    Lesson(crate::walkthrough::WalkError),
     #[error("unknown lesson {name:?}; the lessons are: {known} (iotls tour --list)")]
     UnknownLesson { name: String, known: String },
     #[error("{0:?} is not a valid server name (SNI)")]

@@ -4,10 +4,8 @@
 
 use super::authz::{Authorizer, Connection, MqttAction, Verdict};
 use super::EngineError;
-use crate::pki::{DefaultPki, BUTTON_THING, NEIGHBOUR_THING};
-use crate::policy::{
-    self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing, PIZZA_POLICY_NAME,
-};
+use crate::pki::DefaultPki;
+use crate::policy::{self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing};
 use crate::trace::{
     CheckId, Decision, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction,
     PolicyEvent, Side,
@@ -15,7 +13,6 @@ use crate::trace::{
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -59,20 +56,19 @@ impl PolicyAuthorizer {
 
     /// The pizza shop: both customers' buttons registered ACTIVE, each attached to its own thing and
     /// to the one least-privilege policy that uses `${iot:Certificate.Subject.SerialNumber}`.
+    /// It is the `[broker.registry]` of `walkthroughs/pizza-button.toml`, over these certificates.
     pub fn pizza_default(pki: &DefaultPki) -> Self {
-        let mut r = Registry::pizza_default(pki.button.leaf(), BUTTON_THING);
-        r.add_thing(Thing {
-            name: NEIGHBOUR_THING.to_string(),
-            type_name: Some("IoTButton".to_string()),
-            attributes: BTreeMap::from([("shop".to_string(), "pizza".to_string())]),
-        });
-        r.add_certificate(CertificateRecord {
-            id: certificate_id(pki.neighbour.leaf()),
-            status: CertStatus::Active,
-            things: vec![NEIGHBOUR_THING.to_string()],
-            policies: vec![PIZZA_POLICY_NAME.to_string()],
-            ca: None,
-        });
+        let lesson = crate::walkthrough::load("pizza-button", &[])
+            .expect("the built-in lesson loads (tests/walkthroughs.rs)");
+        let r = crate::walkthrough::registry_for(
+            &lesson,
+            &[
+                ("issuing", pki.intermediate.as_ref()),
+                ("button", pki.button.leaf().as_ref()),
+                ("neighbour", pki.neighbour.leaf().as_ref()),
+            ],
+        )
+        .expect("the built-in lesson's registry (tests/walkthroughs.rs)");
         PolicyAuthorizer { registry: r }
     }
 

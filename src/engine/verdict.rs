@@ -185,12 +185,12 @@ impl Pending {
                     "the CertificateVerify signature does not verify: {}",
                     explain_error(e)
                 ),
-                (_, Some(f)) if f.code == FailureCode::MissingIntermediate => format!(
-                    "the chain does not lead to a trusted root (rustls: UnknownIssuer) — the device \
-                     sent its certificate without the CA that issued it ({}); with that registered \
-                     CA added, the chain passes",
-                    f.missing_issuer.as_deref().unwrap_or("?")
-                ),
+                // The failure's cause names the CA; the reason says only what rustls found.
+                (_, Some(f)) if f.code == FailureCode::MissingIntermediate => {
+                    "the chain does not lead to a trusted root (rustls: UnknownIssuer); with the \
+                     registered CA the device left out, it passes"
+                        .to_string()
+                }
                 _ => explain_error(e),
             },
             None => self.reason_ok(&facts),

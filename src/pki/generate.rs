@@ -1,14 +1,15 @@
 //! The embedded default PKI, generated in memory at start-up: a root CA, an issuing CA, the broker's
-//! certificate and the pizza-order buttons' certificates, all ECDSA P-256. For a workshop room,
+//! certificate and the pizza-order buttons' certificates, all ECDSA P-256, as
+//! `walkthroughs/pizza-button.toml` describes them (the constants below name the same cast for
+//! the built-in registry; a test checks that they agree). For a workshop room,
 //! [`DefaultPki::generate_with`] also issues one device identity per participant and adds the
 //! room's addresses to the broker's certificate.
 
 use super::Identity;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+    CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, KeyUsagePurpose,
 };
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::CertificateDer;
 use std::fmt;
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
@@ -120,26 +121,6 @@ pub struct DefaultPki {
     pub rogue_button: Identity,
 }
 
-fn ca_params(cn: &str, pathlen: Option<u8>, now: OffsetDateTime) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(&[
-        (DnType::OrganizationName, "Pizza Shop"),
-        (DnType::CommonName, cn),
-    ]);
-    p.is_ca = match pathlen {
-        Some(n) => IsCa::Ca(BasicConstraints::Constrained(n)),
-        None => IsCa::Ca(BasicConstraints::Unconstrained),
-    };
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    p.not_before = now - Duration::days(1);
-    p.not_after = now + Duration::days(3650);
-    p
-}
-
 fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
     let mut d = DistinguishedName::new();
     for (t, v) in parts {
@@ -158,10 +139,6 @@ fn leaf_params(now: OffsetDateTime) -> CertificateParams {
 }
 
 /// A device certificate: CN = thing name, serialNumber (OID 2.5.4.5) = the printed serial.
-pub fn button_params(thing: &str, serial: &str, now: OffsetDateTime) -> CertificateParams {
-    device_params("Pizza Shop customers", thing, serial, now)
-}
-
 fn device_params(org: &str, thing: &str, serial: &str, now: OffsetDateTime) -> CertificateParams {
     let mut p = leaf_params(now);
     let mut d = dn(&[(DnType::OrganizationName, org), (DnType::CommonName, thing)]);
@@ -176,14 +153,6 @@ fn device_params(org: &str, thing: &str, serial: &str, now: OffsetDateTime) -> C
     p.distinguished_name = d;
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     p
-}
-
-fn key() -> Result<KeyPair, PkiError> {
-    Ok(KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?)
-}
-
-fn private(k: &KeyPair) -> PrivateKeyDer<'static> {
-    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(k.serialize_der()))
 }
 
 /// Letters and digits that cannot be misread for each other (no I, O, 0, 1): 32 of them, so a
@@ -219,46 +188,34 @@ impl DefaultPki {
             )));
         }
         let now = OffsetDateTime::now_utc();
-        let root =
-            CertifiedIssuer::self_signed(ca_params("Pizza Shop Root CA", None, now), key()?)?;
-        let inter = CertifiedIssuer::signed_by(
-            ca_params("Pizza Shop Issuing CA 1", Some(0), now),
-            key()?,
-            &root,
-        )?;
-
-        let mut bp = leaf_params(now);
-        bp.distinguished_name = dn(&[
-            (DnType::OrganizationName, "Pizza Shop"),
-            (DnType::CommonName, "broker.pizza.example"),
-        ]);
-        bp.subject_alt_names = vec![
-            SanType::DnsName("localhost".try_into()?),
-            SanType::DnsName("broker.pizza.example".try_into()?),
-            SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
-        ];
-        for name in &o.broker_names {
-            let san = match name {
-                BrokerName::Dns(d) => SanType::DnsName(d.as_str().try_into()?),
-                BrokerName::Ip(ip) => SanType::IpAddress(*ip),
-            };
-            if !bp.subject_alt_names.contains(&san) {
-                bp.subject_alt_names.push(san);
+        // The pizza shop's cast is walkthroughs/pizza-button.toml; the room's names join the
+        // broker's certificate.
+        let mut lesson =
+            crate::walkthrough::load("pizza-button", &[]).map_err(|e| PkiError(e.to_string()))?;
+        if let Some(broker) = lesson.spec.pki.as_mut().and_then(|p| p.get_mut("broker")) {
+            let san = broker.san.get_or_insert_with(Vec::new);
+            for name in &o.broker_names {
+                let n = name.to_string();
+                if !san.contains(&n) {
+                    san.push(n);
+                }
             }
         }
-        bp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let broker = leaf(bp, &inter)?;
-        let button = leaf(button_params(BUTTON_THING, BUTTON_SERIAL, now), &inter)?;
-        let neighbour = leaf(
-            button_params(NEIGHBOUR_THING, NEIGHBOUR_SERIAL, now),
-            &inter,
-        )?;
-
-        let rogue = CertifiedIssuer::self_signed(
-            ca_params("Counterfeit Button Factory CA", None, now),
-            key()?,
-        )?;
-        let rogue_button = leaf(button_params(BUTTON_THING, BUTTON_SERIAL, now), &rogue)?;
+        let cast = lesson.pki().map_err(|e| PkiError(e.to_string()))?;
+        let cert = |name: &str| {
+            cast.der(name).ok_or_else(|| {
+                PkiError(format!(
+                    "walkthroughs/pizza-button.toml has no [pki.{name}]"
+                ))
+            })
+        };
+        let identity = |name: &str| {
+            cast.identity(name).ok_or_else(|| {
+                PkiError(format!(
+                    "walkthroughs/pizza-button.toml has no [pki.{name}] with a key"
+                ))
+            })
+        };
 
         let mut devices = Vec::with_capacity(o.devices as usize);
         if o.devices > 0 {
@@ -268,7 +225,7 @@ impl DefaultPki {
                 let serial = format!("{tag}-{i:03}");
                 let params = device_params("iotls workshop room", &thing, &serial, now);
                 devices.push(RoomDevice {
-                    identity: leaf(params, &inter)?,
+                    identity: cast.issue("issuing", params).map_err(PkiError)?,
                     thing,
                     serial,
                 });
@@ -277,37 +234,57 @@ impl DefaultPki {
 
         Ok(Room {
             pki: DefaultPki {
-                root: root.der().clone(),
-                intermediate: inter.der().clone(),
-                broker,
-                button,
-                neighbour,
-                rogue_root: rogue.der().clone(),
-                rogue_button,
+                root: cert("root")?,
+                intermediate: cert("issuing")?,
+                broker: identity("broker")?,
+                button: identity("button")?,
+                neighbour: identity("neighbour")?,
+                rogue_root: cert("rogue-root")?,
+                rogue_button: identity("rogue-button")?,
             },
             devices,
         })
     }
 }
 
-/// Issue a leaf signed by `issuer`; the chain is leaf + issuer (not the root: a root is trusted, not sent).
-fn leaf(
-    params: CertificateParams,
-    issuer: &CertifiedIssuer<'_, KeyPair>,
-) -> Result<Identity, PkiError> {
-    let k = key()?;
-    let cert = params.signed_by(&k, issuer)?;
-    let mut chain = vec![cert.der().clone()];
-    // A self-signed issuer is a root: trusted by the peer, never sent.
-    let issuer_der = issuer.der().clone();
-    let self_signed = x509_parser::parse_x509_certificate(&issuer_der)
-        .map(|(_, c)| c.subject() == c.issuer())
-        .unwrap_or(false);
-    if !self_signed {
-        chain.push(issuer_der);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(der: &[u8], attr: &str) -> String {
+        crate::policy::CertVars::from_der(der).unwrap().subject[attr][0].clone()
     }
-    Ok(Identity {
-        chain,
-        key: private(&k),
-    })
+
+    #[test]
+    fn the_cast_of_the_lesson_file_is_the_cast_the_constants_name() {
+        let room = DefaultPki::generate_with(&PkiOptions {
+            broker_names: vec!["room.example".parse().unwrap()],
+            devices: 2,
+        })
+        .unwrap();
+        let p = &room.pki;
+        assert_eq!(subject(p.button.leaf(), "SerialNumber"), BUTTON_SERIAL);
+        assert_eq!(subject(p.button.leaf(), "CommonName"), BUTTON_THING);
+        assert_eq!(
+            subject(p.neighbour.leaf(), "SerialNumber"),
+            NEIGHBOUR_SERIAL
+        );
+        assert_eq!(subject(p.neighbour.leaf(), "CommonName"), NEIGHBOUR_THING);
+        // Leaf and issuing CA; the root is trusted, never sent.
+        assert_eq!(p.button.chain.len(), 2);
+        assert_eq!(p.button.chain[1], p.intermediate);
+        assert_eq!(p.rogue_button.chain.len(), 1);
+        let vars = crate::policy::CertVars::from_der(p.broker.leaf()).unwrap();
+        let dns = &vars.subject_alt["DNSName"];
+        assert!(
+            dns.contains(&"localhost".to_string()) && dns.contains(&"room.example".to_string())
+        );
+        // Room devices come from the same issuing CA.
+        assert_eq!(room.devices.len(), 2);
+        assert_eq!(room.devices[0].identity.chain[1], p.intermediate);
+        assert_eq!(
+            subject(room.devices[1].identity.leaf(), "CommonName"),
+            "device-002"
+        );
+    }
 }

@@ -274,4 +274,6 @@ pub mod exit {
     pub const TLS: u8 = 4;
     /// The broker refused an MQTT request or closed the connection after the handshake.
     pub const MQTT: u8 = 5;
+    /// `iotls lesson check`: the run contradicted the lesson's `[expect]`.
+    pub const EXPECT: u8 = 6;
 }

@@ -73,7 +73,21 @@ pub enum Action {
     OverlayPageUp,
     OverlayPageDown,
     CloseOverlay,
+    /// Answer the open quiz question with choice n (from 1; a digit key).
+    Answer(usize),
     Quit,
+}
+
+/// A lesson's quiz question, asked before the step of its event is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quiz {
+    /// Index into `trace.events` of the step it is asked before.
+    pub event: usize,
+    pub question: String,
+    pub choices: Vec<String>,
+    /// The right choice, from 1.
+    pub answer: usize,
+    pub explain: Option<String>,
 }
 
 /// A window drawn over the tour; while one is open, keys scroll or close it.
@@ -127,6 +141,13 @@ pub struct AppState {
     pub follow: Option<usize>,
     /// Theme and colour choice.
     pub opts: UiOptions,
+    /// A lesson's emphasis texts, at the index of the event they are about (walkthrough files).
+    pub notes: Vec<(usize, String)>,
+    /// A lesson's quiz questions, and which were answered.
+    pub quizzes: Vec<Quiz>,
+    pub answered: Vec<bool>,
+    /// The question on screen (an index into `quizzes`) and the step shown once it is answered.
+    pub asking: Option<(usize, usize)>,
 }
 
 impl AppState {
@@ -152,6 +173,10 @@ impl AppState {
             press_requested: false,
             follow: None,
             opts: UiOptions::default(),
+            notes: Vec::new(),
+            quizzes: Vec::new(),
+            answered: Vec::new(),
+            asking: None,
         }
     }
 
@@ -215,7 +240,53 @@ impl AppState {
         self.steps.get(self.step)
     }
 
+    /// Adopt a lesson's emphasis and quiz for the trace on screen (a question already answered
+    /// is not asked again after a re-run).
+    pub fn set_lesson(&mut self, notes: Vec<(usize, String)>, quizzes: Vec<Quiz>) {
+        self.notes = notes;
+        self.answered.resize(quizzes.len(), false);
+        self.quizzes = quizzes;
+        self.asking = None;
+    }
+
+    /// A live session's lesson texts and questions for what it holds now: the questions already
+    /// answered stay answered and an open question stays open.
+    pub fn refresh_lesson(&mut self, notes: Vec<(usize, String)>, quizzes: Vec<Quiz>) {
+        self.notes = notes;
+        self.answered.resize(quizzes.len(), false);
+        self.quizzes = quizzes;
+    }
+
     pub fn update(&mut self, trace: &Trace, action: Action) {
+        if let Some((q, target)) = self.asking.filter(|(q, _)| *q < self.quizzes.len()) {
+            // A question is open: a digit answers it and shows the step; q quits.
+            match action {
+                Action::Quit => self.quit = true,
+                Action::Answer(n) if (1..=self.quizzes[q].choices.len()).contains(&n) => {
+                    let quiz = &self.quizzes[q];
+                    let verdict = if n == quiz.answer {
+                        "Right".to_string()
+                    } else {
+                        format!(
+                            "Not quite: the answer is {}, {}",
+                            quiz.answer,
+                            quiz.choices[quiz.answer - 1]
+                        )
+                    };
+                    let text = match &quiz.explain {
+                        Some(e) => format!("{verdict}. {e}"),
+                        None => format!("{verdict}."),
+                    };
+                    self.notes.push((quiz.event, text));
+                    self.answered.resize(self.quizzes.len(), false);
+                    self.answered[q] = true;
+                    self.asking = None;
+                    self.go(trace, target);
+                }
+                _ => {}
+            }
+            return;
+        }
         if self.overlay.is_some() {
             // While an overlay is open, keys scroll it, q quits, and anything else closes it
             // without doing anything more.
@@ -338,7 +409,8 @@ impl AppState {
             | Action::OverlayDown
             | Action::OverlayPageUp
             | Action::OverlayPageDown
-            | Action::CloseOverlay => {}
+            | Action::CloseOverlay
+            | Action::Answer(_) => {}
             Action::Quit => self.quit = true,
         }
     }
@@ -363,6 +435,18 @@ impl AppState {
     }
 
     fn go(&mut self, trace: &Trace, n: usize) {
+        // Stepping onto a step a question is asked before: ask first, show the step after.
+        if let Some(s) = self.steps.get(n) {
+            if n != self.step && s.packet.unwrap_or(0) == 0 {
+                let open = self.quizzes.iter().enumerate().find(|(i, q)| {
+                    q.event == s.event && !self.answered.get(*i).copied().unwrap_or(false)
+                });
+                if let Some((i, _)) = open {
+                    self.asking = Some((i, n));
+                    return;
+                }
+            }
+        }
         if n != self.step {
             self.step = n;
             self.field = 0;

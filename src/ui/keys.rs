@@ -311,6 +311,14 @@ pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
             _ => None,
         };
     }
+    if state.asking.is_some() {
+        // A lesson's quiz question: a digit answers it, q quits.
+        return match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => Some(Action::Quit),
+            KeyCode::Char(c @ '1'..='9') => Some(Action::Answer(c as usize - '0' as usize)),
+            _ => None,
+        };
+    }
     if state.overlay.is_some() {
         // ↑↓ scroll an overlay, q still quits, any other key closes it.
         return Some(match key.code {

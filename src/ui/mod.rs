@@ -27,8 +27,8 @@ pub(crate) mod sample;
 #[cfg(test)]
 mod tests;
 
-pub use app::{field_count, Action, AppState, Live, Overlay, Pane};
+pub use app::{field_count, Action, AppState, Live, Overlay, Pane, Quiz};
 pub use keys::{action_for_key, action_for_mouse, bindings, every_binding, help_entries, Binding};
-pub use terminal::{restore, run, run_live, signal_exit_code};
+pub use terminal::{restore, run, run_lesson, run_live, signal_exit_code, LessonNotes};
 pub use theme::{Styles, Theme, UiOptions};
 pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};

@@ -39,12 +39,28 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// session `--pcap` and the other exports are written from).
 pub fn run(
     first: Trace,
+    rerun: impl FnMut() -> Result<Trace, String>,
+    opts: UiOptions,
+) -> io::Result<Trace> {
+    run_lesson(first, rerun, opts, |_| (Vec::new(), Vec::new()))
+}
+
+/// A lesson's emphasis texts at their event index, and its quiz questions.
+pub type LessonNotes = (Vec<(usize, String)>, Vec<super::app::Quiz>);
+
+/// [`run`] for a lesson: `lesson` gives, for each trace run, the lesson's emphasis texts at their
+/// event index (shown in the detail pane at that step) and its quiz questions.
+pub fn run_lesson(
+    first: Trace,
     mut rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
+    lesson: impl Fn(&Trace) -> (Vec<(usize, String)>, Vec<super::app::Quiz>),
 ) -> io::Result<Trace> {
     let mut trace = first;
     let mut state = AppState::new(&trace);
     state.opts = opts;
+    let (notes, quizzes) = lesson(&trace);
+    state.set_lesson(notes, quizzes);
 
     install_panic_hook();
     let _guard = Guard::enter()?;
@@ -106,6 +122,8 @@ pub fn run(
                 Ok(t) => {
                     trace = t;
                     state.reload(&trace);
+                    let (notes, quizzes) = lesson(&trace);
+                    state.set_lesson(notes, quizzes);
                 }
                 Err(e) => {
                     state.rerun_requested = false;
@@ -132,12 +150,15 @@ pub fn run_live(
     mut start: impl FnMut() -> Result<LiveSession, String>,
     keys: impl FnMut(&Trace),
     opts: UiOptions,
+    lesson: impl Fn(&Trace, bool) -> LessonNotes,
 ) -> io::Result<Trace> {
     let mut session = first;
     let mut trace = session.trace();
     let mut state = AppState::new(&trace);
     state.opts = opts;
     state.live = Some(live_info(&session));
+    let (notes, quizzes) = lesson(&trace, session.status().finished);
+    state.set_lesson(notes, quizzes);
     let mut seen = session.version();
     let mut keyed = KeyOnce { done: false, keys };
 
@@ -151,6 +172,7 @@ pub fn run_live(
         &mut seen,
         &mut start,
         &mut keyed,
+        &lesson,
     );
     // Both sides close before the terminal is given back, whatever ended the loop.
     let last = session.quit();
@@ -196,6 +218,7 @@ fn live_loop(
     seen: &mut (usize, usize, u64),
     start: &mut impl FnMut() -> Result<LiveSession, String>,
     keyed: &mut KeyOnce<impl FnMut(&Trace)>,
+    lesson: &impl Fn(&Trace, bool) -> LessonNotes,
 ) -> io::Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
@@ -207,6 +230,10 @@ fn live_loop(
             *trace = session.trace();
             keyed.seen(trace);
             state.live = Some(live_info(session));
+            // The lesson's texts and questions for what the session holds now (an open question
+            // stays open).
+            let (notes, quizzes) = lesson(trace, session.status().finished);
+            state.refresh_lesson(notes, quizzes);
             state.reload_live(trace);
             dirty = true;
         }
@@ -279,6 +306,8 @@ fn live_loop(
                     *trace = session.trace();
                     *seen = session.version();
                     state.live = Some(live_info(session));
+                    let (notes, quizzes) = lesson(trace, session.status().finished);
+                    state.set_lesson(notes, quizzes);
                     state.restart_live(trace);
                 }
                 Err(e) => {

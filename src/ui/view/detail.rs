@@ -746,7 +746,8 @@ pub fn geometry(area: Rect, trace: &Trace, state: &AppState) -> DetailGeometry {
         inner.width,
         &Styles::new(Default::default()),
     )
-    .len() as u16;
+    .len() as u16
+        + lesson_lines(state, step, inner.width, &Styles::new(Default::default())).len() as u16;
     let body = Rect {
         y: inner.y + head_h.min(inner.height),
         height: inner.height.saturating_sub(head_h),
@@ -869,6 +870,24 @@ fn bytes_per_row(width: u16) -> usize {
 
 /// The heading, fitted to the width: a long first line loses the end of its dim part; a long
 /// single-span line (a check's reason) wraps over at most three lines.
+/// The lesson's emphasis at this step (its first packet, for a record carrying several), marked »
+/// and wrapped to the pane.
+fn lesson_lines(state: &AppState, step: &Step, width: u16, styles: &Styles) -> Vec<Line<'static>> {
+    if step.packet.unwrap_or(0) != 0 {
+        return Vec::new();
+    }
+    let w = (width as usize).saturating_sub(2).max(10);
+    let mut out = Vec::new();
+    for (_, say) in state.notes.iter().filter(|(i, _)| *i == step.event) {
+        let text = say.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (k, l) in wrap(&text, w).into_iter().enumerate() {
+            let mark = if k == 0 { "» " } else { "  " };
+            out.push(Line::styled(format!("{mark}{l}"), styles.title));
+        }
+    }
+    out
+}
+
 fn heading_lines(
     trace: &Trace,
     step: &Step,
@@ -1025,10 +1044,9 @@ pub fn render(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppState, sty
         return;
     };
     let sent = showing_sent(trace, state, step);
-    for (k, line) in heading_lines(trace, step, sent, inner.width, styles)
-        .iter()
-        .enumerate()
-    {
+    let mut head = heading_lines(trace, step, sent, inner.width, styles);
+    head.extend(lesson_lines(state, step, inner.width, styles));
+    for (k, line) in head.iter().enumerate() {
         if inner.y + (k as u16) < inner.bottom() {
             buf.set_line(inner.x, inner.y + k as u16, line, inner.width);
         }

@@ -129,6 +129,58 @@ pub fn render_buffer(buf: &mut Buffer, area: Rect, trace: &Trace, state: &AppSta
     chrome::narration(buf, a.narration, trace, state, &styles);
     chrome::footer(buf, a.footer, trace, state, &styles);
     chrome::overlay(buf, area, state, &styles);
+    quiz(buf, area, state, &styles);
+}
+
+/// The open quiz question of a lesson, in a box over the screen.
+fn quiz(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) {
+    use ratatui::widgets::{Block, Clear, Widget};
+    let Some((q, _)) = state.asking else {
+        return;
+    };
+    let Some(quiz) = state.quizzes.get(q) else {
+        return;
+    };
+    let width = area.width.saturating_sub(6).min(76) as usize;
+    let mut lines = wrap(&quiz.question, width);
+    lines.push(String::new());
+    for (i, c) in quiz.choices.iter().enumerate() {
+        for (k, l) in wrap(c, width.saturating_sub(4)).into_iter().enumerate() {
+            let mark = if k == 0 {
+                format!("{}) ", i + 1)
+            } else {
+                "   ".into()
+            };
+            lines.push(format!("{mark}{l}"));
+        }
+    }
+    let r = chrome::overlay_area(area, lines.len());
+    if r.width < 10 || r.height < 3 {
+        return;
+    }
+    Clear.render(r, buf);
+    let title = format!(
+        " Quiz — press 1–{} to answer, then see the step ",
+        quiz.choices.len()
+    );
+    let block =
+        Block::bordered()
+            .border_style(styles.border_focus)
+            .title(ratatui::text::Span::styled(
+                fit(&title, r.width.saturating_sub(2) as usize),
+                styles.tab_active,
+            ));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    buf.set_style(inner, styles.base);
+    for (k, l) in lines.iter().take(inner.height as usize).enumerate() {
+        buf.set_string(
+            inner.x,
+            inner.y + k as u16,
+            fit(l, inner.width as usize),
+            styles.base,
+        );
+    }
 }
 
 /// Greedy word wrap by characters (every character the UI prints is one column wide).

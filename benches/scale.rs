@@ -392,6 +392,17 @@ fn run_one(
     // Let the broker settle (its last writes, deferred frees) before measuring.
     std::thread::sleep(Duration::from_millis(500));
     let held = rss_kib(broker.pid());
+    // IOTLS_SCALE_HOLD=S keeps the sessions open S seconds longer, to profile a held broker.
+    if let Some(s) = std::env::var("IOTLS_SCALE_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!(
+            "  holding {held_n} sessions for {s} s",
+            held_n = o.held.len()
+        );
+        std::thread::sleep(Duration::from_secs(s));
+    }
     if let Some(e) = &o.first_error {
         eprintln!(
             "  {}: {} of {n} sessions failed; first: {e}",

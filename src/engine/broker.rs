@@ -510,6 +510,7 @@ impl Broker {
                         break (CloseCause::TakenOver, format!("another connection took the client id {client_id:?} over: connection closed"));
                     }
                     ToConn::Deliver(d) => {
+                        let d = *d;
                         outbox.took_one();
                         // iot:Receive is checked for the receiving connection, at delivery.
                         let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);

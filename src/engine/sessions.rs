@@ -56,7 +56,7 @@ impl Outbox {
             return;
         }
         self.pending.fetch_add(1, Ordering::Relaxed);
-        let _ = self.tx.send(ToConn::Deliver(d));
+        let _ = self.tx.send(ToConn::Deliver(Box::new(d)));
     }
 
     /// The connection took one delivery off the queue.
@@ -83,7 +83,9 @@ pub struct Delivery {
 /// What the shared state tells a connection.
 #[derive(Debug)]
 pub enum ToConn {
-    Deliver(Delivery),
+    /// Boxed: the channel allocates its slots in blocks of 32 per connection, so a small
+    /// message keeps an idle connection's channel small.
+    Deliver(Box<Delivery>),
     /// Another connection took the client id over: close.
     TakenOver,
 }

@@ -112,6 +112,10 @@ pub fn assemble(
                 last_t = t_us;
                 b.push(phase, side, check.resolve(), t_us);
             }
+            Raw::Policy { decision, t_us } => {
+                last_t = t_us;
+                b.push(Phase::Policy, Side::Broker, decision.resolve(), t_us);
+            }
             Raw::Key { .. } => {}
         }
     }

@@ -2,7 +2,7 @@
 //! authorization of every action, observable like AWS IoT's: an unauthorized CONNECT, PUBLISH or
 //! SUBSCRIBE closes the connection; a denied Receive drops the message.
 
-use super::authz::{Connection, MqttAction, Verdict};
+use super::authz::{Connection, Explained, MqttAction, Verdict};
 use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
@@ -776,15 +776,24 @@ impl Broker {
     }
 
     /// Record the decision; true if the action may go ahead.
-    fn enforce(&self, rec: &Recorder, mut v: Verdict, denied: Enforcement) -> bool {
-        if let EventKind::Policy(p) = &mut v.event {
-            p.enforcement = if v.allowed {
-                Enforcement::CarriedOut
-            } else {
-                denied
-            };
+    fn enforce(&self, rec: &Recorder, v: Verdict, denied: Enforcement) -> bool {
+        let enforcement = if v.allowed {
+            Enforcement::CarriedOut
+        } else {
+            denied
+        };
+        match v.event {
+            Explained::Now(mut kind) => {
+                if let EventKind::Policy(p) = &mut kind {
+                    p.enforcement = enforcement;
+                }
+                rec.event(Phase::Policy, Side::Broker, kind);
+            }
+            Explained::Policy(mut p) => {
+                p.enforcement = enforcement;
+                rec.policy(p);
+            }
         }
-        rec.event(Phase::Policy, Side::Broker, v.event);
         v.allowed
     }
 

@@ -41,6 +41,11 @@ pub enum Raw {
         check: Pending,
         t_us: u64,
     },
+    /// A policy decision the broker enforced; its explanation is worked out after the session.
+    Policy {
+        decision: Box<super::authz::PendingPolicy>,
+        t_us: u64,
+    },
     /// A key-log line.
     Key {
         client_random: [u8; 32],
@@ -110,6 +115,13 @@ impl Recorder {
             kind,
             t_us,
         });
+    }
+
+    /// Record a policy decision (see [`Raw::Policy`]).
+    pub fn policy(&self, decision: Box<super::authz::PendingPolicy>) {
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        g.raws.push(Raw::Policy { decision, t_us });
     }
 
     /// Record a verifier's verdict with its evidence (see [`Raw::Pending`]).

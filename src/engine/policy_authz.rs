@@ -2,15 +2,14 @@
 //! [`PolicyAuthorizer`] over a registry given in advance, and [`CaModeAuthorizer`] ("register your
 //! CA" with automatic registration), which admits any certificate a registered CA issued.
 
-use super::authz::{Authorizer, Connection, MqttAction, Verdict};
+use super::authz::{Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict};
 use super::EngineError;
 use crate::pki::{DefaultPki, BUTTON_THING, NEIGHBOUR_THING};
 use crate::policy::{
     self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing, PIZZA_POLICY_NAME,
 };
 use crate::trace::{
-    CheckId, Decision, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction,
-    PolicyEvent, Side,
+    CheckId, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction, Side,
 };
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
@@ -104,7 +103,7 @@ impl Authorizer for PolicyAuthorizer {
         });
         Verdict {
             allowed: c.ok,
-            event: EventKind::Check {
+            event: Explained::Now(EventKind::Check {
                 check: CheckId::Registry,
                 ok: c.ok,
                 reason: if c.ok {
@@ -117,7 +116,7 @@ impl Authorizer for PolicyAuthorizer {
                 finished: None,
                 facts,
                 failure,
-            },
+            }),
         }
     }
 
@@ -138,19 +137,13 @@ fn decide(registry: &Registry, conn: &Connection, a: MqttAction, value: &str) ->
     let d = policy::evaluate(&policies, action(a), &arn, &ctx);
     Verdict {
         allowed: d.kind == policy::DecisionKind::Allowed,
-        event: EventKind::Policy(PolicyEvent {
+        // The explanation is worked out when the trace is assembled; the broker says what it did
+        // about the decision (`Broker::enforce`).
+        event: Explained::Policy(Box::new(PendingPolicy {
             action: a,
-            resource: arn,
-            decision: match d.kind {
-                policy::DecisionKind::Allowed => Decision::Allowed,
-                policy::DecisionKind::ExplicitDeny => Decision::ExplicitDeny,
-                policy::DecisionKind::ImplicitDeny => Decision::ImplicitDeny,
-            },
-            // The broker says what it did about it (`Broker::enforce`).
+            decision: d,
             enforcement: Enforcement::CarriedOut,
-            lines: d.lines(),
-            detail: d.detail(),
-        }),
+        })),
     }
 }
 
@@ -281,7 +274,7 @@ impl CaModeAuthorizer {
 fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
     Verdict {
         allowed: false,
-        event: EventKind::Check {
+        event: Explained::Now(EventKind::Check {
             check: CheckId::Registry,
             ok: false,
             reason: format!("{reason}: the broker closes the connection"),
@@ -296,7 +289,7 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
                 detail: Some(reason),
                 ..Failure::new(FailureCode::Unregistered)
             }),
-        },
+        }),
     }
 }
 
@@ -365,7 +358,7 @@ impl Authorizer for CaModeAuthorizer {
         };
         Verdict {
             allowed: true,
-            event: EventKind::Check {
+            event: Explained::Now(EventKind::Check {
                 check: CheckId::Registry,
                 ok: true,
                 reason: format!(
@@ -384,7 +377,7 @@ impl Authorizer for CaModeAuthorizer {
                     Fact::new("policy", self.policy_name.clone()),
                 ],
                 failure: None,
-            },
+            }),
         }
     }
 

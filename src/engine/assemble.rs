@@ -123,6 +123,10 @@ pub fn assemble(
                     b.push(x.phase, x.side, x.kind, t_us);
                 }
             }
+            Raw::Policy { decision, t_us } => {
+                last_t = t_us;
+                b.push(Phase::Policy, Side::Broker, decision.resolve(), t_us);
+            }
             Raw::Key { .. } => {}
         }
     }

@@ -2,7 +2,7 @@
 //! for every MQTT action. The real implementation is the AWS-IoT-style policy engine
 //! ([`crate::policy`]); the broker only sees this trait.
 
-use crate::trace::EventKind;
+use crate::trace::{Decision, Enforcement, EventKind, PolicyEvent};
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,7 +27,61 @@ pub use crate::trace::PolicyAction as MqttAction;
 /// check or a policy decision).
 pub struct Verdict {
     pub allowed: bool,
-    pub event: EventKind,
+    pub event: Explained,
+}
+
+/// The event that explains a verdict: ready, or a policy decision whose explanation is worked out
+/// when it is needed. A held connection's recorded decisions are then the policy engine's typed
+/// answer, not its explanation as a JSON tree (about 9 KiB per decision: BENCHMARKS.md).
+// A verdict lives only until the broker has recorded it: boxing the ready event would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Explained {
+    Now(EventKind),
+    Policy(Box<PendingPolicy>),
+}
+
+impl From<EventKind> for Explained {
+    fn from(e: EventKind) -> Self {
+        Explained::Now(e)
+    }
+}
+
+impl Explained {
+    /// The event, explanation included.
+    pub fn resolve(self) -> EventKind {
+        match self {
+            Explained::Now(e) => e,
+            Explained::Policy(p) => p.resolve(),
+        }
+    }
+}
+
+/// A policy decision as the policy engine returned it, and what the broker did about it.
+#[derive(Clone, Debug)]
+pub struct PendingPolicy {
+    pub action: MqttAction,
+    pub decision: crate::policy::Decision,
+    pub enforcement: Enforcement,
+}
+
+impl PendingPolicy {
+    /// The `policy` event: the decision with its explanation (`lines` and `detail`).
+    pub fn resolve(self) -> EventKind {
+        let d = &self.decision;
+        EventKind::Policy(PolicyEvent {
+            action: self.action,
+            resource: d.resource.clone(),
+            decision: match d.kind {
+                crate::policy::DecisionKind::Allowed => Decision::Allowed,
+                crate::policy::DecisionKind::ExplicitDeny => Decision::ExplicitDeny,
+                crate::policy::DecisionKind::ImplicitDeny => Decision::ImplicitDeny,
+            },
+            enforcement: self.enforcement,
+            lines: d.lines(),
+            detail: d.detail(),
+        })
+    }
 }
 
 /// Decides what a connection may do.

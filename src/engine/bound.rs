@@ -265,6 +265,7 @@ fn raw_time(r: &Raw) -> u64 {
         Raw::Bytes { t_us, .. }
         | Raw::Event { t_us, .. }
         | Raw::Pending { t_us, .. }
+        | Raw::Policy { t_us, .. }
         | Raw::Gap { t_us, .. } => *t_us,
         Raw::Key { .. } => 0,
     }
@@ -274,6 +275,9 @@ fn raw_time(r: &Raw) -> u64 {
 fn decisive(r: &Raw) -> bool {
     match r {
         Raw::Pending { .. } => true,
+        Raw::Policy { decision, .. } => {
+            decision.decision.kind != crate::policy::DecisionKind::Allowed
+        }
         Raw::Event { kind, .. } => match kind {
             EventKind::Policy(p) => !p.decision.allowed(),
             EventKind::Check { ok, .. } => !ok,

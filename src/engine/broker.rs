@@ -2,7 +2,7 @@
 //! authorization of every action, observable like AWS IoT's: an unauthorized CONNECT, PUBLISH or
 //! SUBSCRIBE closes the connection; a denied Receive drops the message.
 
-use super::authz::{Connection, MqttAction, Verdict};
+use super::authz::{Connection, Explained, MqttAction, Verdict};
 use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
 use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
@@ -67,6 +67,9 @@ fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
 #[derive(Clone)]
 pub struct Broker {
     spec: BrokerSpec,
+    /// The parts of the TLS configuration every connection shares (or why they could not be
+    /// built: each connection then records it as a broker set-up error).
+    tls: Arc<Result<SharedTls, String>>,
     listener: Arc<TcpListener>,
     state: Arc<Mutex<State>>,
     /// The handshake and CONNECT deadline ([`IDLE_TIMEOUT`] unless `serve --deadline` or a live
@@ -77,6 +80,72 @@ pub struct Broker {
     write_deadline: Duration,
     /// A live tour's gate: time the device's packet waits there is not the device's silence.
     gate: Option<super::live::Gate>,
+}
+
+/// What every connection's TLS configuration shares, built once per broker: the provider, the
+/// WebPKI verifier with its root store, the certificate and its loaded signing key, the ALPN
+/// list. Only what records into a connection's [`Recorder`] (the verifier wrapper, the key log)
+/// is made per connection — building the rest per connection cost a private-key load and a root
+/// store per session, and kept a copy of each alive as long as the connection (BENCHMARKS.md).
+pub struct SharedTls {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    roots: Arc<[rustls_pki_types::CertificateDer<'static>]>,
+    known_cas: Arc<[rustls_pki_types::CertificateDer<'static>]>,
+    cert: Arc<dyn rustls::server::ResolvesServerCert>,
+    alpn: Vec<Vec<u8>>,
+}
+
+impl SharedTls {
+    pub fn new(spec: &BrokerSpec) -> Result<SharedTls, EngineError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for r in &spec.client_roots {
+            roots
+                .add(r.clone())
+                .map_err(|e| EngineError::tls("broker trust anchor rejected", e))?;
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| EngineError::tls("broker client verifier", e))?;
+        let key = rustls::sign::CertifiedKey::from_der(
+            spec.identity.chain.clone(),
+            spec.identity.key.clone_key(),
+            &provider,
+        )
+        .map_err(|e| EngineError::tls("broker certificate and key", e))?;
+        Ok(SharedTls {
+            provider,
+            verifier,
+            roots: spec.client_roots.clone().into(),
+            known_cas: spec.known_cas.clone().into(),
+            cert: Arc::new(rustls::sign::SingleCertAndKey::from(key)),
+            alpn: spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        })
+    }
+
+    /// The TLS configuration for one connection, observed into `rec`.
+    pub fn config(&self, rec: &Recorder) -> Result<Arc<ServerConfig>, EngineError> {
+        let verifier = ObservedClientVerifier {
+            inner: self.verifier.clone(),
+            roots: self.roots.clone(),
+            known_cas: self.known_cas.clone(),
+            rec: rec.clone(),
+        };
+        let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .map_err(|e| EngineError::tls("broker TLS config", e))?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(self.cert.clone());
+        cfg.key_log = Arc::new(RecordingKeyLog {
+            rec: rec.clone(),
+            side: Side::Broker,
+        });
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.alpn_protocols = self.alpn.clone();
+        Ok(Arc::new(cfg))
+    }
 }
 
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
@@ -107,7 +176,9 @@ impl Broker {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| EngineError::Listen { addr, source })?;
+        let tls = SharedTls::new(&spec).map_err(|e| e.to_string());
         Ok(Broker {
+            tls: Arc::new(tls),
             spec,
             listener: Arc::new(listener),
             state: Arc::default(),
@@ -138,37 +209,10 @@ impl Broker {
             .expect("bound listener has an address")
     }
 
-    /// The TLS configuration for one connection, observed into `rec`.
+    /// The TLS configuration for one connection, observed into `rec` (everything but the
+    /// recording parts built anew: see [`SharedTls`] for what a broker shares).
     pub fn tls_config(spec: &BrokerSpec, rec: &Recorder) -> Result<Arc<ServerConfig>, EngineError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        for r in &spec.client_roots {
-            roots
-                .add(r.clone())
-                .map_err(|e| EngineError::tls("broker trust anchor rejected", e))?;
-        }
-        let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| EngineError::tls("broker client verifier", e))?;
-        let verifier = ObservedClientVerifier {
-            inner,
-            roots: spec.client_roots.clone().into(),
-            known_cas: spec.known_cas.clone().into(),
-            rec: rec.clone(),
-        };
-        let mut cfg = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS12])
-            .map_err(|e| EngineError::tls("broker TLS config", e))?
-            .with_client_cert_verifier(Arc::new(verifier))
-            .with_single_cert(spec.identity.chain.clone(), spec.identity.key.clone_key())
-            .map_err(|e| EngineError::tls("broker certificate and key", e))?;
-        cfg.key_log = Arc::new(RecordingKeyLog {
-            rec: rec.clone(),
-            side: Side::Broker,
-        });
-        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-        cfg.alpn_protocols = spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        Ok(Arc::new(cfg))
+        SharedTls::new(spec)?.config(rec)
     }
 
     /// Accept one connection and serve it to the end, recording into `rec`. With `tap`, the
@@ -264,7 +308,11 @@ impl Broker {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let cfg = match Self::tls_config(&self.spec, &rec) {
+        let cfg = match self.tls.as_ref() {
+            Ok(shared) => shared.config(&rec).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        let cfg = match cfg {
             Ok(c) => c,
             Err(e) => {
                 rec.event(
@@ -272,7 +320,7 @@ impl Broker {
                     Side::Broker,
                     EventKind::Error {
                         stage: Stage::BrokerSetup,
-                        message: e.to_string(),
+                        message: e,
                         failure: None,
                     },
                 );
@@ -536,6 +584,7 @@ impl Broker {
                         break (CloseCause::TakenOver, format!("another connection took the client id {:?} over: connection closed", echo(&client_id)));
                     }
                     ToConn::Deliver(d) => {
+                        let d = *d;
                         outbox.took(&d);
                         // iot:Receive is checked for the receiving connection, at delivery.
                         let verdict = self.spec.authorizer.authorize(&conn, MqttAction::Receive, &d.topic);
@@ -803,15 +852,24 @@ impl Broker {
     }
 
     /// Record the decision; true if the action may go ahead.
-    fn enforce(&self, rec: &Recorder, mut v: Verdict, denied: Enforcement) -> bool {
-        if let EventKind::Policy(p) = &mut v.event {
-            p.enforcement = if v.allowed {
-                Enforcement::CarriedOut
-            } else {
-                denied
-            };
+    fn enforce(&self, rec: &Recorder, v: Verdict, denied: Enforcement) -> bool {
+        let enforcement = if v.allowed {
+            Enforcement::CarriedOut
+        } else {
+            denied
+        };
+        match v.event {
+            Explained::Now(mut kind) => {
+                if let EventKind::Policy(p) = &mut kind {
+                    p.enforcement = enforcement;
+                }
+                rec.event(Phase::Policy, Side::Broker, kind);
+            }
+            Explained::Policy(mut p) => {
+                p.enforcement = enforcement;
+                rec.policy(p);
+            }
         }
-        rec.event(Phase::Policy, Side::Broker, v.event);
         v.allowed
     }
 

@@ -115,8 +115,12 @@ async fn fill<S: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     timeout: Duration,
 ) -> Result<(), ReadError> {
-    let mut chunk = [0u8; 4096];
-    let n = match tokio::time::timeout(timeout, s.read(&mut chunk)).await {
+    // Straight into `buf`: a buffer on the stack would be part of every waiting connection's
+    // future, 4 KiB for each connection the broker holds.
+    if buf.capacity() - buf.len() < READ_RESERVE {
+        buf.reserve(READ_RESERVE);
+    }
+    let n = match tokio::time::timeout(timeout, s.read_buf(buf)).await {
         Err(_) => return Err(ReadError::Timeout),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(ReadError::Closed)
@@ -127,9 +131,12 @@ async fn fill<S: AsyncRead + Unpin>(
     if n == 0 {
         return Err(ReadError::Closed);
     }
-    buf.extend_from_slice(&chunk[..n]);
     Ok(())
 }
+
+/// Room made in the read buffer before each read: MQTT packets of devices are small; a larger
+/// one takes several reads.
+const READ_RESERVE: usize = 512;
 
 /// Read one packet, buffering partial data in `buf` (never more than [`MAX_PACKET`] of one
 /// packet: a larger one is refused from its fixed header). With `version` unknown (a broker

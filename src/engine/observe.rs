@@ -42,6 +42,11 @@ pub enum Raw {
         check: Pending,
         t_us: u64,
     },
+    /// A policy decision the broker enforced; its explanation is worked out after the session.
+    Policy {
+        decision: Box<super::authz::PendingPolicy>,
+        t_us: u64,
+    },
     /// A key-log line.
     Key {
         client_random: [u8; 32],
@@ -156,6 +161,15 @@ impl Recorder {
             t_us,
         };
         Self::push(&mut g, raw);
+    }
+
+    /// Record a policy decision (see [`Raw::Policy`]).
+    pub fn policy(&self, decision: Box<super::authz::PendingPolicy>) {
+        let mut g = self.lock();
+        let t_us = Self::now_us(&g);
+        // Through the bound like any other event: a ping-pong of allowed publishes is as long as
+        // the records that carry it.
+        Self::push(&mut g, Raw::Policy { decision, t_us });
     }
 
     /// Record a verifier's verdict with its evidence (see [`Raw::Pending`]).

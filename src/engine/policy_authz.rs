@@ -2,13 +2,12 @@
 //! [`PolicyAuthorizer`] over a registry given in advance, and [`CaModeAuthorizer`] ("register your
 //! CA" with automatic registration), which admits any certificate a registered CA issued.
 
-use super::authz::{Authorizer, Connection, MqttAction, Verdict};
+use super::authz::{Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict};
 use super::EngineError;
 use crate::pki::DefaultPki;
 use crate::policy::{self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing};
 use crate::trace::{
-    CheckId, Decision, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction,
-    PolicyEvent, Side,
+    CheckId, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction, Side,
 };
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
@@ -100,7 +99,7 @@ impl Authorizer for PolicyAuthorizer {
         });
         Verdict {
             allowed: c.ok,
-            event: EventKind::Check {
+            event: Explained::Now(EventKind::Check {
                 check: CheckId::Registry,
                 ok: c.ok,
                 reason: if c.ok {
@@ -113,7 +112,7 @@ impl Authorizer for PolicyAuthorizer {
                 finished: None,
                 facts,
                 failure,
-            },
+            }),
         }
     }
 
@@ -134,19 +133,13 @@ fn decide(registry: &Registry, conn: &Connection, a: MqttAction, value: &str) ->
     let d = policy::evaluate(&policies, action(a), &arn, &ctx);
     Verdict {
         allowed: d.kind == policy::DecisionKind::Allowed,
-        event: EventKind::Policy(PolicyEvent {
+        // The explanation is worked out when the trace is assembled; the broker says what it did
+        // about the decision (`Broker::enforce`).
+        event: Explained::Policy(Box::new(PendingPolicy {
             action: a,
-            resource: arn,
-            decision: match d.kind {
-                policy::DecisionKind::Allowed => Decision::Allowed,
-                policy::DecisionKind::ExplicitDeny => Decision::ExplicitDeny,
-                policy::DecisionKind::ImplicitDeny => Decision::ImplicitDeny,
-            },
-            // The broker says what it did about it (`Broker::enforce`).
+            decision: d,
             enforcement: Enforcement::CarriedOut,
-            lines: d.lines(),
-            detail: d.detail(),
-        }),
+        })),
     }
 }
 
@@ -277,7 +270,7 @@ impl CaModeAuthorizer {
 fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
     Verdict {
         allowed: false,
-        event: EventKind::Check {
+        event: Explained::Now(EventKind::Check {
             check: CheckId::Registry,
             ok: false,
             reason: format!("{reason}: the broker closes the connection"),
@@ -292,7 +285,7 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
                 detail: Some(reason),
                 ..Failure::new(FailureCode::Unregistered)
             }),
-        },
+        }),
     }
 }
 
@@ -361,7 +354,7 @@ impl Authorizer for CaModeAuthorizer {
         };
         Verdict {
             allowed: true,
-            event: EventKind::Check {
+            event: Explained::Now(EventKind::Check {
                 check: CheckId::Registry,
                 ok: true,
                 reason: format!(
@@ -380,7 +373,7 @@ impl Authorizer for CaModeAuthorizer {
                     Fact::new("policy", self.policy_name.clone()),
                 ],
                 failure: None,
-            },
+            }),
         }
     }
 

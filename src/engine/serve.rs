@@ -181,6 +181,9 @@ pub fn run_with(
         CertRoleKind::RegisteredCa,
         &spec.known_cas,
     ));
+    // Shared by every connection's task (cloning the descriptions per connection kept a copy
+    // alive for as long as each connection was held).
+    let anchors = Arc::new(anchors);
     let rt = super::runtime()?;
     rt.block_on(async {
         let mut broker = Broker::bind(spec, SocketAddr::new(ip, o.port)).await?;
@@ -225,13 +228,13 @@ pub fn run_with(
                     running += 1;
                     let b = broker.clone();
                     let tx = tx.clone();
-                    let anchors = anchors.clone();
+                    let anchors = Arc::clone(&anchors);
                     tokio::spawn(async move {
                         let started = unix_now();
                         // Bounded: a long session keeps its start and its end (engine::bound).
                         let rec = Recorder::bounded();
                         b.serve_tcp(tcp, peer, rec.clone(), true).await;
-                        let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), &anchors, None, Observer::BROKER));
+                        let _ = tx.send(assemble(&format!("serve {peer}"), started, rec.take(), anchors.as_slice(), None, Observer::BROKER));
                     });
                 }
                 Some(trace) = rx.recv() => {

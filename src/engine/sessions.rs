@@ -67,7 +67,7 @@ impl Outbox {
         }
         self.pending.fetch_add(1, Ordering::Relaxed);
         self.pending_bytes.fetch_add(d.size(), Ordering::Relaxed);
-        let _ = self.tx.send(ToConn::Deliver(d));
+        let _ = self.tx.send(ToConn::Deliver(Box::new(d)));
     }
 
     /// The connection took delivery `d` off the queue.
@@ -102,7 +102,9 @@ impl Delivery {
 /// What the shared state tells a connection.
 #[derive(Debug)]
 pub enum ToConn {
-    Deliver(Delivery),
+    /// Boxed: the channel allocates its slots in blocks of 32 per connection, so a small
+    /// message keeps an idle connection's channel small.
+    Deliver(Box<Delivery>),
     /// Another connection took the client id over: close.
     TakenOver,
 }

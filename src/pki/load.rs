@@ -30,17 +30,14 @@ fn err(path: &Path, what: impl Into<String>) -> LoadError {
     }
 }
 
-fn pem_err(path: &Path, kind: &str, e: pem::Error) -> LoadError {
+fn pem_problem(kind: &str, e: pem::Error) -> String {
     match e {
-        pem::Error::Io(io) => err(path, format!("cannot read the file: {io}")),
-        pem::Error::NoItemsFound => err(
-            path,
-            format!(
-                "no {kind} found: expected a PEM block such as `-----BEGIN {}-----`",
-                kind.to_uppercase()
-            ),
+        pem::Error::Io(io) => format!("cannot read the file: {io}"),
+        pem::Error::NoItemsFound => format!(
+            "no {kind} found: expected a PEM block such as `-----BEGIN {}-----`",
+            kind.to_uppercase()
         ),
-        other => err(path, format!("not a valid PEM {kind}: {other:?}")),
+        other => format!("not a valid PEM {kind}: {other:?}"),
     }
 }
 
@@ -52,21 +49,22 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
 
 /// Every certificate in a PEM file, in order (leaf first for a chain). Each must parse as X.509.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError> {
-    let bytes = read(path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    parse_certs(&read(path)?).map_err(|what| err(path, what))
+}
+
+/// [`load_certs`] on a file's bytes: the error says what is wrong, without the path.
+pub fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(path, "certificate", e))?;
+        .map_err(|e| pem_problem("certificate", e))?;
     if certs.is_empty() {
-        return Err(err(
-            path,
-            "no certificate found: expected `-----BEGIN CERTIFICATE-----` blocks",
-        ));
+        return Err("no certificate found: expected `-----BEGIN CERTIFICATE-----` blocks".into());
     }
     for (i, c) in certs.iter().enumerate() {
         if let Err(e) = x509_parser::parse_x509_certificate(c) {
-            return Err(err(
-                path,
-                format!("certificate #{} is not valid X.509 DER: {e}", i + 1),
+            return Err(format!(
+                "certificate #{} is not valid X.509 DER: {e}",
+                i + 1
             ));
         }
     }
@@ -76,13 +74,14 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, LoadError
 /// A private key in PKCS#8 (`BEGIN PRIVATE KEY`), SEC1 (`BEGIN EC PRIVATE KEY`) or PKCS#1
 /// (`BEGIN RSA PRIVATE KEY`) form.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, LoadError> {
-    let bytes = read(path)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
-        pem::Error::NoItemsFound => err(
-            path,
-            "no private key found: expected `BEGIN PRIVATE KEY`, `BEGIN EC PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`",
-        ),
-        other => pem_err(path, "private key", other),
+    parse_key(&read(path)?).map_err(|what| err(path, what))
+}
+
+/// [`load_key`] on a file's bytes: the error says what is wrong, without the path.
+pub fn parse_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
+        pem::Error::NoItemsFound => "no private key found: expected `BEGIN PRIVATE KEY`, `BEGIN EC PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`".to_string(),
+        other => pem_problem("private key", other),
     })
 }
 

@@ -14,7 +14,7 @@ pub use generate::{
     BrokerName, DefaultPki, PkiError, PkiOptions, Room, RoomDevice, BUTTON_SERIAL, BUTTON_THING,
     MAX_ROOM_DEVICES, NEIGHBOUR_SERIAL, NEIGHBOUR_THING,
 };
-pub use load::{load_certs, load_identity, load_key, LoadError};
+pub use load::{load_certs, load_identity, load_key, parse_certs, parse_key, LoadError};
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 

@@ -663,7 +663,7 @@ fn policies(trace: &Trace, registry: &Registry, leaf: &[u8], adds: &mut Vec<Add>
             let decide =
                 |adds: &mut Vec<Add>, action: MqttAction, value: &str, conn: &Connection| {
                     let v = authz.authorize(conn, action, value);
-                    if let EventKind::Policy(mut pe) = v.event {
+                    if let EventKind::Policy(mut pe) = v.event.resolve() {
                         pe.enforcement = Enforcement::NotEnforced;
                         adds.push(Add {
                             about: at,

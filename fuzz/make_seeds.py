@@ -74,4 +74,6 @@ for n in ["root", "issuing-ca", "broker", "button", "device-001"]:
     put("pem_describe", n + ".pem", pem)
     first = pem.split(b"-----")[2]
     put("pem_describe", n + ".der", base64.b64decode(b"".join(first.split())))
+for p in glob.glob(os.path.join(root, "walkthroughs", "*.toml")):
+    shutil.copy(p, os.path.join(seeds, "walkthrough", os.path.basename(p)))
 shutil.rmtree(tmp)

@@ -118,3 +118,27 @@ fn pem_describe_inputs() {
         let _ = iotls::pki::parse_key(&data);
     }
 }
+
+/// The walkthrough target's inputs: the lesson files load (they are the repository's own); any
+/// other input is refused with a message naming the file, never a panic.
+#[test]
+fn walkthrough_inputs() {
+    let all = inputs("walkthrough");
+    assert!(!all.is_empty(), "the seeds are committed");
+    let mut loaded = 0;
+    for (name, data) in all {
+        let Ok(text) = std::str::from_utf8(&data) else {
+            continue;
+        };
+        match iotls::walkthrough::load_str("fuzz.toml", text, &[]) {
+            Ok(lesson) => {
+                assert!(!lesson.id.is_empty(), "{name}");
+                loaded += 1;
+                let sets: Vec<String> = text.lines().take(1).map(str::to_string).collect();
+                let _ = iotls::walkthrough::load_str("fuzz.toml", text, &sets);
+            }
+            Err(e) => assert!(e.to_string().contains("fuzz.toml"), "{name}: {e}"),
+        }
+    }
+    assert!(loaded >= 19, "every lesson file among the seeds loads ({loaded})");
+}

@@ -383,24 +383,22 @@ fn forget_under(origins: &mut BTreeMap<String, Origin>, path: &str) {
 
 /// Load a lesson: a built-in id or a `.toml` path, with `--set KEY=VALUE` overrides.
 pub fn load(arg: &str, sets: &[String]) -> Result<Lesson, WalkError> {
+    finish(read_layer(arg, None)?, sets)
+}
+
+/// Load a lesson from its text (`label` names it in errors), as if it were a file with no
+/// directory: the files it names and the lessons it extends are the built-in ones.
+pub fn load_str(label: &str, text: &str, sets: &[String]) -> Result<Lesson, WalkError> {
+    finish(parse_layer(label, text, None)?, sets)
+}
+
+/// Follow `first`'s `extends` chain, merge it, apply `sets` and `[vars]`, and check the result.
+fn finish(first: Layer, sets: &[String]) -> Result<Lesson, WalkError> {
     // The chain, from the lesson down to the first file without `extends`.
     let mut chain: Vec<Layer> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut next: Option<(String, Option<PathBuf>)> = Some((arg.to_string(), None));
-    while let Some((name, base)) = next.take() {
-        let layer = match read_layer(&name, base.as_deref()) {
-            Ok(l) => l,
-            Err(WalkError::Unknown { name: n, known }) if !chain.is_empty() => {
-                let child = chain.last().expect("a child");
-                return Err(invalid_at(
-                    &child.origins,
-                    &child.file,
-                    "extends",
-                    format!("no lesson {n:?} to extend; the built-in lessons are: {known}"),
-                ));
-            }
-            Err(e) => return Err(e),
-        };
+    let mut next_layer = Some(first);
+    while let Some(layer) = next_layer.take() {
         let key = layer.file.clone();
         if seen.contains(&key) {
             let child = chain.last().expect("a child");
@@ -416,8 +414,23 @@ pub fn load(arg: &str, sets: &[String]) -> Result<Lesson, WalkError> {
             ));
         }
         seen.push(key);
-        next = layer.extends.clone();
+        let next = layer.extends.clone();
         chain.push(layer);
+        if let Some((name, base)) = next {
+            next_layer = Some(match read_layer(&name, base.as_deref()) {
+                Ok(l) => l,
+                Err(WalkError::Unknown { name: n, known }) => {
+                    let child = chain.last().expect("a child");
+                    return Err(invalid_at(
+                        &child.origins,
+                        &child.file,
+                        "extends",
+                        format!("no lesson {n:?} to extend; the built-in lessons are: {known}"),
+                    ));
+                }
+                Err(e) => return Err(e),
+            });
+        }
     }
     let file = chain[0].file.clone();
     let mut table = toml::Table::new();

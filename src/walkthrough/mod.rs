@@ -428,6 +428,16 @@ fn finish(first: Layer, sets: &[String]) -> Result<Lesson, WalkError> {
                         format!("no lesson {n:?} to extend; the built-in lessons are: {known}"),
                     ));
                 }
+                // A file that cannot be read: say which lesson named it, and where.
+                Err(e @ WalkError::Invalid { line: None, .. }) => {
+                    let child = chain.last().expect("a child");
+                    return Err(invalid_at(
+                        &child.origins,
+                        &child.file,
+                        "extends",
+                        format!("cannot extend {name:?}: {e}"),
+                    ));
+                }
                 Err(e) => return Err(e),
             });
         }

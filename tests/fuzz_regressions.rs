@@ -3,7 +3,8 @@
 //! after the bug) goes through the same library code as the target, with the same checks, so a
 //! fixed crash stays fixed without the nightly toolchain. The one crash found so far: the
 //! walkthrough target's `extends` naming a file that does not exist gave an error without the
-//! lesson's file and line (`fuzz/regressions/walkthrough/`). A new one goes into `fuzz/regressions/<target>/` with its fix (CONTRIBUTING.md, "Fuzzing").
+//! lesson's file and line (`fuzz/regressions/walkthrough/`). A new one goes into
+//! `fuzz/regressions/<target>/` with its fix (CONTRIBUTING.md, "Fuzzing").
 
 use iotls::mqtt::{Packet, Version};
 use iotls::policy::{self, Action, Policy, Registry, RequestContext};

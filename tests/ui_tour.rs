@@ -635,7 +635,7 @@ fn narration_fits_on_a_small_screen() {
 fn press(trace: &Trace, state: &mut AppState, code: KeyCode, screen: Rect) {
     let a = action_for_key(key(code), state).unwrap_or_else(|| panic!("{code:?} does nothing"));
     state.update(trace, a);
-    state.clamp_overlay(screen);
+    state.clamp_overlay(ui::overlay_max_scroll(state, screen));
 }
 
 /// The screen's lines, trimmed, with runs of spaces collapsed (so a line can be looked for as

@@ -14,7 +14,9 @@
 //! [`Trace`]: crate::trace::Trace
 
 mod app;
+pub mod compare;
 mod keys;
+pub mod model;
 pub use crate::narrate;
 pub mod room;
 pub mod steps;
@@ -27,8 +29,13 @@ pub(crate) mod sample;
 #[cfg(test)]
 mod tests;
 
-pub use app::{field_count, Action, AppState, Live, Overlay, Pane, Quiz};
-pub use keys::{action_for_key, action_for_mouse, bindings, every_binding, help_entries, Binding};
-pub use terminal::{restore, run, run_lesson, run_live, signal_exit_code, LessonNotes};
+pub use app::{field_count, Action, AppState, Live, Overlay, Pane, Quiz, Swap};
+pub use keys::{
+    action_for_key, bindings, every_binding, help_entries, mouse_action, Binding, Hits,
+};
+pub use terminal::{restore, run, run_lesson, run_live, signal_exit_code, BreakIt, LessonNotes};
 pub use theme::{Styles, Theme, UiOptions};
-pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};
+pub use view::{
+    action_for_mouse, areas, hits, overlay_max_scroll, render, render_buffer, Areas, MIN_HEIGHT,
+    MIN_WIDTH,
+};

@@ -55,7 +55,10 @@ fn every_step_renders_at_every_size() {
                 for _ in 0..40 {
                     state.update(&trace, Action::OverlayDown);
                 }
-                state.clamp_overlay(ratatui::layout::Rect::new(0, 0, w, h));
+                state.clamp_overlay(super::view::overlay_max_scroll(
+                    &state,
+                    ratatui::layout::Rect::new(0, 0, w, h),
+                ));
                 let _ = screen(&trace, &state, w, h);
                 state.update(&trace, Action::CloseOverlay);
             }

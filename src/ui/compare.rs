@@ -105,6 +105,8 @@ pub struct Comparison {
     /// Each run's outcome line.
     pub before: String,
     pub after: String,
+    /// What the run before was, when it is not simply the one that was on screen.
+    pub note: Option<String>,
 }
 
 impl Comparison {
@@ -115,6 +117,7 @@ impl Comparison {
             difference: first_difference(before, after),
             before: outcome_line(before),
             after: outcome_line(after),
+            note: None,
         }
     }
 
@@ -125,6 +128,10 @@ impl Comparison {
             format!("  {}", self.command),
             String::new(),
         ];
+        if let Some(n) = &self.note {
+            v.push(format!("  {n}"));
+            v.push(String::new());
+        }
         match &self.difference {
             Some(d) => {
                 let said =

@@ -108,7 +108,14 @@ pub fn run_lesson(
     install_panic_hook();
     let _guard = Guard::enter()?;
     let _signals = signals::Handlers::install();
-    recorded_loop(&mut trace, &mut state, &mut rerun, &lesson, &mut breakit)?;
+    recorded_loop(
+        &mut trace,
+        &mut state,
+        &mut rerun,
+        &lesson,
+        &mut breakit,
+        None,
+    )?;
     Ok(trace)
 }
 
@@ -119,6 +126,7 @@ fn recorded_loop(
     rerun: &mut impl FnMut() -> Result<Trace, String>,
     lesson: &impl Fn(&Trace) -> LessonNotes,
     breakit: &mut BreakIt,
+    mut note: Option<String>,
 ) -> io::Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
@@ -126,7 +134,7 @@ fn recorded_loop(
     let mut dirty = true;
     loop {
         if let Some(i) = state.break_requested.take() {
-            run_swap(&mut terminal, trace, state, i, lesson, breakit)?;
+            run_swap(&mut terminal, trace, state, i, lesson, breakit, note.take())?;
             dirty = true;
         }
         if dirty {
@@ -205,6 +213,7 @@ fn run_swap(
     i: usize,
     lesson: &impl Fn(&Trace) -> LessonNotes,
     breakit: &mut BreakIt,
+    note: Option<String>,
 ) -> io::Result<()> {
     let Some(swap) = state.swaps.get(i).cloned() else {
         return Ok(());
@@ -216,7 +225,8 @@ fn run_swap(
     terminal.draw(|f| render(f, trace, state))?;
     match (breakit.run)(&swap) {
         Ok(t) => {
-            let c = Comparison::new(&swap.label, &swap.command, trace, &t);
+            let mut c = Comparison::new(&swap.label, &swap.command, trace, &t);
+            c.note = note;
             *trace = t;
             state.broke(trace, c);
             state.broken = Some(swap);
@@ -275,6 +285,7 @@ pub fn run_live(
     );
     // Both sides close before the terminal is given back, whatever ended the loop (and before a
     // break-it run starts: the live session ends as `r` ends it).
+    let finished = session.status().finished;
     let last = session.quit();
     let broke = match r {
         Ok(b) => b,
@@ -291,14 +302,38 @@ pub fn run_live(
         return Ok(last);
     };
     // Break it: the lesson with the swap runs at full speed; the tour goes on over recordings.
-    let mut trace = last;
+    // A live session ended before it finished is no run to compare with: the lesson runs again
+    // to the end first, at full speed, and the comparison says so.
+    let (mut trace, note) = if finished {
+        (last, None)
+    } else {
+        state.status = Some("break it: running the lesson to the end first…".into());
+        match rerun() {
+            Ok(t) => (
+                t,
+                Some(
+                    "(The live session was ended before it finished; \"before\" is the lesson \
+                     without the swap, run again to the end at full speed.)"
+                        .to_string(),
+                ),
+            ),
+            Err(_) => (last, None),
+        }
+    };
     state.live = None;
     state.advance_requested = false;
     state.press_requested = false;
     state.follow = None;
     state.break_requested = Some(i);
     let recorded = |t: &Trace| lesson(t, true);
-    let r = recorded_loop(&mut trace, &mut state, &mut rerun, &recorded, &mut breakit);
+    let r = recorded_loop(
+        &mut trace,
+        &mut state,
+        &mut rerun,
+        &recorded,
+        &mut breakit,
+        note,
+    );
     drop(signals);
     drop(guard);
     r?;

@@ -6,8 +6,11 @@
 //! ([`AppState::update`]), and the view is a pure function of (trace, state) ([`render`],
 //! [`render_buffer`]) — which is what the snapshot tests and the frame-time benchmark call.
 //!
-//! Modules: `steps` (the tour's steps over a trace), `narrate` (plain-language narration, reusable
-//! by non-terminal renderers), `app` (state + update), `keys` (event → action), `view` (drawing),
+//! Modules, in layers that only call downwards (model → state → keys → view): `steps` (the
+//! tour's steps over a trace), `model` (what state and view both compute from the trace: detail
+//! rows, certificate order), `compare` (break-it: where two runs first differ), `narrate`
+//! (plain-language narration, reusable by non-terminal renderers), `app` (state + update),
+//! `keys` (event → action; the mouse over the view's `Hits`), `view` (drawing),
 //! `terminal` (event loop, terminal set-up and restore), `theme` (colours, NO_COLOR), `room` (the
 //! live list of sessions of `iotls serve --ui`, which opens one session in this same tour).
 //!

@@ -416,13 +416,14 @@ pub fn overlay(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) 
         Overlay::BreakIt => "Break it",
         Overlay::Compare => "What changed",
     };
+    let scroll_hint = if max > 0 { ", ↑↓ scroll" } else { "" };
     let title = if overlay == Overlay::BreakIt && !state.swaps.is_empty() {
         format!(
-            " {name} — 1–{} picks a swap, Esc closes ",
+            " {name} — 1–{} picks a swap{scroll_hint}, Esc closes ",
             state.swaps.len()
         )
     } else if overlay == Overlay::Compare {
-        " What changed — any key: browse the new run, q quits ".to_string()
+        format!(" {name}{scroll_hint} — other keys: browse the new run, q quits ")
     } else if max > 0 {
         format!(" {name} — ↑↓ scroll, q quits, other keys close ")
     } else {

@@ -117,3 +117,25 @@ fn failure_is_explained() {
     assert!(s.contains("Cause:") && s.contains("Fix:"), "{s}");
     assert!(s.contains("unknown_ca"), "{s}");
 }
+
+/// The layers only call downwards: model → state → keys → view. The state, the keys and the
+/// model never reach into the view's drawing code.
+#[test]
+fn state_keys_and_model_do_not_use_the_view() {
+    for (name, src) in [
+        ("app.rs", include_str!("app.rs")),
+        ("keys.rs", include_str!("keys.rs")),
+        ("model.rs", include_str!("model.rs")),
+        ("compare.rs", include_str!("compare.rs")),
+        ("steps.rs", include_str!("steps.rs")),
+    ] {
+        for (i, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            assert!(
+                !code.contains("view::") && !code.contains("use super::view"),
+                "src/ui/{name}:{}: {line}",
+                i + 1
+            );
+        }
+    }
+}

@@ -366,7 +366,7 @@ fn tour(a: TourArgs) -> Result<u8, String> {
     // A session lesson in a terminal is live; a lesson of operations is not a session.
     let terminal_ui = !a.json && !a.plain && std::io::stdout().is_terminal();
     if terminal_ui && lesson.operations.is_none() && !a.recorded {
-        return tour_live(lesson, version, a.theme, &exports);
+        return tour_live(lesson, version, a.theme, &exports, (&arg, &a.set, a.mqtt5));
     }
     let trace = match lesson.run(Some(version)) {
         Ok(t) => t,
@@ -395,18 +395,24 @@ fn tour(a: TourArgs) -> Result<u8, String> {
         exports
             .append_env_keylog(&trace)
             .map_err(|e| e.to_string())?;
-        let env_keylog = exports.clone();
-        let notes = lesson.clone();
-        let rerun = move || {
-            let t = lesson.run(Some(version)).map_err(|e| e.to_string())?;
-            env_keylog
-                .append_env_keylog(&t)
-                .map_err(|e| e.to_string())?;
+        let current = std::rc::Rc::new(std::cell::RefCell::new(Current { version, lesson }));
+        let rerun = || {
+            let c = current.borrow();
+            let t = c.lesson.run(Some(c.version)).map_err(|e| e.to_string())?;
+            exports.append_env_keylog(&t).map_err(|e| e.to_string())?;
             Ok(t)
         };
-        let shown = iotls::ui::run_lesson(trace, rerun, opts, |t| {
-            lesson_notes(&notes, version, t, true)
-        })
+        let breakit = break_it(&arg, &a.set, a.mqtt5, &current, &exports);
+        let shown = iotls::ui::run_lesson(
+            trace,
+            rerun,
+            opts,
+            |t| {
+                let c = current.borrow();
+                lesson_notes(&c.lesson, c.version, t, true)
+            },
+            breakit,
+        )
         .map_err(|e| format!("terminal UI: {e}"))?;
         exports
             .write_files(&shown, None)
@@ -424,6 +430,7 @@ fn tour_live(
     version: engine::mqtt_io::Version,
     theme: iotls::ui::Theme,
     exports: &Exports,
+    (arg, sets, mqtt5): (&str, &[String], bool),
 ) -> Result<u8, String> {
     let start = || {
         let scenario = lesson
@@ -440,29 +447,111 @@ fn tour_live(
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         replayed: false,
     };
+    // The lesson `r` and the lesson's texts use: this one, until a break-it swap replaces it.
+    let current = std::rc::Rc::new(std::cell::RefCell::new(Current {
+        version,
+        lesson: lesson.clone(),
+    }));
     // SSLKEYLOGFILE gets every session's key as soon as it is made; the files of the flags, the
     // session on screen at quit.
-    let mut keylog_error = None;
+    let keylog_error = std::cell::RefCell::new(None);
+    let rerun = || {
+        let c = current.borrow();
+        let t = c.lesson.run(Some(c.version)).map_err(|e| e.to_string())?;
+        exports.append_env_keylog(&t).map_err(|e| e.to_string())?;
+        Ok(t)
+    };
+    let breakit = break_it(arg, sets, mqtt5, &current, exports);
     let shown = iotls::ui::run_live(
         first,
         || start().map_err(|e| e.to_string()),
+        rerun,
         |t| {
             if let Err(e) = exports.append_env_keylog(t) {
-                keylog_error.get_or_insert(e.to_string());
+                keylog_error.borrow_mut().get_or_insert(e.to_string());
             }
         },
         opts,
         // What the run contradicts is told once it is over: a live session is not yet.
-        |t, finished| lesson_notes(&lesson, version, t, finished),
+        |t, finished| {
+            let c = current.borrow();
+            lesson_notes(&c.lesson, c.version, t, finished)
+        },
+        breakit,
     )
     .map_err(|e| format!("terminal UI: {e}"))?;
-    if let Some(e) = keylog_error {
+    if let Some(e) = keylog_error.into_inner() {
         return Err(e);
     }
     exports
         .write_files(&shown, None)
         .map_err(|e| e.to_string())?;
     Ok(iotls::ui::signal_exit_code().unwrap_or(exit::OK))
+}
+
+/// The lesson the tour runs now, and its MQTT version: the one started, or the one a break-it
+/// swap made of it.
+struct Current {
+    lesson: iotls::walkthrough::Lesson,
+    version: engine::mqtt_io::Version,
+}
+
+/// Break it in the tour: the swaps the lesson offers, each checked to load (one that does not is
+/// not offered), and how to run the lesson with one — for real, at full speed, from the lesson as
+/// started (`arg` with the command line's `--set`s) plus the swap's. The broken lesson becomes the
+/// current one.
+fn break_it<'a>(
+    arg: &'a str,
+    sets: &'a [String],
+    mqtt5: bool,
+    current: &'a std::rc::Rc<std::cell::RefCell<Current>>,
+    exports: &'a Exports,
+) -> iotls::ui::BreakIt<'a> {
+    use iotls::walkthrough::{self, breakit};
+    let (lesson, version) = {
+        let c = current.borrow();
+        (c.lesson.clone(), c.version)
+    };
+    if lesson.operations.is_some() {
+        return iotls::ui::BreakIt::nothing(&format!(
+            "Nothing to swap: {} is a lesson of operations, not one session between a device \
+             and a broker; each operation is shown as the library answered it.",
+            lesson.id
+        ));
+    }
+    let with = |swap: &[String]| -> Vec<String> { sets.iter().chain(swap).cloned().collect() };
+    let swaps = breakit::swaps(&lesson, version)
+        .into_iter()
+        .filter_map(|s| {
+            let all = with(&s.sets);
+            let broken = walkthrough::load(arg, &all).ok()?;
+            let v5 = mqtt5 && broken.mqtt.is_none();
+            Some(iotls::ui::Swap {
+                label: s.label,
+                command: format!(
+                    "iotls tour {arg}{} {}",
+                    if v5 { " --mqtt5" } else { "" },
+                    breakit::command_line(&all)
+                ),
+                sets: s.sets,
+            })
+        })
+        .collect();
+    iotls::ui::BreakIt {
+        swaps,
+        none: format!("Nothing to swap in {}.", lesson.id),
+        run: Box::new(move |swap: &iotls::ui::Swap| {
+            let broken = walkthrough::load(arg, &with(&swap.sets)).map_err(|e| e.to_string())?;
+            let v = broken.mqtt.unwrap_or(version);
+            let t = broken.run(Some(v)).map_err(|e| e.to_string())?;
+            exports.append_env_keylog(&t).map_err(|e| e.to_string())?;
+            *current.borrow_mut() = Current {
+                lesson: broken,
+                version: v,
+            };
+            Ok(t)
+        }),
+    }
 }
 
 /// A lesson's emphasis texts and quiz questions for a run, and, once the run is over, at its last

@@ -1,5 +1,5 @@
 //! End-to-end test of the live tour in a real terminal (tmux, on this test's own socket): the
-//! ClientHello waits until → sends it, the PUBLISH leaves on `b` only, quitting mid-session exits
+//! ClientHello waits until → sends it, the PUBLISH leaves on `a` only, quitting mid-session exits
 //! 0, restores the terminal and writes the exports with what happened, pauses included.
 
 mod common;
@@ -141,8 +141,8 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
     key("Right");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!title().contains("PUBLISH"), "→ does not send the order");
-    assert!(screen().contains("b press the button"), "{}", screen());
-    key("b");
+    assert!(screen().contains("a press the button"), "{}", screen());
+    key("a");
     wait_for("the PUBLISH step", |_| title().contains("PUBLISH"));
 
     // Quit mid-session (the broker's PUBACK is still held): exit 0, terminal restored.

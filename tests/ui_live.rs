@@ -54,7 +54,7 @@ fn current(state: &AppState, trace: &Trace) -> String {
 }
 
 #[test]
-fn arrow_at_the_live_edge_sends_the_next_flight_and_b_sends_the_order() {
+fn arrow_at_the_live_edge_sends_the_next_flight_and_a_sends_the_order() {
     let s =
         LiveSession::start(&lessons::scenario("pizza-button").expect("lesson")).expect("starts");
     settle(&s);
@@ -92,7 +92,7 @@ fn arrow_at_the_live_edge_sends_the_next_flight_and_b_sends_the_order() {
         press(&mut state, &mut trace, &s, KeyCode::Enter);
     }
     assert_eq!(
-        action_for_key(key(KeyCode::Char('b')), &state),
+        action_for_key(key(KeyCode::Char('a')), &state),
         Some(Action::Button)
     );
     let packets = trace.mqtt_packets().count();
@@ -101,8 +101,8 @@ fn arrow_at_the_live_edge_sends_the_next_flight_and_b_sends_the_order() {
         press(&mut state, &mut trace, &s, KeyCode::Right);
     }
     assert_eq!(trace.mqtt_packets().count(), packets);
-    // b does, and the tour moves onto the PUBLISH.
-    press(&mut state, &mut trace, &s, KeyCode::Char('b'));
+    // a does, and the tour moves onto the PUBLISH.
+    press(&mut state, &mut trace, &s, KeyCode::Char('a'));
     assert_eq!(trace.mqtt_packets().count(), packets + 1);
     let step = state.current().unwrap();
     let packet = match &trace.events[step.event].kind {

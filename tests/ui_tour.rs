@@ -635,7 +635,7 @@ fn narration_fits_on_a_small_screen() {
 fn press(trace: &Trace, state: &mut AppState, code: KeyCode, screen: Rect) {
     let a = action_for_key(key(code), state).unwrap_or_else(|| panic!("{code:?} does nothing"));
     state.update(trace, a);
-    state.clamp_overlay(screen);
+    state.clamp_overlay(ui::overlay_max_scroll(state, screen));
 }
 
 /// The screen's lines, trimmed, with runs of spaces collapsed (so a line can be looked for as
@@ -1636,4 +1636,181 @@ fn an_unchecked_signature_shows_its_calculation_on_the_message() {
     let s = text(&draw(&trace, &state, 80, 24));
     assert!(!s.contains('✘'), "nothing failed yet on screen:\n{s}");
     assert_redo(&trace, &mut state, "certificate_verify");
+}
+
+/// A lesson run for real under MQTT `v` (or the version it pins).
+fn lesson_run(id: &str, sets: &[String], v: iotls::engine::mqtt_io::Version) -> Trace {
+    let l = iotls::walkthrough::load(id, sets).expect("the lesson loads");
+    l.run(Some(l.mqtt.unwrap_or(v))).expect("a real session")
+}
+
+/// The swaps the tour offers for a lesson, as main.rs hands them to the UI.
+fn ui_swaps(id: &str) -> Vec<ui::Swap> {
+    use iotls::walkthrough::breakit;
+    let l = iotls::walkthrough::load(id, &[]).expect("the lesson loads");
+    breakit::swaps(&l, iotls::engine::mqtt_io::Version::V4)
+        .into_iter()
+        .map(|s| ui::Swap {
+            command: format!("iotls tour {id} {}", breakit::command_line(&s.sets)),
+            label: s.label,
+            sets: s.sets,
+        })
+        .collect()
+}
+
+/// A quiz question stops the tour before its step: the question and its numbered choices, at
+/// 80×24.
+#[test]
+fn a_quiz_screen_at_80x24() {
+    let l = iotls::walkthrough::load("chain-of-trust", &[]).expect("loads");
+    let trace = lesson_run("chain-of-trust", &[], iotls::engine::mqtt_io::Version::V4);
+    let quizzes: Vec<ui::Quiz> = l
+        .quiz_for(&trace)
+        .into_iter()
+        .map(|(event, q)| ui::Quiz {
+            event,
+            question: q.question.clone(),
+            choices: q.choices.clone(),
+            answer: q.answer,
+            explain: q.explain.clone(),
+        })
+        .collect();
+    let first = quizzes.first().expect("the run reached a question").clone();
+    let mut state = AppState::new(&trace);
+    state.set_lesson(Vec::new(), quizzes);
+    while state.asking.is_none() && state.step + 1 < state.steps.len() {
+        state.update(&trace, Action::Next);
+    }
+    assert!(state.asking.is_some(), "the question stops the tour");
+    let screen = words(&draw(&trace, &state, 80, 24)).join("\n");
+    assert!(screen.contains(&first.question), "{screen}");
+    for (i, c) in first.choices.iter().enumerate() {
+        assert!(screen.contains(&format!("{}) {c}", i + 1)), "{screen}");
+    }
+    insta::assert_snapshot!("chain-of-trust_80x24_quiz", masked(&trace, &state, 80, 24));
+    // A digit answers; the step it was asked before is shown with the explanation.
+    let right = char::from_digit(first.answer as u32, 10).unwrap();
+    let a = action_for_key(key(KeyCode::Char(right)), &state).expect("a digit answers");
+    state.update(&trace, a);
+    assert!(state.asking.is_none());
+    assert_eq!(state.current().map(|s| s.event), Some(first.event));
+}
+
+/// `b` opens the break-it menu: every swap of the lesson, numbered, with its `--set`s; Esc
+/// closes it without breaking anything. Then `3`… picks; the comparison names the first step
+/// that differs and both outcomes.
+#[test]
+fn break_it_menu_and_comparison_at_80x24() {
+    let v4 = iotls::engine::mqtt_io::Version::V4;
+    let before = real("pizza-button");
+    let mut state = AppState::new(&before);
+    state.swaps = ui_swaps("pizza-button");
+    let screen = Rect::new(0, 0, 80, 24);
+
+    press(&before, &mut state, KeyCode::Char('b'), screen);
+    assert_eq!(state.overlay, Some(ui::Overlay::BreakIt));
+    let menu = words(&draw(&before, &state, 80, 24)).join("\n");
+    for needed in [
+        "the device trusts another root",
+        "--set 'device.trust=[\"rogue-root\"]'",
+        "expired yesterday",
+        "--set pki.button.not_after=-1d",
+        "another thing's client id",
+        "the neighbour's topic",
+        "no policy attached",
+        "MQTT 5",
+    ] {
+        assert!(menu.contains(needed), "{needed:?} in the menu:\n{menu}");
+    }
+    insta::assert_snapshot!("pizza_80x24_break_it_menu", masked(&before, &state, 80, 24));
+    // Esc closes it, and nothing is run.
+    press(&before, &mut state, KeyCode::Esc, screen);
+    assert_eq!(state.overlay, None);
+    assert_eq!(state.break_requested, None);
+    assert!(!state.quit, "Esc closes the menu; it does not quit");
+
+    // The expired certificate, picked by its digit.
+    let n = state
+        .swaps
+        .iter()
+        .position(|s| s.label.contains("expired"))
+        .expect("an expired swap")
+        + 1;
+    press(&before, &mut state, KeyCode::Char('b'), screen);
+    press(
+        &before,
+        &mut state,
+        KeyCode::Char(char::from_digit(n as u32, 10).unwrap()),
+        screen,
+    );
+    let i = state.break_requested.expect("the digit picks the swap");
+    // What the event loop does: a real run of the lesson with the swap, then the comparison.
+    let swap = state.swaps[i].clone();
+    let after = lesson_run("pizza-button", &swap.sets, v4);
+    let c = ui::compare::Comparison::new(&swap.label, &swap.command, &before, &after);
+    state.broke(&after, c);
+    assert_eq!(state.overlay, Some(ui::Overlay::Compare));
+    let shown = words(&draw(&after, &state, 80, 24)).join("\n");
+    assert!(shown.contains("--set pki.button.not_after=-1d"), "{shown}");
+    assert!(
+        shown.contains("before: broker: check client_chain ✔"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("now: broker: check client_chain ✘"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[expired]"),
+        "the new outcome's code:\n{shown}"
+    );
+    assert!(
+        shown.contains(
+            &format!("✔ {}", before.outcome.summary)
+                .chars()
+                .take(30)
+                .collect::<String>()
+        ),
+        "the previous outcome:\n{shown}"
+    );
+    insta::assert_snapshot!(
+        "pizza_80x24_break_it_expired",
+        masked(&after, &state, 80, 24)
+    );
+    // Any key closes it onto the new run, at the step that differs: the failed check.
+    press(&after, &mut state, KeyCode::Enter, screen);
+    assert_eq!(state.overlay, None);
+    let at = state
+        .current()
+        .and_then(|s| s.event(&after))
+        .expect("a step");
+    assert!(
+        matches!(at.kind, EventKind::Check { ok: false, .. }),
+        "{:?}",
+        at.kind
+    );
+}
+
+/// The neighbour's publish on MQTT 5: the broker answers PUBACK 0x87 Not authorized instead of
+/// closing the connection.
+#[test]
+fn mqtt5_refusal_screen_at_80x24() {
+    let trace = lesson_run("neighbour", &[], iotls::engine::mqtt_io::Version::V5);
+    let mut state = AppState::new(&trace);
+    let at = state
+        .steps
+        .iter()
+        .position(|s| {
+            s.packet(&trace)
+                .is_some_and(|p| p.packet == iotls::trace::MqttPacketType::PubAck)
+        })
+        .expect("a PUBACK on MQTT 5");
+    state.update(&trace, Action::GoTo(at));
+    let screen = words(&draw(&trace, &state, 80, 24)).join("\n");
+    assert!(screen.contains("PUBACK"), "{screen}");
+    assert!(screen.contains("0x87"), "{screen}");
+    insta::assert_snapshot!(
+        "neighbour_mqtt5_80x24_puback_refusal",
+        masked(&trace, &state, 80, 24)
+    );
 }

@@ -75,6 +75,10 @@ pub enum Action {
     CloseOverlay,
     /// Answer the open quiz question with choice n (from 1; a digit key).
     Answer(usize),
+    /// Break it: the menu of swaps for this lesson.
+    BreakIt,
+    /// Pick swap n of the break-it menu (from 1; a digit key).
+    Pick(usize),
     Quit,
 }
 
@@ -97,6 +101,19 @@ pub enum Overlay {
     Help,
     /// The abbreviations the screens use, one line each.
     Glossary,
+    /// Break it: the swaps this lesson offers, each with its `--set`s; a digit picks one.
+    BreakIt,
+    /// Break it: what changed between the previous run and the one with the swap.
+    Compare,
+}
+
+/// One way to break the lesson on screen: its label in plain words, its `--set` overrides, and
+/// how they are written on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swap {
+    pub label: String,
+    pub sets: Vec<String>,
+    pub command: String,
 }
 
 /// The state of the UI. The view is a pure function of (trace, state).
@@ -148,6 +165,15 @@ pub struct AppState {
     pub answered: Vec<bool>,
     /// The question on screen (an index into `quizzes`) and the step shown once it is answered.
     pub asking: Option<(usize, usize)>,
+    /// Break it: the swaps the lesson offers, or why there are none.
+    pub swaps: Vec<Swap>,
+    pub no_swaps: String,
+    /// Set by picking a swap: the event loop runs the lesson with it (an index into `swaps`).
+    pub break_requested: Option<usize>,
+    /// The swap the run on screen was made with, if any.
+    pub broken: Option<Swap>,
+    /// The comparison of the last break-it run with the run before it.
+    pub comparison: Option<super::compare::Comparison>,
 }
 
 impl AppState {
@@ -177,7 +203,35 @@ impl AppState {
             quizzes: Vec::new(),
             answered: Vec::new(),
             asking: None,
+            swaps: Vec::new(),
+            no_swaps: "nothing to swap here: break-it needs a lesson run by this tour".into(),
+            break_requested: None,
+            broken: None,
+            comparison: None,
         }
+    }
+
+    /// Adopt the run of a break-it swap: its steps, shown from the step where it first differs
+    /// from the previous run, with the comparison on screen.
+    pub fn broke(&mut self, trace: &Trace, comparison: super::compare::Comparison) {
+        self.steps = steps::steps(trace);
+        let at = comparison.difference.as_ref().map(|d| d.step).unwrap_or(0);
+        self.step = at.min(self.steps.len().saturating_sub(1));
+        self.field = 0;
+        self.decisions_scroll = 0;
+        self.cert = super::model::cert_for_step(trace, self.current()).unwrap_or(0);
+        self.live = None;
+        self.follow = None;
+        self.run += 1;
+        self.rerun_requested = false;
+        self.break_requested = None;
+        self.status = Some(format!(
+            "session #{}, broken: {} — a new real run",
+            self.run, comparison.label
+        ));
+        self.comparison = Some(comparison);
+        self.overlay = Some(Overlay::Compare);
+        self.overlay_scroll = 0;
     }
 
     /// Adopt a fresh trace of the live session: the steps so far. The place in the tour stays;
@@ -289,9 +343,16 @@ impl AppState {
         }
         if self.overlay.is_some() {
             // While an overlay is open, keys scroll it, q quits, and anything else closes it
-            // without doing anything more.
+            // without doing anything more; in the break-it menu a digit picks a swap.
             match action {
                 Action::Quit => self.quit = true,
+                Action::Pick(n) if self.overlay == Some(Overlay::BreakIt) => {
+                    if (1..=self.swaps.len()).contains(&n) {
+                        self.break_requested = Some(n - 1);
+                        self.overlay = None;
+                        self.overlay_scroll = 0;
+                    }
+                }
                 Action::OverlayUp => self.overlay_scroll = self.overlay_scroll.saturating_sub(1),
                 Action::OverlayDown => self.overlay_scroll = self.overlay_scroll.saturating_add(1),
                 Action::OverlayPageUp => {
@@ -337,7 +398,7 @@ impl AppState {
             }
             Action::CertUp => self.cert = self.cert.saturating_sub(1),
             Action::CertDown => {
-                let n = super::view::certs::order(trace).len();
+                let n = super::model::order(trace).len();
                 self.cert = (self.cert + 1).min(n.saturating_sub(1));
             }
             Action::ScrollUp => self.decisions_scroll = self.decisions_scroll.saturating_sub(1),
@@ -358,7 +419,7 @@ impl AppState {
             Action::ToggleSent => {
                 if self
                     .current()
-                    .is_some_and(|s| super::view::detail::record_as_sent(trace, s).is_some())
+                    .is_some_and(|s| super::model::record_as_sent(trace, s).is_some())
                 {
                     self.as_sent = !self.as_sent;
                     self.field = 0;
@@ -404,13 +465,15 @@ impl AppState {
                 }
             },
             Action::Help => self.open(Overlay::Help),
+            Action::BreakIt => self.open(Overlay::BreakIt),
             Action::Glossary => self.open(Overlay::Glossary),
             Action::OverlayUp
             | Action::OverlayDown
             | Action::OverlayPageUp
             | Action::OverlayPageDown
             | Action::CloseOverlay
-            | Action::Answer(_) => {}
+            | Action::Answer(_)
+            | Action::Pick(_) => {}
             Action::Quit => self.quit = true,
         }
     }
@@ -420,10 +483,10 @@ impl AppState {
         self.overlay_scroll = 0;
     }
 
-    /// Keep the overlay's scroll within what a screen of this size can show, so that ↑ after
-    /// scrolling past the end moves at once. The event loop calls it after each update.
-    pub fn clamp_overlay(&mut self, screen: ratatui::layout::Rect) {
-        let max = super::view::chrome::overlay_max_scroll(self, screen);
+    /// Keep the overlay's scroll within `max`, what the screen can show of it (the view says),
+    /// so that ↑ after scrolling past the end moves at once. The event loop calls it after each
+    /// update.
+    pub fn clamp_overlay(&mut self, max: u16) {
         self.overlay_scroll = self.overlay_scroll.min(max);
     }
 
@@ -452,7 +515,7 @@ impl AppState {
             self.field = 0;
             self.decisions_scroll = 0;
             // Follow the certificate the step is about.
-            if let Some(i) = super::view::certs::cert_for_step(trace, self.current()) {
+            if let Some(i) = super::model::cert_for_step(trace, self.current()) {
                 self.cert = i;
             }
         }
@@ -475,16 +538,24 @@ const OVERLAY_PAGE: u16 = 10;
 
 /// How many selectable rows the detail pane has for a step (decrypted view).
 pub fn field_count(trace: &Trace, step: Option<&Step>) -> usize {
-    step.map(|s| super::view::detail::rows(trace, s).len())
+    step.map(|s| super::model::rows(trace, s).len())
         .unwrap_or(0)
 }
 
 impl AppState {
+    /// How the detail pane shows steps in this state.
+    pub fn shown(&self) -> super::model::Shown {
+        super::model::Shown {
+            as_sent: self.as_sent,
+            replayed: self.opts.replayed,
+        }
+    }
+
     /// How many selectable rows the detail pane shows for the current step, in the current view
     /// (decrypted, or the record as sent).
     fn shown_field_count(&self, trace: &Trace) -> usize {
         self.current()
-            .map(|s| super::view::detail::shown_rows(trace, self, s).len())
+            .map(|s| super::model::shown_rows(trace, self.shown(), s).len())
             .unwrap_or(0)
     }
 }

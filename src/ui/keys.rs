@@ -3,7 +3,7 @@
 //! lists every key.
 
 use super::app::{Action, AppState, Pane};
-use super::view::{self, detail, diagram};
+use super::model;
 use crate::trace::Trace;
 use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -127,10 +127,10 @@ const SENT: Binding = b(
 
 /// A live session's button: the footer names it only while the device waits for it.
 const BUTTON: Binding = b(
-    &[KeyCode::Char('b')],
-    "b",
+    &[KeyCode::Char('a')],
+    "a",
     "press the button",
-    "live tour: press the device's button (its next action)",
+    "live tour: the device's next action: press the button",
     Action::Button,
 );
 
@@ -180,6 +180,13 @@ const GLOBAL: &[Binding] = &[
         Action::Rerun,
     ),
     b(
+        &[KeyCode::Char('b')],
+        "b",
+        "break it",
+        "break it: swap one thing, re-run for real, compare",
+        Action::BreakIt,
+    ),
+    b(
         &[KeyCode::Home, KeyCode::Char('g')],
         "Home/End",
         "ends",
@@ -219,6 +226,26 @@ pub fn bindings(pane: Pane) -> impl Iterator<Item = &'static Binding> {
     STEPS.iter().chain(vertical).chain(GLOBAL)
 }
 
+/// The digit keys: they answer a quiz question and pick a swap in the break-it menu (read by
+/// [`action_for_key`] while a question or the menu is open; listed in the help).
+const DIGITS: Binding = b(
+    &[
+        KeyCode::Char('1'),
+        KeyCode::Char('2'),
+        KeyCode::Char('3'),
+        KeyCode::Char('4'),
+        KeyCode::Char('5'),
+        KeyCode::Char('6'),
+        KeyCode::Char('7'),
+        KeyCode::Char('8'),
+        KeyCode::Char('9'),
+    ],
+    "1–9",
+    "answer",
+    "answer a quiz question; pick a break-it swap",
+    Action::Answer(0),
+);
+
 /// Every binding of every pane, once, in the order the help overlay lists them.
 pub fn every_binding() -> impl Iterator<Item = &'static Binding> {
     STEPS
@@ -228,6 +255,7 @@ pub fn every_binding() -> impl Iterator<Item = &'static Binding> {
         .chain(SCROLL)
         .chain(GLOBAL)
         .chain(std::iter::once(&BUTTON))
+        .chain(std::iter::once(&DIGITS))
 }
 
 /// How the help overlay names a key.
@@ -256,7 +284,11 @@ pub fn key_name(code: KeyCode) -> String {
 pub fn help_entries() -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for b in every_binding() {
-        let keys: Vec<String> = b.keys.iter().map(|k| key_name(*k)).collect();
+        let keys: Vec<String> = if b.action == DIGITS.action {
+            vec![DIGITS.label.to_string()]
+        } else {
+            b.keys.iter().map(|k| key_name(*k)).collect()
+        };
         match out.last_mut() {
             Some((k, _)) if b.help.is_empty() => {
                 k.push(' ');
@@ -272,7 +304,7 @@ pub fn help_entries() -> Vec<(String, &'static str)> {
 pub fn sent_applies(trace: &Trace, state: &AppState) -> bool {
     state
         .current()
-        .is_some_and(|s| detail::record_as_sent(trace, s).is_some())
+        .is_some_and(|s| model::record_as_sent(trace, s).is_some())
 }
 
 /// The footer's hints: the keys of the focused pane, the `e` key first after the step keys when
@@ -320,9 +352,13 @@ pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
         };
     }
     if state.overlay.is_some() {
-        // ↑↓ scroll an overlay, q still quits, any other key closes it.
+        // ↑↓ scroll an overlay, q still quits, any other key closes it; in the break-it menu a
+        // digit picks a swap.
         return Some(match key.code {
             KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char(c @ '1'..='9') if state.overlay == Some(super::app::Overlay::BreakIt) => {
+                Action::Pick(c as usize - '0' as usize)
+            }
             KeyCode::Up | KeyCode::Char('k') => Action::OverlayUp,
             KeyCode::Down | KeyCode::Char('j') => Action::OverlayDown,
             KeyCode::PageUp => Action::OverlayPageUp,
@@ -336,14 +372,35 @@ pub fn action_for_key(key: KeyEvent, state: &AppState) -> Option<Action> {
         .map(|b| b.action)
 }
 
-/// The action a mouse event asks for, given the screen size the last frame was drawn at.
-pub fn action_for_mouse(
+/// Where the screen's parts are, as the view drew them for this state: what the mouse mapping
+/// needs (the view computes it, [`crate::ui::view::hits`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hits {
+    pub diagram: Rect,
+    pub right: Rect,
+    /// The diagram's rows: where they are drawn, the first visible one, and the step of each
+    /// (`None` for a phase heading).
+    pub diagram_list: Rect,
+    pub diagram_offset: usize,
+    pub diagram_rows: Vec<Option<usize>>,
+    /// The right pane's tabs: (pane, first column, last column + 1) on its top border.
+    pub tabs: Vec<(Pane, u16, u16)>,
+    /// The detail pane's field list and hex rows, with their first visible rows.
+    pub fields: Rect,
+    pub fields_offset: usize,
+    pub hex: Rect,
+    pub hex_offset: usize,
+    pub bytes_per_row: usize,
+}
+
+/// The action a mouse event asks for, given where the screen's parts are.
+pub fn mouse_action(
     ev: MouseEvent,
     trace: &Trace,
     state: &AppState,
-    screen: Rect,
+    hits: Option<&Hits>,
 ) -> Option<Action> {
-    let a = view::areas(screen)?;
+    let a = hits?;
     let pos = Position {
         x: ev.column,
         y: ev.row,
@@ -378,10 +435,10 @@ pub fn action_for_mouse(
         }
         MouseEventKind::Down(MouseButton::Left) => {
             if in_diagram {
-                let (inner, offset, rows) = diagram::geometry(a.diagram, trace, state);
+                let inner = a.diagram_list;
                 if pos.y >= inner.y && pos.y < inner.bottom() {
-                    let row = offset + (pos.y - inner.y) as usize;
-                    if let Some(diagram::Row::Step(i)) = rows.get(row) {
+                    let row = a.diagram_offset + (pos.y - inner.y) as usize;
+                    if let Some(Some(i)) = a.diagram_rows.get(row) {
                         return Some(Action::GoTo(*i));
                     }
                 }
@@ -391,27 +448,30 @@ pub fn action_for_mouse(
                 return None;
             }
             if pos.y == a.right.y {
-                return view::chrome::tab_at(a.right, pos.x).map(Action::Focus);
+                return a
+                    .tabs
+                    .iter()
+                    .find(|(_, l, r)| pos.x >= *l && pos.x < *r)
+                    .map(|(p, _, _)| Action::Focus(*p));
             }
             if state.right != Pane::Detail {
                 return Some(Action::Focus(state.right));
             }
-            let g = detail::geometry(a.right, trace, state);
             let step = state.current()?;
-            let rows = detail::shown_rows(trace, state, step);
-            if g.list.contains(pos) {
-                let i = g.list_offset + (pos.y - g.list.y) as usize;
+            let rows = model::shown_rows(trace, state.shown(), step);
+            if a.fields.contains(pos) {
+                let i = a.fields_offset + (pos.y - a.fields.y) as usize;
                 if i < rows.len() {
                     return Some(Action::SelectField(i));
                 }
             }
-            if g.hex.contains(pos) {
+            if a.hex.contains(pos) {
                 // "0000  " then 3 columns per byte.
-                let col = (pos.x - g.hex.x) as usize;
-                if col >= 6 && (col - 6) / 3 < g.bytes_per_row {
-                    let offset = (g.hex_offset + (pos.y - g.hex.y) as usize) * g.bytes_per_row
+                let col = (pos.x - a.hex.x) as usize;
+                if col >= 6 && (col - 6) / 3 < a.bytes_per_row {
+                    let offset = (a.hex_offset + (pos.y - a.hex.y) as usize) * a.bytes_per_row
                         + (col - 6) / 3;
-                    return detail::field_at(&rows, offset).map(Action::SelectField);
+                    return model::field_at(&rows, offset).map(Action::SelectField);
                 }
             }
             Some(Action::Focus(Pane::Detail))

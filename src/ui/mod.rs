@@ -6,15 +6,20 @@
 //! ([`AppState::update`]), and the view is a pure function of (trace, state) ([`render`],
 //! [`render_buffer`]) — which is what the snapshot tests and the frame-time benchmark call.
 //!
-//! Modules: `steps` (the tour's steps over a trace), `narrate` (plain-language narration, reusable
-//! by non-terminal renderers), `app` (state + update), `keys` (event → action), `view` (drawing),
+//! Modules, in layers that only call downwards (model → state → keys → view): `steps` (the
+//! tour's steps over a trace), `model` (what state and view both compute from the trace: detail
+//! rows, certificate order), `compare` (break-it: where two runs first differ), `narrate`
+//! (plain-language narration, reusable by non-terminal renderers), `app` (state + update),
+//! `keys` (event → action; the mouse over the view's `Hits`), `view` (drawing),
 //! `terminal` (event loop, terminal set-up and restore), `theme` (colours, NO_COLOR), `room` (the
 //! live list of sessions of `iotls serve --ui`, which opens one session in this same tour).
 //!
 //! [`Trace`]: crate::trace::Trace
 
 mod app;
+pub mod compare;
 mod keys;
+pub mod model;
 pub use crate::narrate;
 pub mod room;
 pub mod steps;
@@ -27,8 +32,13 @@ pub(crate) mod sample;
 #[cfg(test)]
 mod tests;
 
-pub use app::{field_count, Action, AppState, Live, Overlay, Pane, Quiz};
-pub use keys::{action_for_key, action_for_mouse, bindings, every_binding, help_entries, Binding};
-pub use terminal::{restore, run, run_lesson, run_live, signal_exit_code, LessonNotes};
+pub use app::{field_count, Action, AppState, Live, Overlay, Pane, Quiz, Swap};
+pub use keys::{
+    action_for_key, bindings, every_binding, help_entries, mouse_action, Binding, Hits,
+};
+pub use terminal::{restore, run, run_lesson, run_live, signal_exit_code, BreakIt, LessonNotes};
 pub use theme::{Styles, Theme, UiOptions};
-pub use view::{areas, render, render_buffer, Areas, MIN_HEIGHT, MIN_WIDTH};
+pub use view::{
+    action_for_mouse, areas, hits, overlay_max_scroll, render, render_buffer, Areas, MIN_HEIGHT,
+    MIN_WIDTH,
+};

@@ -9,9 +9,10 @@
 //! (`terminal.rs`: on quit, on error, on panic, on SIGTERM / SIGHUP).
 
 use super::app::{Action, AppState};
-use super::keys::{action_for_key, action_for_mouse};
+use super::keys::action_for_key;
 use super::terminal::{install_panic_hook, signals, Guard};
 use super::theme::{Styles, UiOptions};
+use super::view::action_for_mouse;
 use super::view::{chrome, fit, render_buffer, scroll_offset, wrap};
 use crate::trace::{CertRoleKind, EventKind, MqttPacketType, Side, Trace};
 use crossterm::event::{
@@ -646,7 +647,8 @@ pub fn run(listening: String, feed: Receiver<Feed>, opts: UiOptions) -> io::Resu
                 _ => {}
             }
             if let Some(open) = &mut state.opened {
-                open.app.clamp_overlay(screen);
+                open.app
+                    .clamp_overlay(super::view::overlay_max_scroll(&open.app, screen));
             }
             dirty = true;
             burst += 1;

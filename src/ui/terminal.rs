@@ -5,9 +5,11 @@
 //! set by a minimal signal handler; the loop sees it within one poll interval and returns, and the
 //! guard restores). Ctrl-C arrives as a key in raw mode and quits like `q`.
 
-use super::app::{AppState, Live};
-use super::keys::{action_for_key, action_for_mouse};
+use super::app::{AppState, Live, Swap};
+use super::compare::Comparison;
+use super::keys::action_for_key;
 use super::theme::UiOptions;
+use super::view::action_for_mouse;
 use super::view::render;
 use crate::engine::live::LiveSession;
 use crate::trace::Trace;
@@ -42,36 +44,101 @@ pub fn run(
     rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
 ) -> io::Result<Trace> {
-    run_lesson(first, rerun, opts, |_| (Vec::new(), Vec::new()))
+    run_lesson(
+        first,
+        rerun,
+        opts,
+        |_| (Vec::new(), Vec::new()),
+        BreakIt::nothing(
+            "Nothing to swap: this is a recording, not a lesson iotls runs. Break a lesson with \
+             iotls tour LESSON and b, or --set KEY=VALUE.",
+        ),
+    )
 }
 
 /// A lesson's emphasis texts at their event index, and its quiz questions.
 pub type LessonNotes = (Vec<(usize, String)>, Vec<super::app::Quiz>);
 
+/// Break it, as the caller provides it: the swaps the lesson offers (or why there are none) and
+/// how to run the lesson with one. `run` makes the broken lesson the one `r` and the lesson's
+/// texts use from then on, and returns its real run.
+pub struct BreakIt<'a> {
+    pub swaps: Vec<Swap>,
+    /// Why there is nothing to swap, shown when `swaps` is empty.
+    pub none: String,
+    #[allow(clippy::type_complexity)]
+    pub run: Box<dyn FnMut(&Swap) -> Result<Trace, String> + 'a>,
+}
+
+impl BreakIt<'_> {
+    /// Nothing to swap, and why.
+    pub fn nothing(why: &str) -> BreakIt<'static> {
+        let why = why.to_string();
+        let said = why.clone();
+        BreakIt {
+            swaps: Vec::new(),
+            none: why,
+            run: Box::new(move |_| Err(said.clone())),
+        }
+    }
+
+    fn offer(&self, state: &mut AppState) {
+        state.swaps = self.swaps.clone();
+        state.no_swaps = self.none.clone();
+    }
+}
+
 /// [`run`] for a lesson: `lesson` gives, for each trace run, the lesson's emphasis texts at their
-/// event index (shown in the detail pane at that step) and its quiz questions.
+/// event index (shown in the detail pane at that step) and its quiz questions; `breakit` the
+/// swaps of `b`.
 pub fn run_lesson(
     first: Trace,
     mut rerun: impl FnMut() -> Result<Trace, String>,
     opts: UiOptions,
-    lesson: impl Fn(&Trace) -> (Vec<(usize, String)>, Vec<super::app::Quiz>),
+    lesson: impl Fn(&Trace) -> LessonNotes,
+    mut breakit: BreakIt,
 ) -> io::Result<Trace> {
     let mut trace = first;
     let mut state = AppState::new(&trace);
     state.opts = opts;
+    breakit.offer(&mut state);
     let (notes, quizzes) = lesson(&trace);
     state.set_lesson(notes, quizzes);
 
     install_panic_hook();
     let _guard = Guard::enter()?;
     let _signals = signals::Handlers::install();
+    recorded_loop(
+        &mut trace,
+        &mut state,
+        &mut rerun,
+        &lesson,
+        &mut breakit,
+        None,
+    )?;
+    Ok(trace)
+}
+
+/// The loop over recorded runs: `r` runs the lesson again, a break-it swap runs it with the swap.
+fn recorded_loop(
+    trace: &mut Trace,
+    state: &mut AppState,
+    rerun: &mut impl FnMut() -> Result<Trace, String>,
+    lesson: &impl Fn(&Trace) -> LessonNotes,
+    breakit: &mut BreakIt,
+    mut note: Option<String>,
+) -> io::Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
 
     let mut dirty = true;
     loop {
+        if let Some(i) = state.break_requested.take() {
+            run_swap(&mut terminal, trace, state, i, lesson, breakit, note.take())?;
+            dirty = true;
+        }
         if dirty {
-            terminal.draw(|f| render(f, &trace, &state))?;
+            terminal.draw(|f| render(f, trace, state))?;
             dirty = false;
         }
         if signals::received() {
@@ -86,8 +153,8 @@ pub fn run_lesson(
             let size = terminal.size()?;
             let screen = Rect::new(0, 0, size.width, size.height);
             let action = match event::read()? {
-                Event::Key(k) => action_for_key(k, &state),
-                Event::Mouse(m) => action_for_mouse(m, &trace, &state, screen),
+                Event::Key(k) => action_for_key(k, state),
+                Event::Mouse(m) => action_for_mouse(m, trace, state, screen),
                 Event::Resize(..) => {
                     terminal.autoresize()?;
                     dirty = true;
@@ -96,8 +163,8 @@ pub fn run_lesson(
                 _ => None,
             };
             if let Some(a) = action {
-                state.update(&trace, a);
-                state.clamp_overlay(screen);
+                state.update(trace, a);
+                state.clamp_overlay(super::view::overlay_max_scroll(state, screen));
                 dirty = true;
             }
             burst += 1;
@@ -105,6 +172,7 @@ pub fn run_lesson(
             // endless stream of events) ends the burst; so does a burst that never ends.
             if state.quit
                 || state.rerun_requested
+                || state.break_requested.is_some()
                 || signals::received()
                 || burst >= MAX_BURST
                 || !event::poll(Duration::ZERO)?
@@ -117,12 +185,12 @@ pub fn run_lesson(
         }
         if state.rerun_requested {
             state.status = Some("running a new session…".to_string());
-            terminal.draw(|f| render(f, &trace, &state))?;
+            terminal.draw(|f| render(f, trace, state))?;
             match rerun() {
                 Ok(t) => {
-                    trace = t;
-                    state.reload(&trace);
-                    let (notes, quizzes) = lesson(&trace);
+                    *trace = t;
+                    state.reload(trace);
+                    let (notes, quizzes) = lesson(trace);
                     state.set_lesson(notes, quizzes);
                 }
                 Err(e) => {
@@ -133,30 +201,71 @@ pub fn run_lesson(
             dirty = true;
         }
     }
-    Ok(trace)
+    Ok(())
+}
+
+/// Run the lesson with swap `i` for real, at full speed, and put the comparison with the run on
+/// screen before it in front of the new run.
+fn run_swap(
+    terminal: &mut Terminal<CrosstermBackend<io::Stdout>>,
+    trace: &mut Trace,
+    state: &mut AppState,
+    i: usize,
+    lesson: &impl Fn(&Trace) -> LessonNotes,
+    breakit: &mut BreakIt,
+    note: Option<String>,
+) -> io::Result<()> {
+    let Some(swap) = state.swaps.get(i).cloned() else {
+        return Ok(());
+    };
+    state.status = Some(format!(
+        "break it: running the lesson with {}…",
+        swap.command
+    ));
+    terminal.draw(|f| render(f, trace, state))?;
+    match (breakit.run)(&swap) {
+        Ok(t) => {
+            let mut c = Comparison::new(&swap.label, &swap.command, trace, &t);
+            c.note = note;
+            *trace = t;
+            state.broke(trace, c);
+            state.broken = Some(swap);
+            let (notes, quizzes) = lesson(trace);
+            state.set_lesson(notes, quizzes);
+        }
+        Err(e) => state.status = Some(format!("break it: {e}")),
+    }
+    Ok(())
 }
 
 /// How often the loop of a live session looks at the engine between events.
 const LIVE_POLL: Duration = Duration::from_millis(30);
 
 /// Run the UI over a live session until the person quits: → at the last step releases the next
-/// flight, `b` presses the device's button, `r` ends the session and starts a new one (`start`).
+/// flight, `a` presses the device's button, `r` ends the session and starts a new one (`start`).
 /// `keys` is called once per session with its trace, as soon as the trace holds the session's key
 /// log (so `SSLKEYLOGFILE` has it while the learner steps), or when the session ends without one
 /// (a new one, or quitting). Quitting
 /// mid-session closes both sides; returns the trace of what happened up to then.
+///
+/// A break-it swap (`b`) ends the live session as `r` does and runs the broken lesson at full
+/// speed; from then on the tour browses recorded runs (`r`: `rerun`, the broken lesson again), and
+/// the trace on screen at quit is returned.
 pub fn run_live(
     first: LiveSession,
     mut start: impl FnMut() -> Result<LiveSession, String>,
+    mut rerun: impl FnMut() -> Result<Trace, String>,
     keys: impl FnMut(&Trace),
     opts: UiOptions,
     lesson: impl Fn(&Trace, bool) -> LessonNotes,
+    mut breakit: BreakIt,
 ) -> io::Result<Trace> {
     let mut session = first;
     let mut trace = session.trace();
     let mut state = AppState::new(&trace);
     state.opts = opts;
     state.live = Some(live_info(&session));
+    breakit.offer(&mut state);
     let (notes, quizzes) = lesson(&trace, session.status().finished);
     state.set_lesson(notes, quizzes);
     let mut seen = session.version();
@@ -174,13 +283,61 @@ pub fn run_live(
         &mut keyed,
         &lesson,
     );
-    // Both sides close before the terminal is given back, whatever ended the loop.
+    // Both sides close before the terminal is given back, whatever ended the loop (and before a
+    // break-it run starts: the live session ends as `r` ends it).
+    let finished = session.status().finished;
     let last = session.quit();
+    let broke = match r {
+        Ok(b) => b,
+        Err(e) => {
+            drop(signals);
+            drop(guard);
+            return Err(e);
+        }
+    };
+    keyed.end(&last);
+    let Some(i) = broke else {
+        drop(signals);
+        drop(guard);
+        return Ok(last);
+    };
+    // Break it: the lesson with the swap runs at full speed; the tour goes on over recordings.
+    // A live session ended before it finished is no run to compare with: the lesson runs again
+    // to the end first, at full speed, and the comparison says so.
+    let (mut trace, note) = if finished {
+        (last, None)
+    } else {
+        state.status = Some("break it: running the lesson to the end first…".into());
+        match rerun() {
+            Ok(t) => (
+                t,
+                Some(
+                    "(The live session was ended before it finished; \"before\" is the lesson \
+                     without the swap, run again to the end at full speed.)"
+                        .to_string(),
+                ),
+            ),
+            Err(_) => (last, None),
+        }
+    };
+    state.live = None;
+    state.advance_requested = false;
+    state.press_requested = false;
+    state.follow = None;
+    state.break_requested = Some(i);
+    let recorded = |t: &Trace| lesson(t, true);
+    let r = recorded_loop(
+        &mut trace,
+        &mut state,
+        &mut rerun,
+        &recorded,
+        &mut breakit,
+        note,
+    );
     drop(signals);
     drop(guard);
     r?;
-    keyed.end(&last);
-    Ok(last)
+    Ok(trace)
 }
 
 /// Hands each session's trace to the key-log callback once: when its key log appears, or when
@@ -219,7 +376,7 @@ fn live_loop(
     start: &mut impl FnMut() -> Result<LiveSession, String>,
     keyed: &mut KeyOnce<impl FnMut(&Trace)>,
     lesson: &impl Fn(&Trace, bool) -> LessonNotes,
-) -> io::Result<()> {
+) -> io::Result<Option<usize>> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
     let mut dirty = true;
@@ -242,7 +399,7 @@ fn live_loop(
             dirty = false;
         }
         if signals::received() {
-            return Ok(());
+            return Ok(None);
         }
         if !event::poll(LIVE_POLL)? {
             continue;
@@ -263,7 +420,7 @@ fn live_loop(
             };
             if let Some(a) = action {
                 state.update(trace, a);
-                state.clamp_overlay(screen);
+                state.clamp_overlay(super::view::overlay_max_scroll(state, screen));
                 dirty = true;
             }
             burst += 1;
@@ -271,6 +428,7 @@ fn live_loop(
                 || state.rerun_requested
                 || state.advance_requested
                 || state.press_requested
+                || state.break_requested.is_some()
                 || signals::received()
                 || burst >= MAX_BURST
                 || !event::poll(Duration::ZERO)?
@@ -279,13 +437,16 @@ fn live_loop(
             }
         }
         if state.quit {
-            return Ok(());
+            return Ok(None);
+        }
+        if let Some(i) = state.break_requested {
+            return Ok(Some(i));
         }
         if std::mem::take(&mut state.advance_requested) && session.step().is_none() {
             state.follow = None;
             let st = session.status();
             state.status = Some(if st.button.is_some() {
-                "→ sends nothing now: the device waits for its button (b)".to_string()
+                "→ sends nothing now: the device waits for its button (a)".to_string()
             } else if st.finished {
                 "the session is over".to_string()
             } else {
@@ -320,7 +481,7 @@ fn live_loop(
     }
 }
 
-/// The screen's words for where a live session is: who holds which bytes, what → and `b` do.
+/// The screen's words for where a live session is: who holds which bytes, what → and `a` do.
 fn live_info(session: &LiveSession) -> Live {
     let st = session.status();
     let text = if let Some(e) = &st.error {
@@ -330,7 +491,7 @@ fn live_info(session: &LiveSession) -> Live {
             .to_string()
     } else if let Some(what) = &st.button {
         format!(
-            "Live: the device waits for its button. Press b to press the button: the device \
+            "Live: the device waits for its button. Press a to press the button: the device \
              sends {what}."
         )
     } else if let Some(h) = &st.held {

@@ -55,7 +55,10 @@ fn every_step_renders_at_every_size() {
                 for _ in 0..40 {
                     state.update(&trace, Action::OverlayDown);
                 }
-                state.clamp_overlay(ratatui::layout::Rect::new(0, 0, w, h));
+                state.clamp_overlay(super::view::overlay_max_scroll(
+                    &state,
+                    ratatui::layout::Rect::new(0, 0, w, h),
+                ));
                 let _ = screen(&trace, &state, w, h);
                 state.update(&trace, Action::CloseOverlay);
             }
@@ -113,4 +116,26 @@ fn failure_is_explained() {
     assert!(s.contains("✘"));
     assert!(s.contains("Cause:") && s.contains("Fix:"), "{s}");
     assert!(s.contains("unknown_ca"), "{s}");
+}
+
+/// The layers only call downwards: model → state → keys → view. The state, the keys and the
+/// model never reach into the view's drawing code.
+#[test]
+fn state_keys_and_model_do_not_use_the_view() {
+    for (name, src) in [
+        ("app.rs", include_str!("app.rs")),
+        ("keys.rs", include_str!("keys.rs")),
+        ("model.rs", include_str!("model.rs")),
+        ("compare.rs", include_str!("compare.rs")),
+        ("steps.rs", include_str!("steps.rs")),
+    ] {
+        for (i, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            assert!(
+                !code.contains("view::") && !code.contains("use super::view"),
+                "src/ui/{name}:{}: {line}",
+                i + 1
+            );
+        }
+    }
 }

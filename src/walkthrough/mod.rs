@@ -5,6 +5,7 @@
 //! `--set` overrides and `[vars]`, and checks every key, naming the file and line of a wrong one.
 //! [`Lesson::scenario`] turns it into the engine's [`Scenario`](crate::engine::Scenario).
 
+pub mod breakit;
 mod build;
 pub mod expect;
 pub mod format;

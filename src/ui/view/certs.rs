@@ -6,162 +6,16 @@
 //! certificates by where they were seen and links each to the one whose subject is its issuer.
 
 use super::fit;
-use crate::trace::{CertInfo, CertRoleKind, CheckId, EventKind, HandshakeType, Side, Trace};
+use crate::trace::{CertInfo, CheckId, EventKind, Side, Trace};
 use crate::ui::app::{AppState, Pane};
+pub use crate::ui::model::{cert_for_step, chain_indices, groups, has_anchor_role, order, Group};
 use crate::ui::narrate;
-use crate::ui::steps::Step;
 use crate::ui::theme::Styles;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
-
-/// A chain as the pane draws it: the certificates a side presented, continued through every
-/// known certificate whose subject is the previous one's issuer, up to a self-signed one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
-    pub title: String,
-    /// The check that judges this chain, e.g. `server_chain`.
-    pub check: Option<CheckId>,
-    /// Indices into `trace.certificates`, leaf first.
-    pub path: Vec<usize>,
-    /// Whether the path ends at a trust anchor (a self-signed certificate or one configured as an
-    /// anchor).
-    pub anchored: bool,
-    /// When no certificate is named like the last one's issuer: that issuer.
-    pub missing_issuer: Option<String>,
-}
-
-fn has_anchor_role(c: &CertInfo) -> bool {
-    c.roles.iter().any(|r| r.kind == CertRoleKind::TrustAnchor)
-}
-
-fn is_anchor(c: &CertInfo) -> bool {
-    has_anchor_role(c) || c.self_signed
-}
-
-/// Indices of the certificates a side presented, leaf first.
-pub fn chain_indices(trace: &Trace, side: Side) -> Vec<usize> {
-    let mut v: Vec<(usize, usize)> = trace
-        .certificates
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
-            let r = c
-                .roles
-                .iter()
-                .find(|r| r.side == side && r.kind == CertRoleKind::Chain)?;
-            Some((r.index, i))
-        })
-        .collect();
-    v.sort();
-    v.into_iter().map(|(_, i)| i).collect()
-}
-
-fn walk(trace: &Trace, leaf: usize) -> (Vec<usize>, bool, Option<String>) {
-    let certs = &trace.certificates;
-    let mut path = vec![leaf];
-    loop {
-        let c = &certs[*path.last().unwrap_or(&leaf)];
-        if c.self_signed {
-            return (path, true, None);
-        }
-        let next = certs
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| !path.contains(i) && n.subject == c.issuer)
-            .max_by_key(|(_, n)| is_anchor(n))
-            .map(|(i, _)| i);
-        match next {
-            Some(n) => path.push(n),
-            None => {
-                let anchored = is_anchor(c) && path.len() > 1;
-                return (path, anchored, (!anchored).then(|| c.issuer.clone()));
-            }
-        }
-    }
-}
-
-/// The chains of a trace: the broker's, the device's, then any certificates on neither path.
-pub fn groups(trace: &Trace) -> Vec<Group> {
-    let mut used = vec![false; trace.certificates.len()];
-    let mut out = Vec::new();
-    for (side, title, check) in [
-        (
-            Side::Broker,
-            "Broker's chain · checked by the device",
-            CheckId::ServerChain,
-        ),
-        (
-            Side::Device,
-            "Device's chain · checked by the broker",
-            CheckId::ClientChain,
-        ),
-    ] {
-        let Some(&leaf) = chain_indices(trace, side).first() else {
-            continue;
-        };
-        let (path, anchored, missing_issuer) = walk(trace, leaf);
-        for &i in &path {
-            used[i] = true;
-        }
-        // Certificates the side sent that are not on the path (sent but unused) still count.
-        for i in chain_indices(trace, side) {
-            used[i] = true;
-        }
-        out.push(Group {
-            title: title.to_string(),
-            check: Some(check),
-            path,
-            anchored,
-            missing_issuer,
-        });
-    }
-    let rest: Vec<usize> = (0..trace.certificates.len())
-        .filter(|i| !used[*i])
-        .collect();
-    if !rest.is_empty() {
-        out.push(Group {
-            title: "Other certificates".into(),
-            check: None,
-            path: rest,
-            anchored: false,
-            missing_issuer: None,
-        });
-    }
-    out
-}
-
-/// Certificates in the order the pane lists them (selection moves along this).
-pub fn order(trace: &Trace) -> Vec<usize> {
-    let mut seen = Vec::new();
-    for g in groups(trace) {
-        for i in g.path {
-            if !seen.contains(&i) {
-                seen.push(i);
-            }
-        }
-    }
-    seen
-}
-
-/// The certificate a step is about (a Certificate message, a chain check), as a position in
-/// [`order`].
-pub fn cert_for_step(trace: &Trace, step: Option<&Step>) -> Option<usize> {
-    let e = step?.event(trace)?;
-    let side = match &e.kind {
-        EventKind::Handshake { msg, .. } if *msg == HandshakeType::CERTIFICATE => e.side,
-        EventKind::Check { check, .. } => match check {
-            CheckId::ServerChain | CheckId::ServerName | CheckId::ServerKxSignature => Side::Broker,
-            CheckId::ClientChain | CheckId::CertificateVerify | CheckId::Registry => Side::Device,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let leaf = *chain_indices(trace, side).first()?;
-    order(trace).iter().position(|&i| i == leaf)
-}
 
 /// The verdict of a chain check as of the current step: `None` while not yet checked.
 fn verdict<'t>(trace: &'t Trace, state: &AppState, check: CheckId) -> Option<(bool, &'t str)> {

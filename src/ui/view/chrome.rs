@@ -10,6 +10,7 @@ use crate::ui::steps;
 use crate::ui::theme::Styles;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Widget};
 
@@ -237,11 +238,76 @@ pub fn tabbed_block(buf: &mut Buffer, area: Rect, state: &AppState, focus: bool,
 
 /// The lines of an overlay. Each is one line at every width (cut with `…` below 80 columns), so
 /// how far an overlay scrolls depends only on the screen's height.
-pub fn overlay_lines(overlay: Overlay, styles: &Styles) -> Vec<Line<'static>> {
+pub fn overlay_lines(
+    overlay: Overlay,
+    state: &AppState,
+    styles: &Styles,
+    width: usize,
+) -> Vec<Line<'static>> {
     match overlay {
         Overlay::Help => help_lines(styles),
         Overlay::Glossary => glossary_lines(styles),
+        Overlay::BreakIt => break_lines(state, styles, width),
+        Overlay::Compare => compare_lines(state, styles, width),
     }
+}
+
+/// Text wrapped to the overlay's width, each line indented by `indent` and one column of margin.
+fn wrapped(text: &str, width: usize, indent: usize, style: Style) -> Vec<Line<'static>> {
+    super::wrap(text, width.saturating_sub(indent + 1))
+        .into_iter()
+        .map(|l| Line::styled(format!(" {:indent$}{l}", ""), style))
+        .collect()
+}
+
+/// The break-it menu: each swap the lesson offers, numbered, with its `--set`s.
+fn break_lines(state: &AppState, styles: &Styles, width: usize) -> Vec<Line<'static>> {
+    if state.swaps.is_empty() {
+        return wrapped(&state.no_swaps, width, 0, styles.base);
+    }
+    let mut lines = wrapped(
+        "Swap one thing and run the lesson again, for real; then see what changed:",
+        width,
+        0,
+        styles.phase,
+    );
+    for (i, s) in state.swaps.iter().enumerate() {
+        let mut first = wrapped(&s.label, width, 3, styles.base);
+        if let Some(l) = first.first_mut() {
+            *l = Line::from(vec![
+                Span::styled(format!(" {}) ", i + 1), styles.key),
+                Span::styled(
+                    l.spans
+                        .iter()
+                        .map(|x| x.content.trim_start().to_string())
+                        .collect::<String>(),
+                    styles.base,
+                ),
+            ]);
+        }
+        lines.extend(first);
+        lines.extend(wrapped(&s.command, width, 3, styles.dim));
+    }
+    lines
+}
+
+/// The comparison after a break-it run: the swap, the first step that differs, both outcomes.
+fn compare_lines(state: &AppState, styles: &Styles, width: usize) -> Vec<Line<'static>> {
+    let Some(c) = &state.comparison else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for l in c.lines() {
+        let heading = !l.starts_with(' ') && !l.is_empty();
+        let style = if heading { styles.phase } else { styles.base };
+        if l.is_empty() {
+            lines.push(Line::raw(""));
+        } else {
+            let indent = l.len() - l.trim_start().len();
+            lines.extend(wrapped(l.trim_start(), width, indent, style));
+        }
+    }
+    lines
 }
 
 fn help_lines(styles: &Styles) -> Vec<Line<'static>> {
@@ -324,7 +390,8 @@ pub fn overlay_max_scroll(state: &AppState, screen: Rect) -> u16 {
     let Some(overlay) = state.overlay else {
         return 0;
     };
-    let n = overlay_lines(overlay, &Styles::new(state.opts)).len();
+    let width = overlay_area(screen, 0).width.saturating_sub(2) as usize;
+    let n = overlay_lines(overlay, state, &Styles::new(state.opts), width).len();
     let r = overlay_area(screen, n);
     n.saturating_sub(r.height.saturating_sub(2) as usize) as u16
 }
@@ -335,7 +402,8 @@ pub fn overlay(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) 
     let Some(overlay) = state.overlay else {
         return;
     };
-    let lines = overlay_lines(overlay, styles);
+    let width = overlay_area(area, 0).width.saturating_sub(2) as usize;
+    let lines = overlay_lines(overlay, state, styles, width);
     let r = overlay_area(area, lines.len());
     if r.width < 10 || r.height < 3 {
         return;
@@ -345,8 +413,18 @@ pub fn overlay(buf: &mut Buffer, area: Rect, state: &AppState, styles: &Styles) 
     let name = match overlay {
         Overlay::Help => "Help",
         Overlay::Glossary => "Glossary",
+        Overlay::BreakIt => "Break it",
+        Overlay::Compare => "What changed",
     };
-    let title = if max > 0 {
+    let scroll_hint = if max > 0 { ", ↑↓ scroll" } else { "" };
+    let title = if overlay == Overlay::BreakIt && !state.swaps.is_empty() {
+        format!(
+            " {name} — 1–{} picks a swap{scroll_hint}, Esc closes ",
+            state.swaps.len()
+        )
+    } else if overlay == Overlay::Compare {
+        format!(" {name}{scroll_hint} — other keys: browse the new run, q quits ")
+    } else if max > 0 {
         format!(" {name} — ↑↓ scroll, q quits, other keys close ")
     } else {
         format!(" {name} — q quits, other keys close ")

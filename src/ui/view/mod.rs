@@ -102,6 +102,49 @@ pub fn areas(area: Rect) -> Option<Areas> {
     })
 }
 
+/// Where the screen's parts are for this state on a screen of this size (the mouse mapping's
+/// input), or `None` when the screen is too small.
+pub fn hits(screen: Rect, trace: &Trace, state: &AppState) -> Option<super::keys::Hits> {
+    let a = areas(screen)?;
+    let (list, offset, rows) = diagram::geometry(a.diagram, trace, state);
+    let g = detail::geometry(a.right, trace, state);
+    Some(super::keys::Hits {
+        diagram: a.diagram,
+        right: a.right,
+        diagram_list: list,
+        diagram_offset: offset,
+        diagram_rows: rows
+            .iter()
+            .map(|r| match r {
+                diagram::Row::Step(i) => Some(*i),
+                _ => None,
+            })
+            .collect(),
+        tabs: chrome::tabs(a.right),
+        fields: g.list,
+        fields_offset: g.list_offset,
+        hex: g.hex,
+        hex_offset: g.hex_offset,
+        bytes_per_row: g.bytes_per_row,
+    })
+}
+
+/// The action a mouse event asks for on a screen of this size, as the last frame was drawn.
+pub fn action_for_mouse(
+    ev: crossterm::event::MouseEvent,
+    trace: &Trace,
+    state: &AppState,
+    screen: Rect,
+) -> Option<super::app::Action> {
+    super::keys::mouse_action(ev, trace, state, hits(screen, trace, state).as_ref())
+}
+
+/// How far the open overlay can scroll on a screen of this size (the state keeps its scroll
+/// within it).
+pub fn overlay_max_scroll(state: &AppState, screen: Rect) -> u16 {
+    chrome::overlay_max_scroll(state, screen)
+}
+
 /// Draw the whole screen for (trace, state) into the frame.
 pub fn render(frame: &mut Frame, trace: &Trace, state: &AppState) {
     let area = frame.area();

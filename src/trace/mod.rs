@@ -270,6 +270,18 @@ pub enum CheckId {
 }
 
 impl CheckId {
+    /// Every check, in the order a session makes them.
+    pub const ALL: [CheckId; 8] = [
+        CheckId::ServerChain,
+        CheckId::ServerName,
+        CheckId::ServerKxSignature,
+        CheckId::ClientChain,
+        CheckId::CertificateVerify,
+        CheckId::ClientFinished,
+        CheckId::ServerFinished,
+        CheckId::Registry,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::ServerChain => "server_chain",
@@ -317,6 +329,22 @@ pub struct Field {
     pub value: String,
     /// Nesting depth: 0 for top-level fields, 1 for parts of them, …
     pub depth: u8,
+}
+
+impl Field {
+    /// The field's stable id, the key of its words in `words/fields.toml`: see [`field_id`].
+    pub fn id(&self) -> String {
+        field_id(&self.name)
+    }
+}
+
+/// The stable id of a field named `name`: the name up to its first ` (` or `[` (which hold
+/// per-instance detail: `certificate[1]`, `public (server ECDHE public key)`), trimmed, in lower
+/// case, spaces as `_`. `extension server_name` → `extension_server_name`.
+pub fn field_id(name: &str) -> String {
+    let stem = name.split(" (").next().unwrap_or(name);
+    let stem = stem.split('[').next().unwrap_or(stem);
+    stem.trim().to_lowercase().replace(' ', "_")
 }
 
 /// The field list of a message, built as a decoder walks its bytes.

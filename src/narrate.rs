@@ -12,8 +12,8 @@ pub mod words;
 
 use crate::trace::{
     hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
-    Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,
-    MqttPacketType, MqttRequest, MqttResult, Outcome, PolicyEvent, Side, Stage, Trace,
+    Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, LessonWords, MqttOutcome,
+    MqttPacket, MqttPacketType, MqttRequest, MqttResult, Outcome, PolicyEvent, Side, Stage, Trace,
 };
 
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
@@ -89,9 +89,9 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         } => match packet.and_then(|p| mqtt.get(p).map(|m| (p, m))) {
             Some((i, p)) if i + 1 == mqtt.len() && *mqtt_not_listed > 0 => format!(
                 "{} The same record holds {mqtt_not_listed} more MQTT packet(s), not listed.",
-                mqtt_packet(e.side, p, ciphertext.len())
+                mqtt_packet(&trace.words, e.side, p, ciphertext.len())
             ),
-            Some((_, p)) => mqtt_packet(e.side, p, ciphertext.len()),
+            Some((_, p)) => mqtt_packet(&trace.words, e.side, p, ciphertext.len()),
             None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
         EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
@@ -628,7 +628,7 @@ pub fn alert_meaning(description: AlertDescription) -> &'static str {
     words::alert(&description.name())
 }
 
-fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
+fn mqtt_packet(words: &LessonWords, side: Side, p: &MqttPacket, record_len: usize) -> String {
     let wire = format!(
         " On the wire it is a {}-byte encrypted record; iotls shows the plaintext because it holds the session keys.",
         group(record_len)
@@ -659,10 +659,17 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
                 .unwrap_or_default();
             let qos = p.qos.map(|q| format!(" at QoS {q}")).unwrap_or_default();
             match side {
-                Side::Device => format!(
-                    "The button is pressed: the device publishes{payload} to the topic {topic}{qos}. Whether it may \
-                     publish there is the broker's policy decision.{wire}"
-                ),
+                Side::Device => {
+                    // The lesson's words (`[words] publish`), else neutral ones.
+                    let lead = match &words.publish {
+                        Some(w) => format!("{w}: the device publishes"),
+                        None => "The device publishes".to_string(),
+                    };
+                    format!(
+                        "{lead}{payload} to the topic {topic}{qos}. Whether it may publish there is \
+                         the broker's policy decision.{wire}"
+                    )
+                }
                 _ => format!("The broker delivers{payload} on {topic}{qos}.{wire}"),
             }
         }
@@ -1277,9 +1284,20 @@ pub fn record_field_meaning(field: &str) -> Option<&'static str> {
 }
 
 /// What a field of a message means, by the message's id and the field's
-/// (`words/fields.toml`). `msg` is the handshake message or MQTT packet name.
-pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
-    words::field(msg, field)
+/// (`words/fields.toml`). `msg` is the handshake message or MQTT packet name. A lesson that
+/// names its payload (`[words] payload`) has it said of a PUBLISH's payload.
+pub fn field_meaning(
+    lesson: &LessonWords,
+    msg: &str,
+    field: &str,
+) -> Option<std::borrow::Cow<'static, str>> {
+    let meaning = words::field(msg, field)?;
+    match (&lesson.payload, msg, crate::trace::field_id(field).as_str()) {
+        (Some(what), "PUBLISH", "payload") => {
+            Some(format!("{}: here, {what}.", meaning.trim_end_matches('.')).into())
+        }
+        _ => Some(meaning.into()),
+    }
 }
 
 // ---- helpers over the trace -------------------------------------------------------------------
@@ -1481,6 +1499,27 @@ mod tests {
         assert!(p.contains("the device broke the protocol"), "{p}");
         let e = line(FailureCode::Expired, Side::Broker);
         assert!(e.contains("the broker refused"), "{e}");
+    }
+
+    #[test]
+    fn a_lesson_names_its_payload_and_other_sessions_do_not() {
+        let none = LessonWords::default();
+        let pizza = LessonWords {
+            publish: Some("The button is pressed".into()),
+            payload: Some("the pizza order".into()),
+        };
+        assert_eq!(
+            field_meaning(&none, "PUBLISH", "payload").as_deref(),
+            Some("The message itself.")
+        );
+        assert_eq!(
+            field_meaning(&pizza, "PUBLISH", "payload").as_deref(),
+            Some("The message itself: here, the pizza order.")
+        );
+        assert_eq!(
+            field_meaning(&pizza, "PUBLISH", "topic"),
+            field_meaning(&none, "PUBLISH", "topic")
+        );
     }
 
     #[test]

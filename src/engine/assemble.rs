@@ -158,6 +158,7 @@ pub fn assemble(
         records,
         events,
         replay: None,
+        words: Default::default(),
     }
 }
 

@@ -51,6 +51,28 @@ pub struct Trace {
     /// from and what iotls could not re-verify offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayInfo>,
+    /// The lesson's words for its device (`[words]` of a walkthrough); empty, and absent from
+    /// the JSON, for a session that is not a lesson (`connect`, `serve`, `replay` of a capture).
+    #[serde(default, skip_serializing_if = "LessonWords::is_empty")]
+    pub words: LessonWords,
+}
+
+/// What a lesson calls its device's actions, for the narration (`[words]`,
+/// docs/walkthrough-format.md). Each is optional; narration without them is neutral.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LessonWords {
+    /// Said before the device's PUBLISH: `The button is pressed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<String>,
+    /// What the device's payload is: `the pizza order`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+}
+
+impl LessonWords {
+    pub fn is_empty(&self) -> bool {
+        self.publish.is_none() && self.payload.is_none()
+    }
 }
 
 /// How `iotls replay` made or re-verified a trace.

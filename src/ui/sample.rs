@@ -38,6 +38,7 @@ pub fn empty() -> Trace {
         records: Vec::new(),
         events: Vec::new(),
         replay: None,
+        words: Default::default(),
     }
 }
 

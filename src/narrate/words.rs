@@ -15,6 +15,7 @@ const FIELDS: &str = include_str!("../../words/fields.toml");
 const ALERTS: &str = include_str!("../../words/alerts.toml");
 const FAILURES: &str = include_str!("../../words/failures.toml");
 const CHECKS: &str = include_str!("../../words/checks.toml");
+const REASONS_TOML: &str = include_str!("../../words/reasons.toml");
 
 /// Said of an alert that has no entry.
 pub const ALERT_FALLBACK: &str = "an error the peer reported";
@@ -45,6 +46,8 @@ pub struct Words {
     pub failures: BTreeMap<String, FailureWords>,
     /// Check id → title.
     pub checks: BTreeMap<String, String>,
+    /// Reason id → the template of a check's recorded reason.
+    pub reasons: BTreeMap<String, String>,
 }
 
 impl Words {
@@ -54,6 +57,7 @@ impl Words {
         alerts: &str,
         failures: &str,
         checks: &str,
+        reasons: &str,
     ) -> Result<Words, String> {
         fn one<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T, String> {
             toml::from_str(text).map_err(|e| format!("words/{name}: {e}"))
@@ -63,12 +67,13 @@ impl Words {
             alerts: one("alerts.toml", alerts)?,
             failures: one("failures.toml", failures)?,
             checks: one("checks.toml", checks)?,
+            reasons: one("reasons.toml", reasons)?,
         })
     }
 
     /// The embedded files.
     pub fn embedded() -> Result<Words, String> {
-        Words::parse(FIELDS, ALERTS, FAILURES, CHECKS)
+        Words::parse(FIELDS, ALERTS, FAILURES, CHECKS, REASONS_TOML)
     }
 }
 
@@ -139,6 +144,39 @@ pub fn failure(key: &str) -> (&'static str, &'static str) {
         .unwrap_or(FAILURE_FALLBACK)
 }
 
+/// Said of a check whose reason has no entry.
+pub const REASON_FALLBACK: &str = "the verdict's evidence is in the facts";
+
+/// The reason a check event records (`words/reasons.toml`), filled with `values`; `id` is one of
+/// [`REASONS`].
+pub fn reason(id: &str, values: &[(&str, &str)]) -> String {
+    match words().reasons.get(id) {
+        Some(t) => fill(t, values),
+        None => REASON_FALLBACK.to_string(),
+    }
+}
+
+/// The reason ids the code fills, each with the placeholders it provides.
+pub const REASONS: &[(&str, &[&str])] = &[
+    ("server_chain_ok", &[]),
+    ("server_chain_ok_name_failed", &[]),
+    ("server_name_ok", &["asked", "names"]),
+    ("server_kx_signature_ok", &[]),
+    ("client_chain_ok", &["signer"]),
+    ("certificate_verify_ok", &["signed_len", "signer"]),
+    ("server_kx_signature_failed", &["error"]),
+    ("certificate_verify_failed", &["error"]),
+    ("missing_intermediate", &[]),
+    (
+        "finished_recomputed_ok",
+        &["label", "hash", "count", "span", "sender"],
+    ),
+    (
+        "finished_recomputed_mismatch",
+        &["label", "hash", "count", "span"],
+    ),
+];
+
 /// `template` with each `{name}` of `values` replaced by its value. A placeholder without a
 /// value stays as written (the tests allow only known ones).
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -204,6 +242,49 @@ mod tests {
     const CHECK_MAX: usize = 45;
     /// Cause and fix are wrapped by every view; kept to about three lines at 80 columns.
     const FAILURE_MAX: usize = 200;
+    /// A check's reason is wrapped by every view (and filled: the longest values add ~60).
+    const REASON_MAX: usize = 240;
+
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else {
+                out.push("<unclosed>");
+                break;
+            };
+            out.push(&rest[open + 1..open + close]);
+            rest = &rest[open + close + 1..];
+        }
+        out
+    }
+
+    #[test]
+    fn every_reason_the_code_fills_has_a_template_with_only_its_placeholders() {
+        let w = strict();
+        for (id, allowed) in REASONS {
+            let t = w
+                .reasons
+                .get(*id)
+                .unwrap_or_else(|| panic!("no reason {id}"));
+            for p in placeholders(t) {
+                assert!(
+                    allowed.contains(&p),
+                    "reasons.toml {id}: {{{p}}} is not filled"
+                );
+            }
+        }
+        for k in w.reasons.keys() {
+            assert!(
+                REASONS.iter().any(|(id, _)| id == k),
+                "reasons.toml: {k} is used by no check"
+            );
+        }
+        assert_eq!(
+            reason("server_name_ok", &[("asked", "\"a\""), ("names", "b")]),
+            "the certificate is valid for \"a\" (SAN: b)"
+        );
+    }
 
     fn strict() -> Words {
         Words::embedded().expect("the embedded words parse")
@@ -323,6 +404,9 @@ mod tests {
         for (k, m) in &w.checks {
             over(&format!("checks.toml {k}"), m, CHECK_MAX);
         }
+        for (k, m) in &w.reasons {
+            over(&format!("reasons.toml {k}"), m, REASON_MAX);
+        }
         for (k, f) in &w.failures {
             over(&format!("failures.toml {k}.cause"), &f.cause, FAILURE_MAX);
             over(&format!("failures.toml {k}.fix"), &f.fix, FAILURE_MAX);
@@ -336,8 +420,9 @@ mod tests {
         assert_eq!(record_field("no such part"), None);
         assert_eq!(alert("unknown (200)"), ALERT_FALLBACK);
         assert_eq!(failure("no_such_code"), FAILURE_FALLBACK);
-        assert!(Words::parse("[x", "", "", "").is_err());
-        assert!(Words::parse("", "", "[expired]\ncause = 1", "").is_err());
+        assert!(Words::parse("[x", "", "", "", "").is_err());
+        assert!(Words::parse("", "", "[expired]\ncause = 1", "", "").is_err());
+        assert_eq!(reason("no_such_reason", &[]), REASON_FALLBACK);
         assert_eq!(fill("a {b} {c}", &[("b", "B")]), "a B {c}");
     }
 

@@ -16,6 +16,7 @@ const ALERTS: &str = include_str!("../../words/alerts.toml");
 const FAILURES: &str = include_str!("../../words/failures.toml");
 const CHECKS: &str = include_str!("../../words/checks.toml");
 const REASONS_TOML: &str = include_str!("../../words/reasons.toml");
+const CLOSES_TOML: &str = include_str!("../../words/closes.toml");
 
 /// Said of an alert that has no entry.
 pub const ALERT_FALLBACK: &str = "an error the peer reported";
@@ -48,6 +49,8 @@ pub struct Words {
     pub checks: BTreeMap<String, String>,
     /// Reason id → the template of a check's recorded reason.
     pub reasons: BTreeMap<String, String>,
+    /// Close id → the template of the broker's reason for ending a connection.
+    pub closes: BTreeMap<String, String>,
 }
 
 impl Words {
@@ -58,6 +61,7 @@ impl Words {
         failures: &str,
         checks: &str,
         reasons: &str,
+        closes: &str,
     ) -> Result<Words, String> {
         fn one<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T, String> {
             toml::from_str(text).map_err(|e| format!("words/{name}: {e}"))
@@ -68,12 +72,13 @@ impl Words {
             failures: one("failures.toml", failures)?,
             checks: one("checks.toml", checks)?,
             reasons: one("reasons.toml", reasons)?,
+            closes: one("closes.toml", closes)?,
         })
     }
 
     /// The embedded files.
     pub fn embedded() -> Result<Words, String> {
-        Words::parse(FIELDS, ALERTS, FAILURES, CHECKS, REASONS_TOML)
+        Words::parse(FIELDS, ALERTS, FAILURES, CHECKS, REASONS_TOML, CLOSES_TOML)
     }
 }
 
@@ -155,6 +160,40 @@ pub fn reason(id: &str, values: &[(&str, &str)]) -> String {
         None => REASON_FALLBACK.to_string(),
     }
 }
+
+/// Said of a connection's end whose close id has no entry.
+pub const CLOSE_FALLBACK: &str = "the connection ended";
+
+/// Why iotls's broker ended a connection (`words/closes.toml`), filled with `values`; `id` is one
+/// of [`CLOSES`].
+pub fn close(id: &str, values: &[(&str, &str)]) -> String {
+    match words().closes.get(id) {
+        Some(t) => fill(t, values),
+        None => CLOSE_FALLBACK.to_string(),
+    }
+}
+
+/// The close ids the broker fills, each with the placeholders it provides.
+pub const CLOSES: &[(&str, &[&str])] = &[
+    ("peer_closed", &[]),
+    ("silent", &["what"]),
+    ("not_mqtt", &["error"]),
+    ("connection_failed", &["error"]),
+    ("handshake_silent", &["secs"]),
+    ("handshake_failed", &["error"]),
+    ("registry_refused", &[]),
+    ("first_not_connect", &[]),
+    ("refused", &["request"]),
+    ("gone_before_connack", &[]),
+    ("taken_over", &["client_id"]),
+    ("delivery_failed", &[]),
+    ("slow_consumer", &["secs"]),
+    ("write_failed", &[]),
+    ("second_connect", &[]),
+    ("qos2", &["topic"]),
+    ("disconnect", &[]),
+    ("not_from_client", &["packet"]),
+];
 
 /// The reason ids the code fills, each with the placeholders it provides.
 pub const REASONS: &[(&str, &[&str])] = &[
@@ -262,23 +301,22 @@ mod tests {
     #[test]
     fn every_reason_the_code_fills_has_a_template_with_only_its_placeholders() {
         let w = strict();
-        for (id, allowed) in REASONS {
-            let t = w
-                .reasons
-                .get(*id)
-                .unwrap_or_else(|| panic!("no reason {id}"));
-            for p in placeholders(t) {
+        for (file, ids, map) in [
+            ("reasons.toml", REASONS, &w.reasons),
+            ("closes.toml", CLOSES, &w.closes),
+        ] {
+            for (id, allowed) in ids {
+                let t = map.get(*id).unwrap_or_else(|| panic!("{file}: no {id}"));
+                for p in placeholders(t) {
+                    assert!(allowed.contains(&p), "{file} {id}: {{{p}}} is not filled");
+                }
+            }
+            for k in map.keys() {
                 assert!(
-                    allowed.contains(&p),
-                    "reasons.toml {id}: {{{p}}} is not filled"
+                    ids.iter().any(|(id, _)| id == k),
+                    "{file}: {k} is used by no code"
                 );
             }
-        }
-        for k in w.reasons.keys() {
-            assert!(
-                REASONS.iter().any(|(id, _)| id == k),
-                "reasons.toml: {k} is used by no check"
-            );
         }
         assert_eq!(
             reason("server_name_ok", &[("asked", "\"a\""), ("names", "b")]),
@@ -407,6 +445,9 @@ mod tests {
         for (k, m) in &w.reasons {
             over(&format!("reasons.toml {k}"), m, REASON_MAX);
         }
+        for (k, m) in &w.closes {
+            over(&format!("closes.toml {k}"), m, REASON_MAX);
+        }
         for (k, f) in &w.failures {
             over(&format!("failures.toml {k}.cause"), &f.cause, FAILURE_MAX);
             over(&format!("failures.toml {k}.fix"), &f.fix, FAILURE_MAX);
@@ -420,8 +461,9 @@ mod tests {
         assert_eq!(record_field("no such part"), None);
         assert_eq!(alert("unknown (200)"), ALERT_FALLBACK);
         assert_eq!(failure("no_such_code"), FAILURE_FALLBACK);
-        assert!(Words::parse("[x", "", "", "", "").is_err());
-        assert!(Words::parse("", "", "[expired]\ncause = 1", "", "").is_err());
+        assert!(Words::parse("[x", "", "", "", "", "").is_err());
+        assert!(Words::parse("", "", "[expired]\ncause = 1", "", "", "").is_err());
+        assert_eq!(close("no_such_close", &[]), CLOSE_FALLBACK);
         assert_eq!(reason("no_such_reason", &[]), REASON_FALLBACK);
         assert_eq!(fill("a {b} {c}", &[("b", "B")]), "a B {c}");
     }

@@ -8,11 +8,12 @@
 //! verdict is only ever quoted from a `Check` / `Policy` event, never assumed.
 
 pub mod calc;
+pub mod words;
 
 use crate::trace::{
     hex, AlertDescription, AlertLevel, CertInfo, CertRoleKind, CheckId, Decision, Enforcement,
-    Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, MqttOutcome, MqttPacket,
-    MqttPacketType, MqttRequest, MqttResult, Outcome, PolicyEvent, Side, Stage, Trace,
+    Event, EventKind, Fact, Failure, FailureCode, Field, HandshakeType, LessonWords, MqttOutcome,
+    MqttPacket, MqttPacketType, MqttRequest, MqttResult, Outcome, PolicyEvent, Side, Stage, Trace,
 };
 
 /// The narration of one step: event `event` of the trace, and for application data the MQTT
@@ -88,9 +89,9 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         } => match packet.and_then(|p| mqtt.get(p).map(|m| (p, m))) {
             Some((i, p)) if i + 1 == mqtt.len() && *mqtt_not_listed > 0 => format!(
                 "{} The same record holds {mqtt_not_listed} more MQTT packet(s), not listed.",
-                mqtt_packet(e.side, p, ciphertext.len())
+                mqtt_packet(&trace.words, e.side, p, ciphertext.len())
             ),
-            Some((_, p)) => mqtt_packet(e.side, p, ciphertext.len()),
+            Some((_, p)) => mqtt_packet(&trace.words, e.side, p, ciphertext.len()),
             None => app_data(e.side, ciphertext.len(), plaintext.is_some()),
         },
         EventKind::Undecodable { hex, reason, .. } => undecodable(e.side, hex.len(), reason),
@@ -622,31 +623,12 @@ fn alert(side: Side, level: AlertLevel, description: AlertDescription) -> String
     )
 }
 
-/// What a TLS alert means, in words.
+/// What a TLS alert means, in words (`words/alerts.toml`).
 pub fn alert_meaning(description: AlertDescription) -> &'static str {
-    match description.name().as_str() {
-        "close_notify" => "I am done sending",
-        "unknown_ca" => "your certificate chain does not lead to a CA I trust",
-        "bad_certificate" => "your certificate is unacceptable",
-        "certificate_expired" => "a certificate has expired or is not yet valid",
-        "certificate_revoked" => "a certificate has been revoked",
-        "certificate_unknown" => "your certificate could not be accepted",
-        "certificate_required" => "I needed a certificate and you sent none",
-        "unsupported_certificate" => "your certificate is of a type I cannot use",
-        "decrypt_error" => "a signature or Finished value did not verify",
-        "handshake_failure" => "we could not agree on security parameters",
-        "access_denied" => "your certificate is valid, but you are not allowed in",
-        "decode_error" => "a message could not be parsed",
-        "illegal_parameter" => "a field had a value that is not allowed",
-        "bad_record_mac" => "a record failed its integrity check",
-        "protocol_version" => "I do not speak that TLS version",
-        "insufficient_security" => "your offer is too weak for me",
-        "internal_error" => "something went wrong on my side",
-        _ => "an error the peer reported",
-    }
+    words::alert(&description.name())
 }
 
-fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
+fn mqtt_packet(words: &LessonWords, side: Side, p: &MqttPacket, record_len: usize) -> String {
     let wire = format!(
         " On the wire it is a {}-byte encrypted record; iotls shows the plaintext because it holds the session keys.",
         group(record_len)
@@ -677,10 +659,17 @@ fn mqtt_packet(side: Side, p: &MqttPacket, record_len: usize) -> String {
                 .unwrap_or_default();
             let qos = p.qos.map(|q| format!(" at QoS {q}")).unwrap_or_default();
             match side {
-                Side::Device => format!(
-                    "The button is pressed: the device publishes{payload} to the topic {topic}{qos}. Whether it may \
-                     publish there is the broker's policy decision.{wire}"
-                ),
+                Side::Device => {
+                    // The lesson's words (`[words] publish`), else neutral ones.
+                    let lead = match &words.publish {
+                        Some(w) => format!("{w}: the device publishes"),
+                        None => "The device publishes".to_string(),
+                    };
+                    format!(
+                        "{lead}{payload} to the topic {topic}{qos}. Whether it may publish there is \
+                         the broker's policy decision.{wire}"
+                    )
+                }
                 _ => format!("The broker delivers{payload} on {topic}{qos}.{wire}"),
             }
         }
@@ -764,18 +753,9 @@ fn undecodable(side: Side, len: usize, reason: &str) -> String {
     )
 }
 
-/// What a check verifies, for people.
+/// What a check verifies, for people (`words/checks.toml`).
 pub fn check_title(check: CheckId) -> &'static str {
-    match check {
-        CheckId::ServerChain => "the broker's certificate chain",
-        CheckId::ServerName => "the name in the broker's certificate",
-        CheckId::ServerKxSignature => "the ServerKeyExchange signature",
-        CheckId::ClientChain => "the device's certificate chain",
-        CheckId::CertificateVerify => "the CertificateVerify signature",
-        CheckId::ClientFinished => "the device's Finished",
-        CheckId::ServerFinished => "the broker's Finished",
-        CheckId::Registry => "the certificate's status in the registry",
-    }
+    words::check(check)
 }
 
 fn check(
@@ -934,181 +914,55 @@ pub struct FailureHelp {
     pub alert: Option<String>,
 }
 
-/// The plain-language cause and fix of a failure, decided by its code (never by its words).
+/// The plain-language cause and fix of a failure, decided by its code (never by its words):
+/// the templates of `words/failures.toml`, filled from the typed failure.
 pub fn failure_help(f: &Failure) -> FailureHelp {
     use FailureCode as C;
-    let side = f.side.map(|s| s.name()).unwrap_or("peer");
-    let (cause, fix): (String, String) = match f.code {
-        C::Expired | C::NotYetValid => (
-            format!(
-                "A certificate is outside its validity period{}.",
-                match (&f.not_before, &f.not_after) {
-                    (Some(a), Some(b)) => format!(" (valid {a} … {b})"),
-                    (None, Some(b)) => format!(" (not after {b})"),
-                    (Some(a), None) => format!(" (not before {a})"),
-                    _ => String::new(),
-                }
-            ),
-            "Re-issue or renew the certificate, and check the clock of the side that rejected it.".into(),
-        ),
-        C::NotValidForName => (
-            format!(
-                "The certificate is genuine, but not for the name the device asked for{}.",
-                f.expected_name
-                    .as_ref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            ),
-            "Connect with a name listed in the certificate's SAN (subject alternative name), or re-issue \
-             the certificate with that name."
-                .into(),
-        ),
-        C::MissingIntermediate => (
-            format!(
-                "The device sent its certificate without the CA that issued it{}. The broker knows that \
-                 CA, so the chain could be built — but only from what the device sends.",
-                f.missing_issuer
-                    .as_ref()
-                    .map(|i| format!(" ({})", cn(i)))
-                    .unwrap_or_default()
-            ),
-            "Send the chain, leaf first: a chain file with the device certificate then the issuing CA \
-             (openssl s_client: -cert_chain issuing-ca.pem; mosquitto_pub: --cert with both)."
-                .into(),
-        ),
-        C::UnknownIssuer if f.check == Some(CheckId::ServerChain) || f.side == Some(Side::Device) => (
-            "The broker's chain does not lead to a root the device holds, so the device cannot tell it \
-             from an impostor."
-                .into(),
-            "Put the broker CA's root certificate on the device, or have the broker present a chain to \
-             the root the device ships with."
-                .into(),
-        ),
-        C::UnknownIssuer => (
-            format!(
-                "The device's certificate was issued by a CA the broker does not trust{}.",
-                f.missing_issuer
-                    .as_ref()
-                    .map(|i| format!(" ({})", cn(i)))
-                    .unwrap_or_default()
-            ),
-            "Register the device's CA with the broker (bring your own CA), or issue the device \
-             certificate from the broker's CA."
-                .into(),
-        ),
-        C::InvalidPurpose => (
-            "The certificate's extended key usage (EKU) does not allow this use: a broker needs \
-             serverAuth, a device clientAuth."
-                .into(),
-            "Re-issue the certificate with the right extendedKeyUsage.".into(),
-        ),
-        C::BadSignature => (
-            "A signature does not verify with the public key in the signer's certificate: it does not \
-             hold the matching private key, or the bytes were changed."
-                .into(),
-            "Configure the private key that belongs to the certificate (never someone else's certificate)."
-                .into(),
-        ),
-        C::Revoked => (
-            "The certificate has been revoked.".into(),
-            "Issue and register a new certificate.".into(),
-        ),
-        C::BadEncoding => (
-            "A certificate is not valid X.509 DER.".into(),
-            "Re-export the certificate (PEM, one BEGIN CERTIFICATE block per certificate).".into(),
-        ),
-        C::NoCertificate => (
-            "The device sent no certificate, so the broker cannot know who it is.".into(),
-            "Give the device its own certificate and private key.".into(),
-        ),
-        C::FinishedMismatch => (
-            "The two sides did not compute the same keys over the same conversation: a message was \
-             altered, or the keys differ."
-                .into(),
-            "Look for something between the two that rewrites traffic.".into(),
-        ),
-        C::InactiveCertificate => (
-            "The certificate is valid and registered, but not ACTIVE in the broker's registry.".into(),
-            "Activate the certificate in the registry (AWS IoT: update-certificate --new-status ACTIVE)."
-                .into(),
-        ),
-        C::Unregistered => (
-            "The certificate is valid, but the broker's registry does not know it.".into(),
-            "Register the certificate (or its CA) with the broker and attach a policy.".into(),
-        ),
-        C::ProtocolVersion => (
-            "The two sides have no TLS version in common.".into(),
-            "Allow TLS 1.2 on both sides.".into(),
-        ),
-        C::NoSharedCipher => (
-            "The two sides have no cipher suite, group or signature scheme in common.".into(),
-            "Enable an ECDHE suite with AES-GCM or ChaCha20 on both sides.".into(),
-        ),
-        C::NoApplicationProtocol => (
-            format!(
-                "The two sides have no application protocol (ALPN) in common: the device offered \
-                 protocols the {} does not accept, so the handshake was refused.",
-                f.side.map(|s| s.name()).unwrap_or("broker")
-            ),
-            format!(
-                "Offer the protocol the broker expects (iotls connect --alpn PROTO). AWS IoT's port 443 \
-                 needs {AWS_MQTT_ALPN} for MQTT with a client certificate; on port 8883 no ALPN is needed."
-            ),
-        ),
-        C::PeerNotTls => (
-            format!("The {side} does not speak TLS on this port."),
-            "Check the host and port: this is not the broker's TLS port.".into(),
-        ),
-        C::Interrupted => (
-            "The tour was quit before the session ended: both sides closed their TCP connections, \
-             and what the learner had not yet released was never sent."
-                .into(),
-            "Run the tour again and step to the end (r starts a new session).".into(),
-        ),
-        C::ClosedByPeer => (
-            format!("The {side} closed the connection without saying why."),
-            format!("Look at the {side}'s log: it decided something it did not put on the wire."),
-        ),
-        C::Timeout => (
-            format!("The {side} stopped answering."),
-            "Check that the peer is reachable and running; retry.".into(),
-        ),
-        C::PolicyDenied => {
-            let explicit = f.decision.as_deref() == Some("EXPLICIT_DENY");
-            if explicit {
-                (
-                    "A policy attached to this certificate explicitly denies it; a Deny beats any Allow.".into(),
-                    "Stay within your own resources (least privilege is working as intended), or change the policy.".into(),
-                )
-            } else {
-                (
-                    "No policy attached to this certificate allows it, and anything not allowed is denied.".into(),
-                    "Use your own topic (least privilege is working as intended), or attach a policy that allows it.".into(),
-                )
-            }
+    let key = match f.code {
+        C::UnknownIssuer
+            if f.check == Some(CheckId::ServerChain) || f.side == Some(Side::Device) =>
+        {
+            "unknown_issuer_of_broker"
         }
-        C::MqttRefused => (
-            format!(
-                "The broker refused {}{}.",
-                f.action.as_deref().unwrap_or("the request"),
-                f.reason_code
-                    .map(|c| format!(" with reason code 0x{c:02x}"))
-                    .unwrap_or_default()
-            ),
-            "Check what the broker's policy allows this certificate (its topic, its client id).".into(),
-        ),
-        C::ProtocolViolation => (
-            format!("The {side} sent something the protocol does not allow."),
-            "Compare the bytes with the specification; look at the peer's log.".into(),
-        ),
-        C::Alert | C::Other => (
-            "The check failed for the reason shown.".into(),
-            "Read the reason above; correct the configuration it names.".into(),
-        ),
+        C::PolicyDenied if f.decision.as_deref() == Some("EXPLICIT_DENY") => {
+            "policy_denied_explicit"
+        }
+        code => code.as_str(),
     };
+    let validity = match (&f.not_before, &f.not_after) {
+        (Some(a), Some(b)) => format!(" (valid {a} … {b})"),
+        (None, Some(b)) => format!(" (not after {b})"),
+        (Some(a), None) => format!(" (not before {a})"),
+        _ => String::new(),
+    };
+    let expected_name = f
+        .expected_name
+        .as_ref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let issuer = f
+        .missing_issuer
+        .as_ref()
+        .map(|i| format!(" ({})", cn(i)))
+        .unwrap_or_default();
+    let reason_code = f
+        .reason_code
+        .map(|c| format!(" with reason code 0x{c:02x}"))
+        .unwrap_or_default();
+    let values: [(&str, &str); 8] = [
+        ("side", f.side.map(|s| s.name()).unwrap_or("peer")),
+        ("refuser", f.side.map(|s| s.name()).unwrap_or("broker")),
+        ("validity", &validity),
+        ("expected_name", &expected_name),
+        ("issuer", &issuer),
+        ("action", f.action.as_deref().unwrap_or("the request")),
+        ("reason_code", &reason_code),
+        ("aws_alpn", AWS_MQTT_ALPN),
+    ];
+    let (cause, fix) = words::failure(key);
     FailureHelp {
-        cause,
-        fix,
+        cause: words::fill(cause, &values),
+        fix: words::fill(fix, &values),
         alert: f.alert.clone(),
     }
 }
@@ -1423,140 +1277,30 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ),
 ];
 
-/// What a part of a TLS record as sent means (the detail pane's view of an encrypted record).
+/// What a part of a TLS record as sent means (the detail pane's view of an encrypted record),
+/// from `[record]` of `words/fields.toml`.
 pub fn record_field_meaning(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "content type" => "What the record carries: 21 alert, 22 handshake, 23 application data.",
-        "version" => "Protocol version: 3,3 on the wire means TLS 1.2.",
-        "length" => "How many bytes of this record follow its 5-byte header.",
-        "explicit nonce" => {
-            "Sent in the clear; with the 4 secret bytes of the key block it makes this record's GCM nonce."
-        }
-        "encrypted content" => "The plaintext, encrypted: as many bytes as the decrypted view shows.",
-        "tag" => {
-            "The AEAD tag: proves nothing was changed; it covers the ciphertext and, as AAD, the sequence \
-             number, type, version and length."
-        }
-        "encrypted fragment" => "Everything after the header, encrypted and authenticated.",
-        _ => return None,
-    })
+    words::record_field(field)
 }
 
-/// What a field of a message means. `msg` is the handshake message or MQTT packet name.
-pub fn field_meaning(msg: &str, field: &str) -> Option<&'static str> {
-    let f = field.to_lowercase();
-    let has = |k: &str| f.contains(k);
-    let mqtt = msg.chars().all(|c| c.is_ascii_uppercase()) && !msg.is_empty();
-    if mqtt {
-        if let Some(m) = mqtt_field_meaning(&f) {
-            return Some(m);
+/// What a field of a message means, by the message's id and the field's
+/// (`words/fields.toml`). `msg` is the handshake message or MQTT packet name. A lesson that
+/// names its payload (`[words] payload`) has it said of a PUBLISH's payload.
+pub fn field_meaning(
+    lesson: &LessonWords,
+    msg: &str,
+    field: &str,
+) -> Option<std::borrow::Cow<'static, str>> {
+    let meaning = words::field(msg, field)?;
+    match (&lesson.payload, msg, crate::trace::field_id(field).as_str()) {
+        (Some(what), "PUBLISH", "payload") => {
+            Some(format!("{}: here, {what}.", meaning.trim_end_matches('.')).into())
         }
+        _ => Some(meaning.into()),
     }
-    Some(if has("server_name") || has("sni") || has("host_name") {
-        "The name of the server the device wants (SNI); the broker's certificate must carry it."
-    } else if has("extended_master_secret") {
-        "Asks that the master secret hash the whole handshake, binding the keys to this conversation (RFC 7627)."
-    } else if has("supported_groups") || has("elliptic_curves") {
-        "The curves the device can use for the ECDHE key exchange, in order of preference."
-    } else if has("supported_versions") {
-        "The TLS versions the device accepts; here only TLS 1.2."
-    } else if has("ec_point_formats") || f == "format" {
-        "How elliptic-curve points are encoded (uncompressed)."
-    } else if has("signature_algorithms") || has("signature algorithms") {
-        "The signature schemes this side can verify: which hash and key type a peer may sign with."
-    } else if has("renegotiation") {
-        "Protects against the old renegotiation attack; empty on a first handshake."
-    } else if has("session_ticket") {
-        "Offers session resumption by ticket (unused here: every run is a full handshake)."
-    } else if has("status_request") || has("status_type") {
-        "Asks for a stapled OCSP response proving the certificate is not revoked."
-    } else if has("alpn") || has("application_layer") {
-        "The application protocols offered inside TLS (ALPN)."
-    } else if has("extension") {
-        "A TLS extension: an optional capability or request added to the hello."
-    } else if has("random") {
-        "32 bytes chosen at random for this session; both randoms are mixed into the keys, so keys never repeat."
-    } else if has("session_id") || has("session id") {
-        "An id to resume an earlier session; rustls sends one but resumption is off, so it is not used."
-    } else if has("cipher_suite") || has("cipher suite") {
-        if msg == "ServerHello" {
-            "The one suite the broker chose: key exchange, authentication, encryption and hash for this session."
-        } else {
-            "A combination of key exchange, authentication, encryption and hash that this side can use."
-        }
-    } else if has("compression") {
-        "Compression method; always null — TLS compression leaked secrets (CRIME) and is gone."
-    } else if has("version") {
-        "Protocol version: 3,3 on the wire means TLS 1.2."
-    } else if has("verify_data") {
-        "12 bytes from the master secret and the hash of all handshake messages: proof both sides saw the same talk."
-    } else if has("ecdhe parameters") {
-        "The broker's key-exchange parameters: the curve and its fresh public key. The signature below covers them."
-    } else if has("certificate_type") || has("certificate type") {
-        "The kinds of client key the broker accepts (ECDSA, RSA)."
-    } else if has("authorities") || has("distinguished") || has("ca_names") || has("ca names") {
-        "The CAs the broker trusts: a hint for which client certificate to send."
-    } else if has("certificates length") || has("certificate_list") || has("certificates") {
-        "The length of the certificate list that follows."
-    } else if has("certificate") {
-        "One DER-encoded X.509 certificate: a public key bound to a name, signed by its issuer."
-    } else if has("curve") || has("group") {
-        "The elliptic curve for ECDHE."
-    } else if has("public") || has("point") || has("pubkey") {
-        "This side's fresh ECDHE public key, used once: the private half never leaves the machine."
-    } else if has("scheme") || has("algorithm") {
-        "Which signature scheme (key type + hash) produced the signature."
-    } else if has("signature") {
-        "The signature itself: only the holder of the certificate's private key can produce it."
-    } else if has("handshake type") || f == "type" || has("msg_type") || has("message type") {
-        "Which handshake message this is (one byte)."
-    } else if has("length") {
-        "How many bytes follow."
-    } else if has("header") {
-        "The handshake header: message type (1 byte) and length (3 bytes)."
-    } else if has("client_id") || has("client id") {
-        "The MQTT client id; policies usually require it to match the thing name in the certificate."
-    } else if has("keep_alive") || has("keep alive") {
-        "Seconds the broker waits without traffic before it drops the connection."
-    } else if has("clean") {
-        "Start a fresh MQTT session, forgetting earlier subscriptions."
-    } else if has("protocol") {
-        "The MQTT protocol name and level (MQTT 3.1.1)."
-    } else if has("topic") {
-        "Where the message goes; policies grant or deny per topic."
-    } else if has("payload") {
-        "The message itself: here, the pizza order."
-    } else if has("qos") {
-        "Quality of service: 0 at most once, 1 at least once (acknowledged)."
-    } else if has("pkid") || has("packet id") || has("packet_id") || has("packet identifier") {
-        "Matches an acknowledgement to the packet it acknowledges."
-    } else if has("return") || has("code") || has("reason") {
-        "The broker's answer code: 0 means accepted."
-    } else if has("flags") {
-        "Bit flags of the packet."
-    } else {
-        return None;
-    })
 }
 
 // ---- helpers over the trace -------------------------------------------------------------------
-
-fn mqtt_field_meaning(f: &str) -> Option<&'static str> {
-    let has = |k: &str| f.contains(k);
-    Some(if has("fixed header") {
-        "MQTT fixed header: the packet type (high 4 bits) and its flags (low 4 bits)."
-    } else if has("remaining length") {
-        "How many bytes of this packet follow, in MQTT's variable-length encoding."
-    } else if has("connect flags") {
-        "Which optional parts follow (user name, password, will) and whether to start a clean session."
-    } else if has("acknowledge flags") {
-        "Whether the broker kept an earlier session for this client."
-    } else if has("protocol name") || has("protocol level") {
-        "The protocol name and level: MQTT 3.1.1."
-    } else {
-        return None;
-    })
-}
 
 /// The common name in a subject such as `O=Pizza Shop, CN=broker.pizza.example`, or the whole
 /// subject.
@@ -1755,6 +1499,27 @@ mod tests {
         assert!(p.contains("the device broke the protocol"), "{p}");
         let e = line(FailureCode::Expired, Side::Broker);
         assert!(e.contains("the broker refused"), "{e}");
+    }
+
+    #[test]
+    fn a_lesson_names_its_payload_and_other_sessions_do_not() {
+        let none = LessonWords::default();
+        let pizza = LessonWords {
+            publish: Some("The button is pressed".into()),
+            payload: Some("the pizza order".into()),
+        };
+        assert_eq!(
+            field_meaning(&none, "PUBLISH", "payload").as_deref(),
+            Some("The message itself.")
+        );
+        assert_eq!(
+            field_meaning(&pizza, "PUBLISH", "payload").as_deref(),
+            Some("The message itself: here, the pizza order.")
+        );
+        assert_eq!(
+            field_meaning(&pizza, "PUBLISH", "topic"),
+            field_meaning(&none, "PUBLISH", "topic")
+        );
     }
 
     #[test]

@@ -898,3 +898,64 @@ fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
         "the room view was cleared:\n{after}"
     );
 }
+
+/// Lesson words come from the lesson: a device that is not the pizza shop's button, served by
+/// `iotls serve`, is narrated in neutral words (no button, no pizza), while the pizza tour's
+/// narration still presses the button. The served session's narration is read back with
+/// `replay --plain`, which renders the trace serve printed the way serve narrates it.
+#[test]
+fn a_served_device_that_is_not_the_button_is_not_narrated_as_one() {
+    let dir = tempdir("serve-words");
+    lab_pki(&dir);
+    let policy = dir.join("room-policy.json");
+    std::fs::write(&policy, iotls::pki::ROOM_POLICY_JSON).unwrap();
+    let arg = |f: &str| dir.join(f).into_os_string();
+    let extra = [
+        "--cert".into(),
+        arg("broker.pem"),
+        "--key".into(),
+        arg("broker.key"),
+        "--ca".into(),
+        arg("issuing-ca.pem"),
+        "--ca-mode".into(),
+        "--policy".into(),
+        policy.into_os_string(),
+    ];
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|s| s.as_os_str()).collect();
+    let mut serve = Serve::start_with(&dir, 1, &extra);
+    let ok = iotls_connect(
+        &dir,
+        &serve.addr,
+        "sensor",
+        &["--topic", "room/LAB-7/hello"],
+    );
+    assert_eq!(ok.code, Some(0), "{}", ok.show());
+    serve.finish(SESSION);
+    let lines = serve.trace_lines();
+    assert_eq!(lines.len(), 1, "{}", serve.show());
+    let trace: Value = serde_json::from_str(&lines[0]).expect("a JSON trace");
+    assert!(trace.get("words").is_none(), "serve has no lesson words");
+    let file = dir.join("served.json");
+    std::fs::write(&file, &lines[0]).unwrap();
+    let plain = iotls(["replay", file.to_str().unwrap(), "--plain"]);
+    assert_eq!(plain.code, Some(0), "{}", plain.show());
+    assert!(
+        plain.stdout.contains("The device publishes"),
+        "{}",
+        plain.stdout
+    );
+    let lower = plain.stdout.to_lowercase();
+    assert!(
+        !lower.contains("pizza") && !lower.contains("button"),
+        "{}",
+        plain.stdout
+    );
+
+    let tour = iotls(["tour", "pizza-button", "--plain"]);
+    assert!(
+        tour.stdout
+            .contains("The button is pressed: the device publishes"),
+        "{}",
+        tour.stdout
+    );
+}

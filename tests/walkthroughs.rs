@@ -567,3 +567,36 @@ fn a_lesson_file_can_run_a_lesson_of_operations_and_its_expect_is_checked() {
     assert_eq!(r.code, Some(0), "{}", r.show());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[words]` is the lesson's: a lesson can rename its device's action, and a value that would not
+/// fit one sentence is refused with its key.
+#[test]
+fn a_lessons_words_name_its_device_and_are_checked() {
+    let r = iotls([
+        "tour",
+        "pizza-button",
+        "--set",
+        "words.publish=The lamp is switched on",
+        "--plain",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(
+        r.stdout
+            .contains("The lamp is switched on: the device publishes")
+            && !r.stdout.contains("The button is pressed"),
+        "{}",
+        r.show()
+    );
+    let long = format!("words.payload={}", "x".repeat(41));
+    let r = iotls(["tour", "pizza-button", "--set", &long, "--plain"]);
+    assert_eq!(r.code, Some(3), "{}", r.show());
+    assert!(r.stderr.contains("words.payload"), "{}", r.show());
+    let r = iotls([
+        "tour",
+        "pizza-button",
+        "--set",
+        "words.colour=red",
+        "--plain",
+    ]);
+    assert_eq!(r.code, Some(3), "an unknown key: {}", r.show());
+}

@@ -162,6 +162,7 @@ pub fn assemble(
         records,
         events,
         replay: None,
+        words: Default::default(),
     }
 }
 

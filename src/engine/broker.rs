@@ -148,24 +148,23 @@ impl SharedTls {
     }
 }
 
+/// The sentence of a connection's end (`words/closes.toml`), filled with `values`.
+fn close(id: &str, values: &[(&str, &str)]) -> String {
+    crate::narrate::words::close(id, values)
+}
+
 /// Why reading stopped, as the end of a connection (`what`: what the broker was waiting for).
 fn ended(e: ReadError, what: &str) -> (CloseCause, String) {
     match e {
-        ReadError::Closed => (
-            CloseCause::PeerClosed,
-            "the device closed the connection".into(),
-        ),
-        ReadError::Timeout => (
-            CloseCause::Timeout,
-            format!("the device sent no {what} in time (deadline or 1.5 × its keep-alive)"),
-        ),
+        ReadError::Closed => (CloseCause::PeerClosed, close("peer_closed", &[])),
+        ReadError::Timeout => (CloseCause::Timeout, close("silent", &[("what", what)])),
         ReadError::Protocol(e) => (
             CloseCause::ProtocolViolation,
-            format!("the device sent bytes that are not valid MQTT: {e}"),
+            close("not_mqtt", &[("error", &e.to_string())]),
         ),
         ReadError::Io(e) => (
             CloseCause::PeerClosed,
-            format!("the connection failed: {e}"),
+            close("connection_failed", &[("error", &e.to_string())]),
         ),
     }
 }
@@ -336,9 +335,9 @@ impl Broker {
                     Side::Broker,
                     EventKind::Error {
                         stage: Stage::TlsHandshake,
-                        message: format!(
-                            "the device stopped answering during the handshake ({} s)",
-                            self.deadline.as_secs_f32()
+                        message: close(
+                            "handshake_silent",
+                            &[("secs", &self.deadline.as_secs_f32().to_string())],
                         ),
                         failure: Some(Failure {
                             side: Some(Side::Device),
@@ -359,10 +358,7 @@ impl Broker {
                     EventKind::Closed {
                         by: Some(Side::Broker),
                         cause: CloseCause::HandshakeFailed,
-                        reason: format!(
-                            "the handshake failed on the broker: {}",
-                            handshake_words(&e)
-                        ),
+                        reason: close("handshake_failed", &[("error", &handshake_words(&e))]),
                         failure: Some(handshake_failure(&e, Side::Device)),
                     },
                 );
@@ -392,10 +388,7 @@ impl Broker {
             };
             self.mqtt(&mut tls, conn, &rec).await
         } else {
-            (
-                CloseCause::Refused,
-                "the certificate is not active in the registry: connection closed".into(),
-            )
+            (CloseCause::Refused, close("registry_refused", &[]))
         };
         // Bounded: a peer that stopped reading (a slow consumer) would otherwise hold the
         // close_notify, and this connection, forever.
@@ -446,7 +439,7 @@ impl Broker {
             Ok(_) => {
                 return (
                     CloseCause::ProtocolViolation,
-                    "the first packet was not CONNECT: connection closed".into(),
+                    close("first_not_connect", &[]),
                 )
             }
             Err(e) => return ended(e, "CONNECT"),
@@ -487,12 +480,7 @@ impl Broker {
         conn.connect_attrs = connect_attributes(clean, will.is_some());
         conn.last_will_topic = will.as_ref().map(|w| w.topic.clone());
         let denied = if v5 { DENY_CONNECT_V5 } else { DENY_V4 };
-        let refuse = |what: String| {
-            (
-                CloseCause::Refused,
-                format!("{what} not authorized: connection closed"),
-            )
-        };
+        let refuse = |what: String| (CloseCause::Refused, close("refused", &[("request", &what)]));
         // 2. iot:Connect, and the will: AWS IoT checks iot:Publish (and iot:RetainPublish for a
         // retained will) on the will topic at CONNECT and refuses the connection if denied.
         let mut allowed = self.enforce(
@@ -553,10 +541,7 @@ impl Broker {
         {
             self.state()
                 .detach(&client_id, attached.conn, attached.queued);
-            return (
-                CloseCause::WriteFailed,
-                "the device went away before CONNACK".into(),
-            );
+            return (CloseCause::WriteFailed, close("gone_before_connack", &[]));
         }
         for d in attached.queued {
             outbox.deliver(d);
@@ -581,7 +566,7 @@ impl Broker {
                         if v5 {
                             let _ = write_msg(tls, v, &Msg::Disconnect { code: SESSION_TAKEN_OVER }).await;
                         }
-                        break (CloseCause::TakenOver, format!("another connection took the client id {:?} over: connection closed", echo(&client_id)));
+                        break (CloseCause::TakenOver, close("taken_over", &[("client_id", &format!("{:?}", echo(&client_id)))]));
                     }
                     ToConn::Deliver(d) => {
                         let d = *d;
@@ -601,8 +586,8 @@ impl Broker {
                         // deadline it is disconnected (a slow consumer).
                         match tokio::time::timeout(self.write_deadline, write_msg(tls, v, &publish)).await {
                             Ok(Ok(())) => {}
-                            Ok(Err(_)) => break (CloseCause::WriteFailed, "the device went away during a delivery".to_string()),
-                            Err(_) => break (CloseCause::Timeout, format!("the device read nothing for {} s while a delivery waited: disconnected as a slow consumer", self.write_deadline.as_secs_f32())),
+                            Ok(Err(_)) => break (CloseCause::WriteFailed, close("delivery_failed", &[])),
+                            Err(_) => break (CloseCause::Timeout, close("slow_consumer", &[("secs", &self.write_deadline.as_secs_f32().to_string())])),
                         }
                         continue;
                     }
@@ -612,18 +597,11 @@ impl Broker {
                 Ok(m) => m,
                 Err(e) => break ended(e, "a packet"),
             };
-            let write_failed = || {
-                (
-                    CloseCause::WriteFailed,
-                    "the device went away: writing failed".to_string(),
-                )
-            };
+            let write_failed = || (CloseCause::WriteFailed, close("write_failed", &[]));
             match msg {
-                Msg::Connect { .. } => break (
-                    CloseCause::ProtocolViolation,
-                    "a second CONNECT on one connection is a protocol violation: connection closed"
-                        .into(),
-                ),
+                Msg::Connect { .. } => {
+                    break (CloseCause::ProtocolViolation, close("second_connect", &[]))
+                }
                 Msg::Publish { qos: 2, topic, .. } => {
                     // AWS IoT does not support QoS 2: on MQTT 3.1.1 it sends no PUBACK (nor
                     // PUBREC) and does not deliver; MQTT 5 clients were told Maximum QoS 1 in
@@ -637,7 +615,10 @@ impl Broker {
                             },
                         )
                         .await;
-                        break (CloseCause::ProtocolViolation, format!("PUBLISH at QoS 2 to {:?}: QoS 2 is not supported (DISCONNECT 0x9b)", echo(&topic)));
+                        break (
+                            CloseCause::ProtocolViolation,
+                            close("qos2", &[("topic", &format!("{:?}", echo(&topic)))]),
+                        );
                     }
                 }
                 Msg::Publish {
@@ -816,12 +797,12 @@ impl Broker {
                 }
                 Msg::Disconnect { code } => {
                     graceful = code != DISCONNECT_WITH_WILL;
-                    break (CloseCause::Done, "the device sent DISCONNECT".into());
+                    break (CloseCause::Done, close("disconnect", &[]));
                 }
                 other => {
                     break (
                         CloseCause::ProtocolViolation,
-                        format!("a client does not send {other:?}: connection closed"),
+                        close("not_from_client", &[("packet", &format!("{other:?}"))]),
                     )
                 }
             }

@@ -498,6 +498,7 @@ pub struct LiveSession {
     gate: Gate,
     rec: Recorder,
     name: String,
+    words: crate::trace::LessonWords,
     started_unix: u64,
     anchors: Vec<(CertRole, Vec<u8>)>,
     interim: DeviceReport,
@@ -565,6 +566,7 @@ impl LiveSession {
             gate,
             rec,
             name: scenario.name.clone(),
+            words: scenario.words.clone(),
             started_unix: super::unix_now(),
             anchors: anchors(scenario),
             interim: DeviceReport {
@@ -593,14 +595,16 @@ impl LiveSession {
 
     fn assemble(&self, raws: Vec<Raw>) -> Trace {
         let report = self.shared().report.clone();
-        super::assemble(
+        let mut trace = super::assemble(
             &self.name,
             self.started_unix,
             raws,
             &self.anchors,
             Some(report.as_ref().unwrap_or(&self.interim)),
             super::Observer::BOTH,
-        )
+        );
+        trace.words = self.words.clone();
+        trace
     }
 
     /// A number that changes whenever something was recorded or the gate changed.
@@ -706,6 +710,7 @@ pub async fn record_gated(
     let _ = tokio::time::timeout(deadline, serving).await;
     Ok(super::Recording {
         scenario: scenario.name.clone(),
+        words: scenario.words.clone(),
         started_unix,
         raws: rec.take(),
         anchors: anchors(scenario),

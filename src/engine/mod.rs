@@ -122,6 +122,7 @@ pub async fn run_async(scenario: &Scenario) -> Result<Trace, EngineError> {
 /// A session recorded but not yet decoded: the raw observations in causal order.
 pub struct Recording {
     scenario: String,
+    words: crate::trace::LessonWords,
     started_unix: u64,
     raws: Vec<observe::Raw>,
     anchors: Vec<(CertRole, Vec<u8>)>,
@@ -131,14 +132,16 @@ pub struct Recording {
 impl Recording {
     /// Decode the bytes and build the trace.
     pub fn assemble(self) -> Trace {
-        assemble(
+        let mut trace = assemble(
             &self.scenario,
             self.started_unix,
             self.raws,
             &self.anchors,
             Some(&self.report),
             Observer::BOTH,
-        )
+        );
+        trace.words = self.words;
+        trace
     }
 }
 
@@ -170,6 +173,7 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
     let report = device?;
     Ok(Recording {
         scenario: scenario.name.clone(),
+        words: scenario.words.clone(),
         started_unix,
         raws: rec.take(),
         anchors: anchors(scenario),

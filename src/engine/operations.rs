@@ -220,6 +220,7 @@ impl Lesson {
             records: Vec::new(),
             events: self.events,
             replay: None,
+            words: Default::default(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Scenario {
     pub name: String,
     pub device: DeviceSpec,
     pub broker: BrokerSpec,
+    /// The lesson's words for its device, copied into the trace (`Trace::words`).
+    pub words: crate::trace::LessonWords,
 }
 
 /// The keep-alive iotls's device asks for, seconds (AWS IoT accepts 30 to 1200).
@@ -122,6 +124,8 @@ impl Scenario {
                 authorizer: super::authz::pizza_authorizer(pki),
                 alpn: Vec::new(),
             },
+            // Not the lesson: its words are the walkthrough's (`[words]` of pizza-button.toml).
+            words: Default::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! handshake as little as possible (BENCHMARKS.md).
 
 use super::observe::{explain_error, failure_of};
+use crate::narrate::words;
 use crate::pki::{describe_brief, subject_cn};
 use crate::tls::calc;
 use crate::trace::{
@@ -175,21 +176,19 @@ impl Pending {
             }
             f
         });
+        // The sentence is `words/reasons.toml`'s, filled from the verdict and its evidence.
         let reason = match &self.error {
             Some(e) => match (&self.kind, &failure) {
-                (Verdict::ServerKxSignature, _) => format!(
-                    "the ServerKeyExchange signature does not verify: {}",
-                    explain_error(e)
+                (Verdict::ServerKxSignature, _) => words::reason(
+                    "server_kx_signature_failed",
+                    &[("error", &explain_error(e))],
                 ),
-                (Verdict::CertificateVerify, _) => format!(
-                    "the CertificateVerify signature does not verify: {}",
-                    explain_error(e)
-                ),
+                (Verdict::CertificateVerify, _) => {
+                    words::reason("certificate_verify_failed", &[("error", &explain_error(e))])
+                }
                 // The failure's cause names the CA; the reason says only what rustls found.
                 (_, Some(f)) if f.code == FailureCode::MissingIntermediate => {
-                    "the chain does not lead to a trusted root (rustls: UnknownIssuer); with the \
-                     registered CA the device left out, it passes"
-                        .to_string()
+                    words::reason("missing_intermediate", &[])
                 }
                 _ => explain_error(e),
             },
@@ -252,20 +251,22 @@ impl Pending {
             }
         };
         match &self.kind {
-            Verdict::ServerChain { name_failed: true } => "the broker's chain leads to a root the device trusts".into(),
-            Verdict::ServerChain { name_failed: false } => "the broker's chain leads to a root the device trusts; every signature, validity period and the serverAuth EKU check out".into(),
-            Verdict::ServerName { asked } => {
-                format!("the certificate is valid for {asked:?} (SAN: {})", fact("certificate names"))
+            Verdict::ServerChain { name_failed: true } => {
+                words::reason("server_chain_ok_name_failed", &[])
             }
-            Verdict::ServerKxSignature => "the broker signed client_random ‖ server_random ‖ its ECDHE public key with the private key of its certificate: it holds that key".into(),
-            Verdict::ClientChain => format!(
-                "{}'s chain leads to a root the broker trusts; signatures, validity and the clientAuth EKU check out",
-                signer()
+            Verdict::ServerChain { name_failed: false } => words::reason("server_chain_ok", &[]),
+            Verdict::ServerName { asked } => words::reason(
+                "server_name_ok",
+                &[
+                    ("asked", &format!("{asked:?}")),
+                    ("names", &fact("certificate names")),
+                ],
             ),
-            Verdict::CertificateVerify => format!(
-                "the device signed the hash of all {} handshake bytes so far (ClientHello … ClientKeyExchange) with the private key of {}'s certificate: it holds that key",
-                fact("signed_len"),
-                signer()
+            Verdict::ServerKxSignature => words::reason("server_kx_signature_ok", &[]),
+            Verdict::ClientChain => words::reason("client_chain_ok", &[("signer", &signer())]),
+            Verdict::CertificateVerify => words::reason(
+                "certificate_verify_ok",
+                &[("signed_len", &fact("signed_len")), ("signer", &signer())],
             ),
         }
     }

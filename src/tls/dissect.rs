@@ -838,22 +838,23 @@ impl Dissector {
             (Some(a), Some(b)) => format!("{a} … {b}"),
             _ => "nothing".to_string(),
         };
-        let reason = if ok {
-            format!(
-                "iotls recomputed it from the key log: verify_data equals PRF(master_secret, \
-                 \"{label}\", {hash}(the {} handshake messages {span}))[0..12] — the {} derived the \
-                 same keys over the same conversation as the key log says.",
-                self.transcript.len(),
-                sender.name()
-            )
-        } else {
-            format!(
-                "Mismatch: verify_data differs from PRF(master_secret, \"{label}\", {hash}(the {} \
-                 handshake messages {span}))[0..12] recomputed from the key log — the two sides saw \
-                 different handshake messages or hold different master secrets.",
-                self.transcript.len()
-            )
-        };
+        // The sentence is `words/reasons.toml`'s, filled from this recomputation.
+        let count = self.transcript.len().to_string();
+        let values = [
+            ("label", label),
+            ("hash", hash),
+            ("count", count.as_str()),
+            ("span", span.as_str()),
+            ("sender", sender.name()),
+        ];
+        let reason = crate::narrate::words::reason(
+            if ok {
+                "finished_recomputed_ok"
+            } else {
+                "finished_recomputed_mismatch"
+            },
+            &values,
+        );
         let hash_fact = match suite.hash {
             keys::PrfHash::Sha256 => "transcript_sha256",
             keys::PrfHash::Sha384 => "transcript_sha384",

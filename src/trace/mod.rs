@@ -51,6 +51,28 @@ pub struct Trace {
     /// from and what iotls could not re-verify offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayInfo>,
+    /// The lesson's words for its device (`[words]` of a walkthrough); empty, and absent from
+    /// the JSON, for a session that is not a lesson (`connect`, `serve`, `replay` of a capture).
+    #[serde(default, skip_serializing_if = "LessonWords::is_empty")]
+    pub words: LessonWords,
+}
+
+/// What a lesson calls its device's actions, for the narration (`[words]`,
+/// docs/walkthrough-format.md). Each is optional; narration without them is neutral.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LessonWords {
+    /// Said before the device's PUBLISH: `The button is pressed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<String>,
+    /// What the device's payload is: `the pizza order`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+}
+
+impl LessonWords {
+    pub fn is_empty(&self) -> bool {
+        self.publish.is_none() && self.payload.is_none()
+    }
 }
 
 /// How `iotls replay` made or re-verified a trace.
@@ -270,6 +292,18 @@ pub enum CheckId {
 }
 
 impl CheckId {
+    /// Every check, in the order a session makes them.
+    pub const ALL: [CheckId; 8] = [
+        CheckId::ServerChain,
+        CheckId::ServerName,
+        CheckId::ServerKxSignature,
+        CheckId::ClientChain,
+        CheckId::CertificateVerify,
+        CheckId::ClientFinished,
+        CheckId::ServerFinished,
+        CheckId::Registry,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::ServerChain => "server_chain",
@@ -317,6 +351,22 @@ pub struct Field {
     pub value: String,
     /// Nesting depth: 0 for top-level fields, 1 for parts of them, …
     pub depth: u8,
+}
+
+impl Field {
+    /// The field's stable id, the key of its words in `words/fields.toml`: see [`field_id`].
+    pub fn id(&self) -> String {
+        field_id(&self.name)
+    }
+}
+
+/// The stable id of a field named `name`: the name up to its first ` (` or `[` (which hold
+/// per-instance detail: `certificate[1]`, `public (server ECDHE public key)`), trimmed, in lower
+/// case, spaces as `_`. `extension server_name` → `extension_server_name`.
+pub fn field_id(name: &str) -> String {
+    let stem = name.split(" (").next().unwrap_or(name);
+    let stem = stem.split('[').next().unwrap_or(stem);
+    stem.trim().to_lowercase().replace(' ', "_")
 }
 
 /// The field list of a message, built as a decoder walks its bytes.

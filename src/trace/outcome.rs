@@ -67,6 +67,35 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
+    /// Every code, in declaration order.
+    pub const ALL: [FailureCode; 25] = [
+        FailureCode::UnknownIssuer,
+        FailureCode::MissingIntermediate,
+        FailureCode::Expired,
+        FailureCode::NotYetValid,
+        FailureCode::NotValidForName,
+        FailureCode::BadSignature,
+        FailureCode::InvalidPurpose,
+        FailureCode::Revoked,
+        FailureCode::BadEncoding,
+        FailureCode::NoCertificate,
+        FailureCode::FinishedMismatch,
+        FailureCode::InactiveCertificate,
+        FailureCode::Unregistered,
+        FailureCode::ProtocolVersion,
+        FailureCode::NoSharedCipher,
+        FailureCode::NoApplicationProtocol,
+        FailureCode::PeerNotTls,
+        FailureCode::ClosedByPeer,
+        FailureCode::Timeout,
+        FailureCode::PolicyDenied,
+        FailureCode::MqttRefused,
+        FailureCode::ProtocolViolation,
+        FailureCode::Interrupted,
+        FailureCode::Alert,
+        FailureCode::Other,
+    ];
+
     /// The snake_case code, as in the JSON.
     pub fn as_str(self) -> &'static str {
         match self {

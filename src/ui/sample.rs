@@ -1,22 +1,41 @@
-//! Test traces for the views: real sessions from the engine (`pizza`, `unknown_ca`), and two
-//! hand-built edge cases the engine does not produce on demand (an empty trace; unknown messages,
-//! undecodable bytes and out-of-range fields).
+//! Test traces for the views: saved traces of real sessions (`fixtures/traces/`, written by
+//! `iotls tour LESSON --json`; `tests/fixtures.rs` checks they still load and match a fresh run,
+//! and rewrites them with `IOTLS_UPDATE_FIXTURES=1`), and two hand-built edge cases that no real
+//! run produces: an empty trace (a session that never started), and unknown messages,
+//! undecodable bytes and out-of-range fields (what a corrupted or hostile saved trace may hold).
 
 use crate::trace::*;
 
+/// The saved traces, by lesson.
+pub const SAVED: &[(&str, &str)] = &[
+    (
+        "pizza-button",
+        include_str!("../../fixtures/traces/pizza-button.json"),
+    ),
+    (
+        "untrusted-device",
+        include_str!("../../fixtures/traces/untrusted-device.json"),
+    ),
+];
+
 /// A real session: the pizza button orders on its own topic.
 pub fn pizza() -> Trace {
-    real("pizza-button")
+    saved("pizza-button")
 }
 
 /// A real session: a counterfeit button whose CA the broker does not trust.
 pub fn unknown_ca() -> Trace {
-    real("untrusted-device")
+    saved("untrusted-device")
 }
 
-fn real(lesson: &str) -> Trace {
-    let s = crate::engine::lessons::scenario(lesson).expect("built-in lesson");
-    crate::engine::run(&s).expect("a real session runs on loopback")
+/// The saved trace of `lesson` (a test helper: the fixtures are embedded, and a test that
+/// cannot read one should fail loudly).
+pub fn saved(lesson: &str) -> Trace {
+    let (_, json) = SAVED
+        .iter()
+        .find(|(l, _)| *l == lesson)
+        .expect("a saved trace of this lesson");
+    serde_json::from_str(json).expect("a saved trace in the current format")
 }
 
 /// A trace with nothing in it.
@@ -38,6 +57,7 @@ pub fn empty() -> Trace {
         records: Vec::new(),
         events: Vec::new(),
         replay: None,
+        words: Default::default(),
     }
 }
 

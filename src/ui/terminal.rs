@@ -261,6 +261,9 @@ pub fn run_live(
     mut breakit: BreakIt,
 ) -> io::Result<Trace> {
     let mut session = first;
+    // The version before the trace: whatever the session records after this is seen as a
+    // change and loaded (read after, a step recorded meanwhile would never show).
+    let mut seen = session.version();
     let mut trace = session.trace();
     let mut state = AppState::new(&trace);
     state.opts = opts;
@@ -268,7 +271,6 @@ pub fn run_live(
     breakit.offer(&mut state);
     let (notes, quizzes) = lesson(&trace, session.status().finished);
     state.set_lesson(notes, quizzes);
-    let mut seen = session.version();
     let mut keyed = KeyOnce { done: false, keys };
 
     install_panic_hook();
@@ -464,8 +466,8 @@ fn live_loop(
                 Ok(next) => {
                     let old = std::mem::replace(session, next);
                     keyed.end(&old.quit());
-                    *trace = session.trace();
                     *seen = session.version();
+                    *trace = session.trace();
                     state.live = Some(live_info(session));
                     let (notes, quizzes) = lesson(trace, session.status().finished);
                     state.set_lesson(notes, quizzes);

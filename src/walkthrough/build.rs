@@ -247,8 +247,13 @@ impl Lesson {
             Some(c) => c.clone(),
             None => crate::pki::subject_cn(device_identity.leaf()),
         };
+        let words = spec.words.clone().unwrap_or_default();
         Ok(Scenario {
             name: self.id.clone(),
+            words: crate::trace::LessonWords {
+                publish: words.publish,
+                payload: words.payload,
+            },
             device: DeviceSpec {
                 identity: device_identity,
                 trust: roots("device.trust", device.trust.as_ref())?,

@@ -32,6 +32,18 @@ pub struct Walkthrough {
     pub expect: Option<Expect>,
     pub emphasis: Option<Vec<Emphasis>>,
     pub quiz: Option<Vec<Quiz>>,
+    /// What the lesson calls its device's actions, for the narration.
+    pub words: Option<WordsSpec>,
+}
+
+/// `[words]`: the lesson's own words for its device (`Trace::words`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordsSpec {
+    /// Said before the device's PUBLISH, e.g. `The button is pressed`.
+    pub publish: Option<String>,
+    /// What the device's payload is, e.g. `the pizza order`.
+    pub payload: Option<String>,
 }
 
 /// A certificate to generate (or to load from `pem`).

@@ -124,6 +124,9 @@ pub(crate) struct Origin {
     pub dir: Option<PathBuf>,
 }
 
+/// The longest `[words]` value: each is quoted inside one sentence of the narration.
+pub const WORDS_MAX: usize = 40;
+
 /// A lesson, loaded and checked, ready to run.
 #[derive(Clone, Debug)]
 pub struct Lesson {
@@ -731,6 +734,17 @@ fn check(
     };
     if let Some(e) = &spec.expect {
         expect::validate(e).map_err(|(k, m)| bad(&k, m))?;
+    }
+    if let Some(w) = &spec.words {
+        for (key, text) in [("publish", &w.publish), ("payload", &w.payload)] {
+            let Some(text) = text else { continue };
+            if text.trim().is_empty() || text.contains('\n') || text.chars().count() > WORDS_MAX {
+                return Err(bad(
+                    &format!("words.{key}"),
+                    format!("{text:?}: a few words on one line, at most {WORDS_MAX} characters"),
+                ));
+            }
+        }
     }
     let check_say = |path: &str, text: &str| -> Result<(), WalkError> {
         for p in expect::placeholders(text) {

@@ -19,6 +19,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
+use std::borrow::Cow;
 
 /// The name of the message or packet a step shows, for field meanings.
 fn context_name(trace: &Trace, step: &Step) -> String {
@@ -470,12 +471,13 @@ fn note_lines(
         return Vec::new();
     };
     let meaning = if calc_of(trace, step).is_some() || (sent && r.range.is_none()) {
-        calc::meaning(&r.name)
+        calc::meaning(&r.name).map(Cow::Borrowed)
     } else if sent {
-        narrate::record_field_meaning(&r.name)
+        narrate::record_field_meaning(&r.name).map(Cow::Borrowed)
     } else {
-        narrate::field_meaning(&context_name(trace, step), &r.name)
+        narrate::field_meaning(&trace.words, &context_name(trace, step), &r.name)
     };
+    let meaning = meaning.as_deref();
     let w = width as usize;
     if has_bytes && full_note(trace, step, sent, Some(r)) {
         // The value in full; what it means too, when there is room for all of it.

@@ -75,6 +75,9 @@ pub struct Scenario {
     pub name: String,
     pub device: DeviceSpec,
     pub broker: BrokerSpec,
+    /// More devices of the lesson (`[[devices]]`), connected before the device and listening
+    /// until it is done; what they do is in the trace as witness events.
+    pub witnesses: Vec<super::witness::WitnessSpec>,
 }
 
 /// The keep-alive iotls's device asks for, seconds (AWS IoT accepts 30 to 1200).
@@ -122,6 +125,7 @@ impl Scenario {
                 authorizer: super::authz::pizza_authorizer(pki),
                 alpn: Vec::new(),
             },
+            witnesses: Vec::new(),
         }
     }
 }

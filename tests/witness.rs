@@ -81,6 +81,18 @@ fn the_shop_receives_exactly_the_order_the_button_published() {
             "{v:?}: the payload the shop received is the one the button sent"
         );
         assert_eq!(topic, "iotbutton/G030JF055364XVRB");
+        // In JSON, the witness's keys sit beside `kind`, and the trace reads back the same.
+        let json = serde_json::to_value(&t).unwrap();
+        let received = json["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "witness" && e["what"] == "received")
+            .expect("a received witness event in JSON");
+        assert_eq!(received["device"], "shop");
+        assert_eq!(received["topic"], "iotbutton/G030JF055364XVRB");
+        let back: Trace = serde_json::from_value(json).unwrap();
+        assert_eq!(back.events, t.events);
         // And it is told at its step.
         let i = t
             .events

@@ -516,6 +516,8 @@ pub enum EventKind {
     Witness {
         /// The witness's name in the lesson (`[[devices]] name`), or its client id.
         device: String,
+        /// Its keys sit beside `device` in JSON: `"what": "received", "topic": …, "payload": …`.
+        #[serde(flatten)]
         what: WitnessKind,
     },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).

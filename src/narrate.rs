@@ -162,7 +162,9 @@ pub fn witness(device: &str, what: &crate::trace::WitnessKind) -> String {
             echo(filter)
         ),
         W::Received { topic, payload } => format!(
-            "{device} received a PUBLISH on {} ({} bytes): {}. The broker delivered it {own}.",
+            "{device} received a PUBLISH on {} ({} bytes): {}. The broker delivered it to {device} \
+             on its subscription; {device} read it off its own TLS connection (its bytes are not \
+             in this trace, which is the device's connection).",
             echo(topic),
             payload.len(),
             echo(&String::from_utf8_lossy(payload))

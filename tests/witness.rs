@@ -112,6 +112,18 @@ fn the_shop_receives_exactly_the_order_the_button_published() {
             told.contains("shop received a PUBLISH on iotbutton/G030JF055364XVRB"),
             "{told}"
         );
+        // The page of the session has the step, with the delivered bytes.
+        let page = iotls::export::page::render(
+            &t,
+            iotls::export::PageFormat::Markdown,
+            &iotls::export::page::Secrets::Shown,
+        );
+        let heading = format!(
+            "] shop: received iotbutton/G030JF055364XVRB {}",
+            sent.payload.as_deref().unwrap()
+        );
+        assert!(page.contains(&heading), "the page names the delivery");
+        assert!(page.contains("the payload delivered on iotbutton/G030JF055364XVRB — 56 bytes"));
     }
 }
 

@@ -253,10 +253,14 @@ fn in_a_live_tour_the_shop_listens_ungated_and_receives_the_order_the_learner_se
     use iotls::engine::live::LiveSession;
     use std::time::{Duration, Instant};
     let lesson = walkthrough::load("policy-variables", &[]).expect("loads");
-    let live = LiveSession::start(&lesson.scenario(Some(Version::V4)).expect("scenario"))
-        .expect("live session starts");
+    let mut scenario = lesson.scenario(Some(Version::V4)).expect("scenario");
+    // A short keep-alive: the broker drops a client silent for 1.5 × 2 s, so the shop must keep
+    // its session alive while the learner reads.
+    scenario.witnesses[0].device.keep_alive = 2;
+    let live = LiveSession::start(&scenario).expect("live session starts");
     let (quiet, limit) = (Duration::from_millis(150), Duration::from_secs(10));
     live.settle(quiet, limit);
+    std::thread::sleep(Duration::from_secs(4));
     let start = Instant::now();
     while !live.finished() {
         assert!(start.elapsed() < limit * 3, "the session never finished");

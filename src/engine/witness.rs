@@ -197,9 +197,23 @@ async fn run(
         }
     }
     let _ = ready.send(());
-    // Listen until the lesson's device is done, then for the grace.
+    // Listen until the lesson's device is done, then for the grace. A live tour can last minutes:
+    // the witness keeps its session alive as MQTT intends, with a PINGREQ every half keep-alive.
+    let ping_every = Duration::from_secs(u64::from(spec.keep_alive.max(2)) / 2);
+    let mut pinged = tokio::time::Instant::now();
     let mut until: Option<tokio::time::Instant> = None;
     loop {
+        if pinged.elapsed() >= ping_every {
+            if let Err(e) = write_msg(&mut tls, v, &Msg::PingReq).await {
+                return note(
+                    Phase::Close,
+                    WitnessKind::Refused {
+                        reason: format!("could not send PINGREQ: {e}"),
+                    },
+                );
+            }
+            pinged = tokio::time::Instant::now();
+        }
         if until.is_none() && *stop.borrow() {
             until = Some(tokio::time::Instant::now() + w.grace);
         }

@@ -114,6 +114,66 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
         EventKind::Error { stage, message, .. } => error(*stage, message),
         EventKind::Gap { reason, .. } => gap(reason),
         EventKind::Operation(o) => operation(o),
+        EventKind::Witness { device, what } => witness(device, what),
+    }
+}
+
+/// A witness's event in one line: `shop: received iotbutton/G030… {"serialNumber":…}`.
+pub fn witness_title(device: &str, what: &crate::trace::WitnessKind) -> String {
+    use crate::trace::WitnessKind as W;
+    match what {
+        W::Connected { client_id } => format!("{device}: connected as {}", echo(client_id)),
+        W::Subscribed { filter, code } if *code < 0x80 => {
+            format!("{device}: subscribed to {}", echo(filter))
+        }
+        W::Subscribed { filter, code } => {
+            format!(
+                "{device}: SUBSCRIBE to {} refused (0x{code:02x})",
+                echo(filter)
+            )
+        }
+        W::Received { topic, payload } => format!(
+            "{device}: received {} {}",
+            echo(topic),
+            echo(&String::from_utf8_lossy(payload))
+        ),
+        W::Refused { .. } => format!("{device}: refused"),
+        W::Disconnected => format!("{device}: disconnected"),
+    }
+}
+
+/// A witness's event, told: what another device of the lesson did or saw on its own connection.
+pub fn witness(device: &str, what: &crate::trace::WitnessKind) -> String {
+    use crate::trace::WitnessKind as W;
+    let own = "on its own TLS connection to the same broker (its bytes are not in this trace, \
+               which is the device's connection; it does not decide the outcome)";
+    match what {
+        W::Connected { client_id } => format!(
+            "{device}, another device of this lesson, connected {own}: the broker accepted its \
+             CONNECT as {}.",
+            echo(client_id)
+        ),
+        W::Subscribed { filter, code } if *code < 0x80 => format!(
+            "{device} subscribed to {}: SUBACK granted QoS {code}. Whatever the broker delivers \
+             on that filter from now on reaches it.",
+            echo(filter)
+        ),
+        W::Subscribed { filter, code } => format!(
+            "{device} asked to subscribe to {}: the broker refused (SUBACK 0x{code:02x}).",
+            echo(filter)
+        ),
+        W::Received { topic, payload } => format!(
+            "{device} received a PUBLISH on {} ({} bytes): {}. The broker delivered it to {device} \
+             on its subscription; {device} read it off its own TLS connection (its bytes are not \
+             in this trace, which is the device's connection).",
+            echo(topic),
+            payload.len(),
+            echo(&String::from_utf8_lossy(payload))
+        ),
+        W::Refused { reason } => format!("{device} stopped: {reason}."),
+        W::Disconnected => format!(
+            "{device} sent DISCONNECT and closed its connection, after the device was done."
+        ),
     }
 }
 

@@ -692,6 +692,9 @@ pub async fn record_gated(
     .with_deadline(deadline);
     let addr = broker.local_addr();
     let rec = Recorder::new();
+    // The witnesses are not gated: they connect and subscribe at once, and listen until the
+    // device is done.
+    let witnesses = super::witness::start(&broker, &scenario.witnesses, &rec).await;
     let (b, brec, bgate) = (broker.clone(), rec.clone(), gate.clone());
     let serving = tokio::spawn(async move { b.serve_one_gated(brec, bgate).await });
     let pace = device::Pace {
@@ -708,6 +711,7 @@ pub async fn record_gated(
     )
     .await;
     let _ = tokio::time::timeout(deadline, serving).await;
+    witnesses.finish().await;
     Ok(super::Recording {
         scenario: scenario.name.clone(),
         words: scenario.words.clone(),
@@ -740,6 +744,9 @@ async fn drive(
     };
     let _ = ready.send(Ok(()));
     let addr = broker.local_addr();
+    // The witnesses are not gated: they connect and subscribe at once, and listen until the
+    // device is done.
+    let witnesses = super::witness::start(&broker, &scenario.witnesses, rec).await;
     let (b, brec, bgate) = (broker.clone(), rec.clone(), gate.clone());
     let serving = tokio::spawn(async move { b.serve_one_gated(brec, bgate).await });
     let pace = device::Pace {
@@ -758,6 +765,7 @@ async fn drive(
         )
         .await;
         let _ = serving.await;
+        witnesses.finish().await;
         report
     };
     tokio::select! {

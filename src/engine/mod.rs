@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod serve;
 pub mod sessions;
 pub mod verdict;
+pub mod witness;
 
 pub use assemble::{assemble, certificate_list, Observer};
 pub use broker::Broker;
@@ -158,6 +159,8 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
     let b = broker.clone();
     let brec = rec.clone();
     // Each end records what it writes: every byte on the wire exactly once, when it was sent.
+    // The witnesses first: their subscriptions are in place before the device connects.
+    let witnesses = witness::start(&broker, &scenario.witnesses, &rec).await;
     let serving =
         tokio::spawn(async move { b.serve_one_mode(brec, observe::TapMode::WritesOnly).await });
     let device = device::run_with(
@@ -170,6 +173,7 @@ pub async fn record_async(scenario: &Scenario) -> Result<Recording, EngineError>
     .await;
     // The broker finishes on its own once the device is gone; don't wait forever for it.
     let _ = tokio::time::timeout(broker::IDLE_TIMEOUT, serving).await;
+    witnesses.finish().await;
     let report = device?;
     Ok(Recording {
         scenario: scenario.name.clone(),

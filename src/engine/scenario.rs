@@ -77,6 +77,9 @@ pub struct Scenario {
     pub broker: BrokerSpec,
     /// The lesson's words for its device, copied into the trace (`Trace::words`).
     pub words: crate::trace::LessonWords,
+    /// More devices of the lesson (`[[devices]]`), connected before the device and listening
+    /// until it is done; what they do is in the trace as witness events.
+    pub witnesses: Vec<super::witness::WitnessSpec>,
 }
 
 /// The keep-alive iotls's device asks for, seconds (AWS IoT accepts 30 to 1200).
@@ -126,6 +129,7 @@ impl Scenario {
             },
             // Not the lesson: its words are the walkthrough's (`[words]` of pizza-button.toml).
             words: Default::default(),
+            witnesses: Vec::new(),
         }
     }
 }

@@ -336,6 +336,7 @@ fn headline(e: &Event) -> String {
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
         EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
         EventKind::Operation(o) => format!("{}: {}", o.actor.name(), o.summary),
+        EventKind::Witness { device, what } => narrate::witness_title(device, what),
     }
 }
 
@@ -557,6 +558,16 @@ fn details(d: &mut Vec<Block>, e: &Event, secrets: &Secrets) {
             }
         }
         EventKind::Gap { reason, .. } => d.push(Block::Note(format!("iotls: {reason}"))),
+        EventKind::Witness { what, .. } => match what {
+            crate::trace::WitnessKind::Received { topic, payload } => d.push(Block::Hex {
+                caption: format!("the payload delivered on {topic}"),
+                bytes: payload.clone(),
+            }),
+            crate::trace::WitnessKind::Refused { reason } => {
+                d.push(Block::Facts(vec![("reason".into(), reason.clone())]))
+            }
+            _ => {}
+        },
         EventKind::Operation(o) => {
             for (dir, v) in o.values() {
                 match v.as_bytes() {

@@ -206,6 +206,7 @@ fn headline(e: &Event) -> String {
         EventKind::Error { stage, .. } => format!("error in the {}", stage.title()),
         EventKind::Gap { device, broker, .. } => crate::narrate::gap_title(device, broker),
         EventKind::Operation(o) => operation_headline(o),
+        EventKind::Witness { device, what } => narrate::witness_title(device, what),
     }
 }
 

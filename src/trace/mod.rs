@@ -560,6 +560,16 @@ pub enum EventKind {
         /// In words: the bound, and what the gap does to MQTT decoding.
         reason: String,
     },
+    /// What a witness — another device of the lesson, e.g. the shop's order subscriber — really
+    /// did and saw on its own TLS connection to the same broker (side `device`). Its bytes are not
+    /// in this trace (the trace is one connection); these events never decide the outcome.
+    Witness {
+        /// The witness's name in the lesson (`[[devices]] name`), or its client id.
+        device: String,
+        /// Its keys sit beside `device` in JSON: `"what": "received", "topic": …, "payload": …`.
+        #[serde(flatten)]
+        what: WitnessKind,
+    },
     /// Something failed outside TLS checks (I/O error, timeout, peer vanished).
     Error {
         stage: Stage,
@@ -567,6 +577,27 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
     },
+}
+
+/// One thing a witness did or saw (see [`EventKind::Witness`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum WitnessKind {
+    /// Its handshake completed and the broker accepted its CONNECT.
+    Connected { client_id: String },
+    /// The broker answered its SUBSCRIBE: `code` is the SUBACK's return (reason) code for the
+    /// filter (0 or 1: granted at that QoS; 0x80 or more: refused).
+    Subscribed { filter: String, code: u8 },
+    /// A PUBLISH the broker delivered to it on a subscription.
+    Received {
+        topic: String,
+        #[serde(with = "hexbytes")]
+        payload: Vec<u8>,
+    },
+    /// It could not connect, or the broker refused or ended its session: why, in words.
+    Refused { reason: String },
+    /// It sent DISCONNECT and closed, after the lesson's device was done.
+    Disconnected,
 }
 
 /// Why a connection ended.

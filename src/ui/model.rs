@@ -368,6 +368,29 @@ pub fn rows(trace: &Trace, step: &Step) -> Vec<DetailRow> {
             DetailRow::plain("other events", events.to_string()),
             DetailRow::plain("reason", reason.clone()),
         ],
+        EventKind::Witness { device, what } => {
+            use crate::trace::WitnessKind as W;
+            let mut v = vec![DetailRow::plain("witness", device.clone())];
+            match what {
+                W::Connected { client_id } => {
+                    v.push(DetailRow::plain("client id", client_id.clone()))
+                }
+                W::Subscribed { filter, code } => {
+                    v.push(DetailRow::plain("filter", filter.clone()));
+                    v.push(DetailRow::plain("SUBACK", format!("0x{code:02x}")));
+                }
+                W::Received { topic, payload } => {
+                    v.push(DetailRow::plain("topic", topic.clone()));
+                    v.push(DetailRow::plain(
+                        "payload",
+                        String::from_utf8_lossy(payload).into_owned(),
+                    ));
+                }
+                W::Refused { reason } => v.push(DetailRow::plain("reason", reason.clone())),
+                W::Disconnected => {}
+            }
+            v
+        }
     }
 }
 

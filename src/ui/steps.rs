@@ -177,6 +177,15 @@ pub fn shape(trace: &Trace, step: &Step) -> Shape {
             ok: None,
         },
         EventKind::Operation(o) => operation_shape(o),
+        EventKind::Witness { device, what } => Shape::Note {
+            side: e.side,
+            label: crate::narrate::witness_title(device, what),
+            ok: match what {
+                crate::trace::WitnessKind::Refused { .. } => Some(false),
+                crate::trace::WitnessKind::Subscribed { code, .. } => Some(*code < 0x80),
+                _ => None,
+            },
+        },
     }
 }
 

@@ -6,6 +6,7 @@ use super::{Lesson, WalkError};
 use crate::engine::mqtt_io::{Version, WillMsg};
 use crate::engine::policy_authz::PolicyAuthorizer;
 use crate::engine::scenario::{click_payload, DEFAULT_KEEP_ALIVE};
+use crate::engine::witness::WitnessSpec;
 use crate::engine::{BrokerSpec, DeviceAction, DeviceSpec, Scenario};
 use crate::pki::Identity;
 use crate::policy::{
@@ -248,7 +249,54 @@ impl Lesson {
             None => crate::pki::subject_cn(device_identity.leaf()),
         };
         let words = spec.words.clone().unwrap_or_default();
+        let mut witnesses = Vec::new();
+        for (i, w) in spec.devices.iter().flatten().enumerate() {
+            let at = format!("devices.{i}");
+            let identity = identity(
+                &format!("{at}.identity"),
+                w.identity.as_ref(),
+                w.chain.as_ref(),
+            )?;
+            let client_id = match &w.client_id {
+                Some(c) => c.clone(),
+                None => crate::pki::subject_cn(identity.leaf()),
+            };
+            let version = match &w.mqtt {
+                Some(v) => {
+                    super::mqtt_version(v).map_err(|m| self.invalid(&format!("{at}.mqtt"), m))?
+                }
+                None => mqtt_version,
+            };
+            let mut grace = crate::engine::witness::GRACE;
+            let mut subscriptions = Vec::new();
+            for a in w.actions.iter().flatten() {
+                if let Some(f) = &a.subscribe {
+                    subscriptions.push(DeviceAction::Subscribe { filter: f.clone() });
+                }
+                if let Some(ms) = a.listen_ms {
+                    grace = std::time::Duration::from_millis(ms);
+                }
+            }
+            witnesses.push(WitnessSpec {
+                name: super::witness_name(w),
+                device: DeviceSpec {
+                    identity,
+                    trust: roots(&format!("{at}.trust"), w.trust.as_ref())?,
+                    server_name: w.server_name.clone().unwrap_or_else(|| "localhost".into()),
+                    client_id,
+                    mqtt_version: version,
+                    persistent: false,
+                    keep_alive: DEFAULT_KEEP_ALIVE,
+                    will: None,
+                    actions: subscriptions,
+                    alpn: Vec::new(),
+                    cipher_suites: Vec::new(),
+                },
+                grace,
+            });
+        }
         Ok(Scenario {
+            witnesses,
             name: self.id.clone(),
             words: crate::trace::LessonWords {
                 publish: words.publish,

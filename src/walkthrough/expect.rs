@@ -3,9 +3,10 @@
 
 use super::format::{Expect, SelectorSpec};
 use crate::engine::mqtt_io::Version;
+use crate::engine::sessions::filter_matches;
 use crate::trace::{
     CertRoleKind, CheckId, EventKind, FailureCode, HandshakeType, MqttPacketType, Phase,
-    PolicyAction, Side, Trace,
+    PolicyAction, Side, Trace, WitnessKind,
 };
 use serde::de::DeserializeOwned;
 
@@ -157,6 +158,8 @@ impl Selector {
                 mqtt.iter().any(|p| p.packet == *packet) && from.is_none_or(|s| s == e.side)
             }
             (Selector::Policy(a), EventKind::Policy(p)) => p.action == *a,
+            // A witness's events are another connection's: they mark no phase of this one.
+            (Selector::Phase(_), EventKind::Witness { .. }) => false,
             (Selector::Phase(p), _) => e.phase == *p,
             _ => false,
         })
@@ -346,6 +349,45 @@ pub fn check(expect: &Expect, trace: &Trace, version: Version) -> Vec<Mismatch> 
                     format!("{} {}", p.action, decisions.join(", "))
                 },
             });
+        }
+    }
+    for (i, w) in expect.witness.iter().flatten().enumerate() {
+        let got: Vec<&str> = trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Witness {
+                    device,
+                    what: WitnessKind::Received { topic, .. },
+                } if *device == w.device => Some(topic.as_str()),
+                _ => None,
+            })
+            .collect();
+        let said = || {
+            if got.is_empty() {
+                format!("{} received nothing", w.device)
+            } else {
+                format!("{} received {}", w.device, got.join(", "))
+            }
+        };
+        let matched = |f: &str| got.iter().any(|t| filter_matches(f, t));
+        for f in w.received.iter().flatten() {
+            if !matched(f) {
+                out.push(Mismatch {
+                    key: format!("expect.witness.{i}.received"),
+                    expected: format!("{} to receive {f}", w.device),
+                    got: said(),
+                });
+            }
+        }
+        for f in w.not_received.iter().flatten() {
+            if matched(f) {
+                out.push(Mismatch {
+                    key: format!("expect.witness.{i}.not_received"),
+                    expected: format!("{} to receive nothing on {f}", w.device),
+                    got: said(),
+                });
+            }
         }
     }
     let (key, packets) = match version {

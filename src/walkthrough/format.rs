@@ -27,8 +27,8 @@ pub struct Walkthrough {
     pub pki: Option<BTreeMap<String, CertSpec>>,
     pub broker: Option<BrokerSpec>,
     pub device: Option<DeviceSpec>,
-    /// More devices (a subscriber): parsed, refused with a clear error until the engine runs them.
-    pub devices: Option<Vec<toml::Value>>,
+    /// More devices (witnesses, e.g. a subscriber), connected before `[device]`.
+    pub devices: Option<Vec<WitnessSpec>>,
     pub expect: Option<Expect>,
     pub emphasis: Option<Vec<Emphasis>>,
     pub quiz: Option<Vec<Quiz>>,
@@ -154,6 +154,24 @@ pub struct DeviceSpec {
     pub actions: Option<Vec<ActionSpec>>,
 }
 
+/// One of `[[devices]]`: another device of the lesson, a witness that subscribes and listens.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSpec {
+    /// Its name on its events (default: its client id).
+    pub name: Option<String>,
+    pub identity: Option<String>,
+    pub chain: Option<Vec<String>>,
+    pub trust: Option<Vec<String>>,
+    pub server_name: Option<String>,
+    pub client_id: Option<String>,
+    /// `"3.1.1"` or `"5"`; absent: the version the lesson's device speaks in this run.
+    pub mqtt: Option<toml::Value>,
+    /// `subscribe = "filter"` entries, and at most one `listen_ms = N` (how long it keeps
+    /// listening once the device is done).
+    pub actions: Option<Vec<ActionSpec>>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WillSpec {
@@ -188,6 +206,20 @@ pub struct Expect {
     pub mqtt311: Option<ExpectPackets>,
     /// … and MQTT 5.
     pub mqtt5: Option<ExpectPackets>,
+    /// What witnesses (`[[devices]]`) received.
+    pub witness: Option<Vec<ExpectWitness>>,
+}
+
+/// `[[expect.witness]]`: topics a witness received, and topics (or filters) it did not.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectWitness {
+    /// The witness's name (`[[devices]] name`, or its client id).
+    pub device: String,
+    /// Each a topic (or an MQTT filter) at least one delivery to it matched.
+    pub received: Option<Vec<String>>,
+    /// Each a topic (or an MQTT filter) no delivery to it matched.
+    pub not_received: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -64,6 +64,10 @@ const EMBEDDED: &[(&str, &[u8])] = &[
         include_bytes!("../../policies/pizza-button-hardcoded.json"),
     ),
     (
+        "policies/pizza-shop.json",
+        include_bytes!("../../policies/pizza-shop.json"),
+    ),
+    (
         "fixtures/rsa2048.key",
         include_bytes!("../../fixtures/rsa2048.key"),
     ),
@@ -673,6 +677,119 @@ fn substitute(
     Ok(())
 }
 
+/// A `mqtt` key's version: `"3.1.1"` or `"5"`.
+pub(crate) fn mqtt_version(v: &toml::Value) -> Result<crate::engine::mqtt_io::Version, String> {
+    let text = match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        _ => "(not a version)".to_string(),
+    };
+    match text.as_str() {
+        "3.1.1" => Ok(crate::engine::mqtt_io::Version::V4),
+        "5" => Ok(crate::engine::mqtt_io::Version::V5),
+        other => Err(format!("{other:?}: the MQTT version is \"3.1.1\" or \"5\"")),
+    }
+}
+
+/// `[[devices]]`: each witness has an identity, a unique name, a valid version, at least one
+/// subscription, and no action but `subscribe` and one `listen_ms`. `Err`: the key and why.
+fn check_witnesses(spec: &Walkthrough) -> Result<(), (String, String)> {
+    let mut names = Vec::new();
+    for (i, w) in spec.devices.iter().flatten().enumerate() {
+        let at = format!("devices.{i}");
+        if w.identity.is_none() {
+            return Err((
+                format!("{at}.identity"),
+                "missing: the [pki] certificate this device presents".into(),
+            ));
+        }
+        if let Some(v) = &w.mqtt {
+            mqtt_version(v).map_err(|m| (format!("{at}.mqtt"), m))?;
+        }
+        let name = witness_name(w);
+        if name.is_empty() || names.contains(&name) {
+            return Err((
+                format!("{at}.name"),
+                format!("{name:?}: each of [[devices]] needs a name of its own (or client id)"),
+            ));
+        }
+        names.push(name);
+        let mut subscribes = 0;
+        let mut listens = 0;
+        for (j, a) in w.actions.iter().flatten().enumerate() {
+            let path = format!("{at}.actions.{j}");
+            let only_subscribe = a.publish.is_none()
+                && a.payload.is_none()
+                && a.qos.is_none()
+                && a.retain.is_none()
+                && a.ping.is_none();
+            match (&a.subscribe, a.listen_ms) {
+                (Some(_), None) if only_subscribe => subscribes += 1,
+                (None, Some(ms)) if only_subscribe => {
+                    listens += 1;
+                    if ms > crate::engine::witness::MAX_GRACE_MS || listens > 1 {
+                        return Err((
+                            format!("{path}.listen_ms"),
+                            format!(
+                                "one listen_ms of at most {}: how long it keeps listening \
+                                 once the device is done",
+                                crate::engine::witness::MAX_GRACE_MS
+                            ),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err((
+                        path,
+                        "a device of [[devices]] is a witness: its actions are \
+                         subscribe = \"filter\" and at most one listen_ms = N (it publishes \
+                         nothing, so that the device's trace stays the device's)"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        if subscribes == 0 {
+            return Err((
+                format!("{at}.actions"),
+                "a witness subscribes to at least one filter ({ subscribe = \"…\" })".into(),
+            ));
+        }
+    }
+    for (i, w) in spec
+        .expect
+        .iter()
+        .flat_map(|e| e.witness.iter().flatten())
+        .enumerate()
+    {
+        if !names.contains(&w.device) {
+            return Err((
+                format!("expect.witness.{i}.device"),
+                format!(
+                    "{:?} is not a device of [[devices]] (they are: {})",
+                    w.device,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A witness's name: `name`, else its client id, else its identity's name.
+pub(crate) fn witness_name(w: &format::WitnessSpec) -> String {
+    w.name
+        .clone()
+        .or_else(|| w.client_id.clone())
+        .or_else(|| w.identity.clone())
+        .unwrap_or_default()
+}
+
 /// What a whole lesson needs, checked once `extends`, `--set` and `[vars]` are applied.
 fn check(
     spec: Walkthrough,
@@ -703,35 +820,11 @@ fn check(
             })?,
         ),
     };
-    if spec.devices.as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(bad(
-            "devices",
-            "a second device ([[devices]]) is not supported yet: the engine runs one device \
-             per session"
-                .into(),
-        ));
-    }
-    let mqtt_text = spec
-        .device
-        .as_ref()
-        .and_then(|d| d.mqtt.as_ref())
-        .map(|v| match v {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            _ => "(not a version)".to_string(),
-        });
-    let mqtt = match mqtt_text.as_deref() {
+    let mqtt = match spec.device.as_ref().and_then(|d| d.mqtt.as_ref()) {
         None => None,
-        Some("3.1.1") => Some(crate::engine::mqtt_io::Version::V4),
-        Some("5") => Some(crate::engine::mqtt_io::Version::V5),
-        Some(other) => {
-            return Err(bad(
-                "device.mqtt",
-                format!("{other:?}: the MQTT version is \"3.1.1\" or \"5\""),
-            ))
-        }
+        Some(v) => Some(mqtt_version(v).map_err(|m| bad("device.mqtt", m))?),
     };
+    check_witnesses(&spec).map_err(|(k, m)| bad(&k, m))?;
     if let Some(e) = &spec.expect {
         expect::validate(e).map_err(|(k, m)| bad(&k, m))?;
     }

@@ -179,6 +179,13 @@ fn heading(trace: &Trace, step: &Step, sent: bool, styles: &Styles) -> Vec<Line<
             out.push(Line::styled(format!("Not TLS · {dir}"), styles.fail))
         }
         EventKind::Gap { .. } => out.push(Line::styled("Records not kept", styles.emphasis)),
+        EventKind::Witness { device, .. } => out.push(Line::from(vec![
+            Span::styled(format!("Witness {device}"), styles.emphasis),
+            Span::styled(
+                " · another device, on its own connection to the same broker",
+                styles.dim,
+            ),
+        ])),
         EventKind::Operation(o) => {
             out.push(Line::from(vec![
                 Span::styled(o.op.name().to_string(), styles.emphasis),

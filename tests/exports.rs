@@ -569,11 +569,18 @@ fn the_terminal_tour_writes_the_session_on_screen_when_the_learner_quits() {
         pcap.display(),
         keylog.display()
     );
+    // A tmux server of this test's own (its own socket): stopping it touches nothing else.
+    let socket = format!("iotls-exports-{}", std::process::id());
     let tmux = |args: &[&str]| {
-        let out = Command::new("tmux").args(args).output().expect("run tmux");
+        let out = Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let started = Command::new("tmux")
+        .args(["-L", &socket])
         .args([
             "new-session",
             "-d",
@@ -588,15 +595,15 @@ fn the_terminal_tour_writes_the_session_on_screen_when_the_learner_quits() {
         .status()
         .expect("start tmux");
     assert!(started.success());
-    struct Session(String);
-    impl Drop for Session {
+    struct Server(String);
+    impl Drop for Server {
         fn drop(&mut self) {
             let _ = Command::new("tmux")
-                .args(["kill-session", "-t", &self.0])
+                .args(["-L", &self.0, "kill-server"])
                 .status();
         }
     }
-    let _session = Session(name.clone());
+    let _server = Server(socket.clone());
     let wait = |what: &dyn Fn() -> bool, about: &str| {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while !what() {

@@ -8,6 +8,7 @@ mod common;
 
 use common::peer_available;
 use common::peers::{collect, default_pki, iotls, iotls_connect, tempdir, Run, Serve, SESSION};
+use common::tmux::Tmux;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -560,7 +561,6 @@ fn the_terminal_tour_writes_the_session_on_screen_when_the_learner_quits() {
     let pcap = dir.join("ui.pcapng");
     let keylog = dir.join("ui.keys");
     let every = dir.join("every.keys");
-    let name = format!("iotls-export-{}", std::process::id());
     let cmd = format!(
         // The recorded tour (each run a whole session); tests/tui_live.rs quits a live one.
         "SSLKEYLOGFILE={} {} tour --recorded --pcap {} --keylog {}; echo IOTLS-EXITED-$?; sleep 30",
@@ -569,72 +569,35 @@ fn the_terminal_tour_writes_the_session_on_screen_when_the_learner_quits() {
         pcap.display(),
         keylog.display()
     );
-    // A tmux server of this test's own (its own socket): stopping it touches nothing else.
-    let socket = format!("iotls-exports-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .args(["-L", &socket])
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let started = Command::new("tmux")
-        .args(["-L", &socket])
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "35",
-            &cmd,
-        ])
-        .status()
-        .expect("start tmux");
-    assert!(started.success());
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["-L", &self.0, "kill-server"])
-                .status();
-        }
-    }
-    let _server = Server(socket.clone());
+    let t = Tmux::start("export", 120, 35, &cmd);
     let wait = |what: &dyn Fn() -> bool, about: &str| {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while !what() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "{about}; the screen shows:\n{}",
-                tmux(&["capture-pane", "-p", "-t", &name])
+                t.screen()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    wait(
-        &|| tmux(&["capture-pane", "-p", "-t", &name]).contains("step 1/"),
-        "the UI never came up",
-    );
+    wait(&|| t.screen().contains("step 1/"), "the UI never came up");
     assert!(
         !pcap.exists(),
         "nothing is written before the learner quits"
     );
     // A second session (r), then quit: the files hold the session on screen.
-    tmux(&["send-keys", "-t", &name, "r"]);
+    t.key("r");
     wait(
         &|| every.exists() && key_log_lines(&every).len() == 2,
         "SSLKEYLOGFILE never got the second session",
     );
-    tmux(&["send-keys", "-t", &name, "q"]);
+    t.key("q");
     wait(
-        &|| tmux(&["capture-pane", "-p", "-t", &name]).contains("IOTLS-EXITED-"),
+        &|| t.screen().contains("IOTLS-EXITED-"),
         "iotls did not exit",
     );
-    assert!(tmux(&["capture-pane", "-p", "-t", &name]).contains("IOTLS-EXITED-0"));
+    assert!(t.screen().contains("IOTLS-EXITED-0"));
     let shown = key_log_lines(&keylog);
     assert_eq!(
         shown,

@@ -11,11 +11,12 @@ mod common;
 
 use common::peer_available;
 use common::peers::*;
+use common::tmux::Tmux;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// `iotls pki init DIR --devices n` into a new directory; the directory.
@@ -778,49 +779,6 @@ fn ca_mode_with_the_default_pki_registers_its_issuing_ca_and_names_the_ca_it_nee
 // The room view in a real terminal
 // ---------------------------------------------------------------------------------------------
 
-/// A tmux server of this test's own (`tmux -L NAME`), killed when the test ends.
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p"])
-    }
-
-    /// Wait until the screen contains `text`; the screen.
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {text:?}; it shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .status();
-    }
-}
-
 #[test]
 fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
     if !peer_available("tmux", "serve_ui_lists_each_session") {
@@ -828,32 +786,16 @@ fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
     }
     let dir = tempdir("room-ui");
     default_pki(&dir);
-    let tmux = Tmux(format!("roomtest-{}", std::process::id()));
     let bin = env!("CARGO_BIN_EXE_iotls");
     let cmd = format!(
         "{bin} serve --pki {} --port 0 --ui; echo IOTLS-EXITED-$?; sleep 30",
         dir.display()
     );
-    let ok = Command::new("tmux")
-        .args([
-            "-L",
-            &tmux.0,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "120",
-            "-y",
-            "35",
-            &cmd,
-        ])
-        .env_remove("NO_COLOR")
-        .status()
-        .expect("start tmux");
-    assert!(ok.success());
+    let tmux = Tmux::start("room", 120, 35, &cmd);
 
-    let first = tmux.wait_for("listening on 127.0.0.1:");
+    let first = tmux.wait_for("listening on 127.0.0.1:", Duration::from_secs(15), |s| {
+        s.contains("listening on 127.0.0.1:")
+    });
     assert!(first.contains("Waiting for the first device"), "{first}");
     let addr = first
         .split("listening on ")
@@ -873,7 +815,9 @@ fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
         ],
     );
     assert_eq!(r.code, Some(0), "{}", r.show());
-    let listed = tmux.wait_for("1 session: 1 ✔ 0 ✘");
+    let listed = tmux.wait_for("1 session: 1 ✔ 0 ✘", Duration::from_secs(15), |s| {
+        s.contains("1 session: 1 ✔ 0 ✘")
+    });
     let row = listed
         .lines()
         .find(|l| l.contains("pizza-button-1"))
@@ -882,17 +826,25 @@ fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
     assert!(row.contains("ALLOWED iot:Publish"), "{row}");
 
     // Enter opens it in the tour; Esc comes back to the room.
-    tmux.run(&["send-keys", "Enter"]);
-    let tour = tmux.wait_for("step 1/");
+    tmux.key("Enter");
+    let tour = tmux.wait_for("step 1/", Duration::from_secs(15), |s| {
+        s.contains("step 1/")
+    });
     assert!(tour.contains("ClientHello"), "{tour}");
-    tmux.run(&["send-keys", "Escape"]);
-    tmux.wait_for("Sessions (newest at the bottom)");
+    tmux.key("Escape");
+    tmux.wait_for(
+        "Sessions (newest at the bottom)",
+        Duration::from_secs(15),
+        |s| s.contains("Sessions (newest at the bottom)"),
+    );
 
     // q quits with 0 and gives the terminal back.
-    tmux.run(&["send-keys", "q"]);
-    let after = tmux.wait_for("IOTLS-EXITED-");
+    tmux.key("q");
+    let after = tmux.wait_for("IOTLS-EXITED-", Duration::from_secs(15), |s| {
+        s.contains("IOTLS-EXITED-")
+    });
     assert!(after.contains("IOTLS-EXITED-0"), "{after}");
-    assert_eq!(tmux.run(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    assert_eq!(tmux.alternate_on(), "0");
     assert!(
         !after.contains("Sessions (newest"),
         "the room view was cleared:\n{after}"

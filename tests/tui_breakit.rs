@@ -5,56 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use common::tmux::Tmux;
+use std::time::Duration;
 
-/// The test's tmux server, by its socket name; stopped when dropped.
-struct Session(String);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // The test's own tmux server (its own socket): stopping it touches nothing else.
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .status();
-    }
-}
-
-fn socket() -> String {
-    format!("iotls-breakit-{}", std::process::id())
-}
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .args(["-L", &socket()])
-        .args(args)
-        .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn screen() -> String {
-    tmux(&["capture-pane", "-p", "-t", "brk"])
-}
-
-fn wait_for(what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = screen();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never showed {what}; it shows:\n{s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn key(k: &str) {
-    tmux(&["send-keys", "-t", "brk", k]);
-}
+/// How long a screen may take to show what is awaited.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn b_breaks_the_live_tour_with_an_expired_certificate_and_shows_what_changed() {
@@ -68,29 +23,12 @@ fn b_breaks_the_live_tour_with_an_expired_certificate_and_shows_what_changed() {
         "{bin} tour pizza-button --export md {}; echo IOTLS-EXITED-$?; sleep 30",
         page.display()
     );
-    let ok = Command::new("tmux")
-        .args([
-            "-L",
-            &socket(),
-            "new-session",
-            "-d",
-            "-s",
-            "brk",
-            "-x",
-            "120",
-            "-y",
-            "35",
-            &cmd,
-        ])
-        .status()
-        .expect("start tmux");
-    assert!(ok.success());
-    let _s = Session(socket());
+    let t = Tmux::start("brk", 120, 35, &cmd);
 
     // The live tour, held at its first flight.
-    wait_for("the live tour", |s| s.contains("not on the wire yet"));
-    key("b");
-    let menu = wait_for("the break-it menu", |s| s.contains("Break it"));
+    t.wait_for("the live tour", WAIT, |s| s.contains("not on the wire yet"));
+    t.key("b");
+    let menu = t.wait_for("the break-it menu", WAIT, |s| s.contains("Break it"));
     assert!(
         menu.contains("--set pki.button.not_after=-1d"),
         "the menu shows each swap's --set:\n{menu}"
@@ -102,9 +40,9 @@ fn b_breaks_the_live_tour_with_an_expired_certificate_and_shows_what_changed() {
         .and_then(|l| l.trim_start_matches(['│', ' ']).chars().last())
         .filter(char::is_ascii_digit)
         .unwrap_or_else(|| panic!("a numbered expired swap:\n{menu}"));
-    key(&digit.to_string());
+    t.key(&digit.to_string());
 
-    let shown = wait_for("the comparison", |s| s.contains("What changed"));
+    let shown = t.wait_for("the comparison", WAIT, |s| s.contains("What changed"));
     assert!(shown.contains("client_chain ✘"), "{shown}");
     assert!(shown.contains("client_chain ✔"), "{shown}");
     assert!(shown.contains("Outcome now"), "{shown}");
@@ -115,15 +53,12 @@ fn b_breaks_the_live_tour_with_an_expired_certificate_and_shows_what_changed() {
     assert!(shown.contains("expired"), "{shown}");
 
     // Any key browses the new run; q quits: exit 0, terminal restored.
-    key("Enter");
-    wait_for("the new run", |s| !s.contains("What changed"));
-    key("q");
-    let after = wait_for("the exit", |s| s.contains("IOTLS-EXITED-"));
+    t.key("Enter");
+    t.wait_for("the new run", WAIT, |s| !s.contains("What changed"));
+    t.key("q");
+    let after = t.wait_for("the exit", WAIT, |s| s.contains("IOTLS-EXITED-"));
     assert!(after.contains("IOTLS-EXITED-0"), "{after}");
-    assert_eq!(
-        tmux(&["display", "-p", "-t", "brk", "#{alternate_on}"]).trim(),
-        "0"
-    );
+    assert_eq!(t.alternate_on(), "0");
     // The export is of the run on screen at quit: the broken one.
     let md = std::fs::read_to_string(&page).expect("the page was written");
     assert!(md.contains("expired"), "{md}");

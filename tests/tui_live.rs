@@ -4,60 +4,12 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The test's tmux server, by its socket name; stopped when dropped.
-struct Session(String);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // The test's own tmux server (its own socket): stopping it touches nothing else.
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .status();
-    }
-}
-
-fn socket() -> String {
-    format!("iotls-live-{}", std::process::id())
-}
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .args(["-L", &socket()])
-        .args(args)
-        .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn screen() -> String {
-    tmux(&["capture-pane", "-p", "-t", "live"])
-}
-
-fn title() -> String {
-    screen().lines().next().unwrap_or_default().to_string()
-}
-
-fn wait_for(what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = screen();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never showed {what}; it shows:\n{s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn key(k: &str) {
-    tmux(&["send-keys", "-t", "live", k]);
-}
+/// How long a screen may take to show what is awaited.
+const WAIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
@@ -73,27 +25,11 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
         every.display(),
         pcap.display()
     );
-    let ok = Command::new("tmux")
-        .args([
-            "-L",
-            &socket(),
-            "new-session",
-            "-d",
-            "-s",
-            "live",
-            "-x",
-            "120",
-            "-y",
-            "35",
-            &cmd,
-        ])
-        .status()
-        .expect("start tmux");
-    assert!(ok.success());
-    let _s = Session(socket());
+    let t = Tmux::start("live", 120, 35, &cmd);
+    let title = || t.screen().lines().next().unwrap_or_default().to_string();
 
     // The connection is open; the ClientHello is made and held, not on the wire.
-    let first = wait_for("the first step", |s| s.contains("step 1/1"));
+    let first = t.wait_for("the first step", WAIT, |s| s.contains("step 1/1"));
     assert!(
         first.contains("ClientHello") && first.contains("not on the wire yet"),
         "the screen says the device holds its ClientHello:\n{first}"
@@ -103,8 +39,8 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
     // → sends it (after a moment's reading): the tour moves onto the ClientHello, and the
     // broker's flight now waits.
     std::thread::sleep(Duration::from_millis(600));
-    key("Right");
-    let s = wait_for("the ClientHello step", |s| s.contains("step 2/2"));
+    t.key("Right");
+    let s = t.wait_for("the ClientHello step", WAIT, |s| s.contains("step 2/2"));
     assert!(title().contains("ClientHello"), "{s}");
     assert!(
         s.contains("the broker's rustls made its next flight, ServerHello"),
@@ -113,13 +49,13 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
 
     // Step until the device waits for its button.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !screen().contains("waits for its button") {
+    while !t.screen().contains("waits for its button") {
         assert!(
             Instant::now() < deadline,
             "never reached the button:\n{}",
-            screen()
+            t.screen()
         );
-        key("Right");
+        t.key("Right");
         std::thread::sleep(Duration::from_millis(150));
     }
     assert!(!title().contains("PUBLISH"));
@@ -138,21 +74,18 @@ fn the_live_tour_sends_each_flight_on_a_key_and_the_order_on_the_button() {
     );
     // A pause the trace keeps: the learner reads before pressing.
     std::thread::sleep(Duration::from_millis(1000));
-    key("Right");
+    t.key("Right");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!title().contains("PUBLISH"), "→ does not send the order");
-    assert!(screen().contains("a press the button"), "{}", screen());
-    key("a");
-    wait_for("the PUBLISH step", |_| title().contains("PUBLISH"));
+    assert!(t.screen().contains("a press the button"), "{}", t.screen());
+    t.key("a");
+    t.wait_for("the PUBLISH step", WAIT, |_| title().contains("PUBLISH"));
 
     // Quit mid-session (the broker's PUBACK is still held): exit 0, terminal restored.
-    key("q");
-    let after = wait_for("the exit", |s| s.contains("IOTLS-EXITED-"));
+    t.key("q");
+    let after = t.wait_for("the exit", WAIT, |s| s.contains("IOTLS-EXITED-"));
     assert!(after.contains("IOTLS-EXITED-0"), "{after}");
-    assert_eq!(
-        tmux(&["display", "-p", "-t", "live", "#{alternate_on}"]).trim(),
-        "0"
-    );
+    assert_eq!(t.alternate_on(), "0");
 
     assert_eq!(lines(&every), 1, "one session, one line");
     // The pcap holds what happened up to the quit, at the times it happened.

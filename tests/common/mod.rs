@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod tmux;
 
 use iotls::trace::{CheckId, Event, EventKind, HandshakeType, Side, Trace};
 

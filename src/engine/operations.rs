@@ -1067,6 +1067,36 @@ fn chain_check(
     Ok(())
 }
 
+/// A check of the broker's chain (for the name `localhost`) through rustls's WebPKI server
+/// verifier, as the device makes it; `expected`: whether the lesson shows it passing.
+fn device_chain_check(
+    l: &mut Lesson,
+    chain: &[CertificateDer<'static>],
+    anchors: &[CertificateDer<'static>],
+    expected: bool,
+    summary: &str,
+    explain: &str,
+) -> Result<(), EngineError> {
+    let r = verify_server_chain(chain, anchors, "localhost")?;
+    let mut op = Op::new(
+        OperationKind::VerifyChain,
+        Actor::Device,
+        "rustls (webpki)",
+        summary,
+    );
+    for v in chain_values(chain, anchors) {
+        op = op.input(v);
+    }
+    let ok = r.is_ok();
+    let reason = match r {
+        Ok(()) if expected => "chain valid, name localhost matches".to_string(),
+        Ok(()) => "chain valid".to_string(),
+        Err(e) => e,
+    };
+    l.add(op.verdict(ok, expected, reason).explain(explain));
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. files-on-the-device
 
@@ -1243,49 +1273,23 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
          reached the real broker. The device does NOT need the CA that checks devices: that \
          trust lives on the broker.",
     ));
-    let anchors = [p.root.clone()];
-    let r = verify_server_chain(&p.broker.chain, &anchors, "localhost")?;
-    let mut op = Op::new(
-        OperationKind::VerifyChain,
-        Actor::Device,
-        "rustls (webpki)",
+    device_chain_check(
+        l,
+        &p.broker.chain,
+        &[p.root.clone()],
+        true,
         "the device verifies the broker's chain against root.pem",
-    );
-    for v in chain_values(&p.broker.chain, &anchors) {
-        op = op.input(v);
-    }
-    l.add(
-        op.verdict(
-            r.is_ok(),
-            true,
-            r.clone()
-                .err()
-                .unwrap_or_else(|| "chain valid, name localhost matches".into()),
-        )
-        .explain("The broker's chain leads to the root the device holds."),
-    );
-    let anchors = [p.rogue_root.clone()];
-    let r = verify_server_chain(&p.broker.chain, &anchors, "localhost")?;
-    let mut op = Op::new(
-        OperationKind::VerifyChain,
-        Actor::Device,
-        "rustls (webpki)",
+        "The broker's chain leads to the root the device holds.",
+    )?;
+    device_chain_check(
+        l,
+        &p.broker.chain,
+        &[p.rogue_root.clone()],
+        false,
         "a WRONG root.pem: the device verifies the same chain against another root",
-    );
-    for v in chain_values(&p.broker.chain, &anchors) {
-        op = op.input(v);
-    }
-    l.add(
-        op.verdict(
-            r.is_ok(),
-            false,
-            r.err().unwrap_or_else(|| "chain valid".into()),
-        )
-        .explain(
-            "With the wrong (or a missing) root the device cannot recognise the real broker \
-                 and refuses it (unknown_ca): it never sends its order.",
-        ),
-    );
+        "With the wrong (or a missing) root the device cannot recognise the real broker \
+         and refuses it (unknown_ca): it never sends its order.",
+    )?;
     Ok(())
 }
 

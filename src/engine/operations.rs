@@ -1276,7 +1276,7 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
     device_chain_check(
         l,
         &p.broker.chain,
-        &[p.root.clone()],
+        std::slice::from_ref(&p.root),
         true,
         "the device verifies the broker's chain against root.pem",
         "The broker's chain leads to the root the device holds.",
@@ -1284,7 +1284,7 @@ fn files_on_the_device(l: &mut Lesson) -> Result<(), EngineError> {
     device_chain_check(
         l,
         &p.broker.chain,
-        &[p.rogue_root.clone()],
+        std::slice::from_ref(&p.rogue_root),
         false,
         "a WRONG root.pem: the device verifies the same chain against another root",
         "With the wrong (or a missing) root the device cannot recognise the real broker \

@@ -30,6 +30,7 @@ pub mod pubrel;
 pub mod reason;
 pub mod suback;
 pub mod subscribe;
+pub mod topic;
 pub mod unsuback;
 pub mod unsubscribe;
 

@@ -129,21 +129,6 @@ fn allowed(stmts: &[Statement], action: &str, arn: &str) -> Option<usize> {
         .map(|s| s.index)
 }
 
-/// MQTT topic-filter match (for the witness).
-fn mqtt_filter_matches(filter: &str, topic: &str) -> bool {
-    let f: Vec<&str> = filter.split('/').collect();
-    let t: Vec<&str> = topic.split('/').collect();
-    for (i, level) in f.iter().enumerate() {
-        match *level {
-            "#" => return true,
-            "+" if i < t.len() => {}
-            l if i < t.len() && l == t[i] => {}
-            _ => return false,
-        }
-    }
-    f.len() == t.len()
-}
-
 fn subscribe_deny_bypass(s: &Statement, stmts: &[Statement], out: &mut Vec<Finding>) {
     if s.effect != Effect::Deny || !s.covers_action("iot:Subscribe") {
         return;
@@ -178,7 +163,7 @@ fn subscribe_deny_bypass(s: &Statement, stmts: &[Statement], out: &mut Vec<Findi
             continue;
         };
         for f in candidates {
-            if !mqtt_filter_matches(&f, &topic) {
+            if !crate::mqtt::topic::levels_match(&f, &topic) {
                 continue;
             }
             let arn = format!("{prefix}:topicfilter/{f}");

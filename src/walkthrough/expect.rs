@@ -3,7 +3,7 @@
 
 use super::format::{Expect, SelectorSpec};
 use crate::engine::mqtt_io::Version;
-use crate::engine::sessions::filter_matches;
+use crate::mqtt::topic::filter_matches;
 use crate::trace::{
     CertRoleKind, CheckId, EventKind, FailureCode, HandshakeType, MqttPacketType, Phase,
     PolicyAction, Side, Trace, WitnessKind,

@@ -77,13 +77,7 @@ fn reproduce_sh_runs_one_named_check() {
     if !peers("reproduce_sh_runs_one_named_check") {
         return;
     }
-    let dir = tempdir("reproduce-one").join("calc");
-    let code = iotls(&[
-        "tour".as_ref(),
-        "--plain".as_ref(),
-        "--reproduce".as_ref(),
-        dir.as_os_str(),
-    ]);
+    let (dir, code) = tour_reproduce("reproduce-one", &[]);
     assert_eq!(code, Some(0));
     let (code, all, _) = run_script_with("sh", &dir, &[]);
     assert_eq!(code, Some(0), "{}", all.join("\n"));
@@ -124,6 +118,16 @@ fn iotls(args: &[&std::ffi::OsStr]) -> Option<i32> {
         .spawn()
         .expect("start iotls");
     wait_bounded(&mut child, SESSION).and_then(|s| s.code())
+}
+
+/// `iotls tour ARGS --plain --reproduce DIR` into a fresh directory: DIR and the exit code.
+fn tour_reproduce(tag: &str, args: &[&str]) -> (PathBuf, Option<i32>) {
+    let dir = tempdir(tag).join("calc");
+    let mut all: Vec<&std::ffi::OsStr> = vec!["tour".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend(["--plain".as_ref(), "--reproduce".as_ref(), dir.as_os_str()]);
+    let code = iotls(&all);
+    (dir, code)
 }
 
 fn has(lines: &[String], prefix: &str) -> bool {
@@ -218,13 +222,7 @@ fn the_default_tour_reproduces_with_openssl_and_python_from_another_directory() 
     if !peers("the_default_tour_reproduces_with_openssl_and_python_from_another_directory") {
         return;
     }
-    let dir = tempdir("reproduce-tour").join("calc");
-    let code = iotls(&[
-        "tour".as_ref(),
-        "--plain".as_ref(),
-        "--reproduce".as_ref(),
-        dir.as_os_str(),
-    ]);
+    let (dir, code) = tour_reproduce("reproduce-tour", &[]);
     assert_eq!(code, Some(0));
     let (code, lines) = run_script(&dir);
     assert_eq!(code, Some(0), "{}", lines.join("\n"));
@@ -271,14 +269,7 @@ fn a_failing_lesson_reproduces_what_happened_and_says_what_could_not() {
     if !peers("a_failing_lesson_reproduces_what_happened_and_says_what_could_not") {
         return;
     }
-    let dir = tempdir("reproduce-untrusted").join("calc");
-    let code = iotls(&[
-        "tour".as_ref(),
-        "untrusted-device".as_ref(),
-        "--plain".as_ref(),
-        "--reproduce".as_ref(),
-        dir.as_os_str(),
-    ]);
+    let (dir, code) = tour_reproduce("reproduce-untrusted", &["untrusted-device"]);
     assert_eq!(
         code,
         Some(4),
@@ -318,13 +309,7 @@ fn a_flipped_byte_of_a_signature_or_of_a_record_fails_that_check() {
     if !peers("a_flipped_byte_of_a_signature_or_of_a_record_fails_that_check") {
         return;
     }
-    let dir = tempdir("reproduce-flip").join("calc");
-    let code = iotls(&[
-        "tour".as_ref(),
-        "--plain".as_ref(),
-        "--reproduce".as_ref(),
-        dir.as_os_str(),
-    ]);
+    let (dir, code) = tour_reproduce("reproduce-flip", &[]);
     assert_eq!(code, Some(0));
     let (code, lines) = run_script(&dir);
     assert_eq!(code, Some(0), "untouched, it passes: {}", lines.join("\n"));

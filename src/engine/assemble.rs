@@ -101,7 +101,7 @@ pub fn assemble(
                 t_us,
             } => {
                 last_t = t_us;
-                b.push(phase, side, kind, t_us);
+                b.push(phase, side, *kind, t_us);
             }
             Raw::Pending {
                 phase,

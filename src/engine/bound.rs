@@ -278,7 +278,7 @@ fn decisive(r: &Raw) -> bool {
         Raw::Policy { decision, .. } => {
             decision.decision.kind != crate::policy::DecisionKind::Allowed
         }
-        Raw::Event { kind, .. } => match kind {
+        Raw::Event { kind, .. } => match kind.as_ref() {
             EventKind::Policy(p) => !p.decision.allowed(),
             EventKind::Check { ok, .. } => !ok,
             EventKind::Closed { .. } | EventKind::Error { .. } => true,
@@ -350,10 +350,10 @@ mod tests {
             let _ = b.other(Raw::Event {
                 phase: crate::trace::Phase::Mqtt,
                 side: Side::Broker,
-                kind: EventKind::Tcp {
+                kind: Box::new(EventKind::Tcp {
                     device_addr: String::new(),
                     broker_addr: String::new(),
-                },
+                }),
                 t_us: 0,
             });
         }

@@ -66,7 +66,9 @@ fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
 /// A broker bound to a local port.
 #[derive(Clone)]
 pub struct Broker {
-    spec: BrokerSpec,
+    /// Shared by every connection's clone of the broker (a clone per connection used to copy the
+    /// broker's identity, roots and CAs into each held connection).
+    spec: Arc<BrokerSpec>,
     /// The parts of the TLS configuration every connection shares (or why they could not be
     /// built: each connection then records it as a broker set-up error).
     tls: Arc<Result<SharedTls, String>>,
@@ -178,7 +180,7 @@ impl Broker {
         let tls = SharedTls::new(&spec).map_err(|e| e.to_string());
         Ok(Broker {
             tls: Arc::new(tls),
-            spec,
+            spec: Arc::new(spec),
             listener: Arc::new(listener),
             state: Arc::default(),
             deadline: IDLE_TIMEOUT,
@@ -327,7 +329,9 @@ impl Broker {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let accept = acceptor.accept(stream).into_fallible();
+        // Boxed: the handshake's state is needed only until it ends, not while the connection is
+        // held.
+        let accept = Box::pin(acceptor.accept(stream).into_fallible());
         let mut tls = match tokio::time::timeout(self.deadline, accept).await {
             Err(_) => {
                 rec.event(

@@ -787,7 +787,7 @@ fn closed_by_quit(rec: &Recorder) {
     let raws = rec.snapshot();
     for side in [Side::Device, Side::Broker] {
         let done = raws.iter().any(|r| {
-            matches!(r, Raw::Event { side: s, kind: EventKind::Closed { .. } | EventKind::Error { .. }, .. } if *s == side)
+            matches!(r, Raw::Event { side: s, kind, .. } if *s == side && matches!(**kind, EventKind::Closed { .. } | EventKind::Error { .. }))
         });
         if !done {
             rec.event(

@@ -27,11 +27,12 @@ pub enum Raw {
         data: Vec<u8>,
         t_us: u64,
     },
-    /// An event recorded by a hook (verifier, key log, broker, device).
+    /// An event recorded by a hook (verifier, key log, broker, device). Boxed, like the other
+    /// large observations: a held connection's list of raws stays a list of pointers.
     Event {
         phase: Phase,
         side: Side,
-        kind: EventKind,
+        kind: Box<EventKind>,
         t_us: u64,
     },
     /// A verifier's verdict, with the raw evidence it judged; worked out into a `check` event
@@ -39,7 +40,7 @@ pub enum Raw {
     Pending {
         phase: Phase,
         side: Side,
-        check: Pending,
+        check: Box<Pending>,
         t_us: u64,
     },
     /// A policy decision the broker enforced; its explanation is worked out after the session.
@@ -123,6 +124,15 @@ impl Recorder {
                 return;
             }
         }
+        // A new entry: the one before it is complete and never grows again, so it gives back what
+        // doubling reserved (a held connection keeps its handshake for its life).
+        if let Some(Raw::Bytes { data: d, .. }) = raws
+            .iter_mut()
+            .rev()
+            .find(|r| matches!(r, Raw::Bytes { .. }))
+        {
+            d.shrink_to_fit();
+        }
         raws.push(Raw::Bytes {
             from,
             data: data.to_vec(),
@@ -157,7 +167,7 @@ impl Recorder {
         let raw = Raw::Event {
             phase,
             side,
-            kind,
+            kind: Box::new(kind),
             t_us,
         };
         Self::push(&mut g, raw);
@@ -180,7 +190,7 @@ impl Recorder {
         let raw = Raw::Pending {
             phase,
             side,
-            check,
+            check: Box::new(check),
             t_us,
         };
         Self::push(&mut g, raw);
@@ -435,7 +445,9 @@ pub fn server_name_text(n: &ServerName<'_>) -> String {
 /// until it closes, for at most `grace`, so the record holds every byte that was on the wire.
 pub async fn drain<S: AsyncRead + Unpin>(s: &mut S, grace: std::time::Duration) {
     use tokio::io::AsyncReadExt;
-    let mut sink = [0u8; 4096];
+    // On the heap, and only while draining: an array here would be part of every connection's
+    // future for as long as the connection is held.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(grace, async {
         while let Ok(n) = s.read(&mut sink).await {
             if n == 0 {

@@ -407,10 +407,10 @@ fn session_trace(
     let mut raws = vec![Raw::Event {
         phase: Phase::Connect,
         side: Side::Device,
-        kind: EventKind::Tcp {
+        kind: Box::new(EventKind::Tcp {
             device_addr: c.device.to_string(),
             broker_addr: c.broker.to_string(),
-        },
+        }),
         t_us: 0,
     }];
     raws.extend(keys.iter().map(|k| Raw::Key {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::peer_available;
-use common::peers::{default_pki, tempdir, wait_bounded, Serve, SESSION};
+use common::peers::{default_pki, iotls_connect, tempdir, wait_bounded, Serve, SESSION};
 use iotls::trace::{
     CheckId, Event, EventKind, HandshakeType, KeySchedule, RecordProtection, Side, SignatureCalc,
     Trace,
@@ -823,6 +823,70 @@ fn certificate_verify_spans_tile_the_signed_bytes_and_name_the_messages_as_sent(
     // iotls's own view, from the wire, is the same calculation.
     let cv = handshake(&t, Side::Device, HandshakeType::CERTIFICATE_VERIFY);
     assert_eq!(signature_of_message(cv), calc);
+}
+
+/// `serve` keeps the verifier's evidence as digests and rebuilds it from its bounded recording. The
+/// broker's `certificate_verify` calculation holds exactly the bytes the device signed: they are
+/// the handshake messages the device itself recorded (another process, its own tap), and ring
+/// verifies the device's signature over them with the public key of the certificate file the
+/// device was given.
+#[test]
+fn a_served_sessions_certificate_verify_holds_exactly_the_bytes_the_device_signed() {
+    let dir = tempdir("serve-certificate-verify");
+    default_pki(&dir);
+    let mut serve = Serve::start(&dir, 1);
+    let device = iotls_connect(
+        &dir,
+        &serve.addr,
+        "button",
+        &["--topic", "iotbutton/G030JF055364XVRB", "--json"],
+    );
+    assert_eq!(device.code, Some(0), "{}", device.show());
+    assert_eq!(serve.finish(SESSION), Some(0), "{}", serve.show());
+    let served: Trace = serde_json::from_value(serve.traces().pop().expect("serve's trace"))
+        .expect("serve's trace parses");
+    let device: Trace = serde_json::from_str(&device.stdout).expect("connect's trace parses");
+
+    let check = served
+        .check_by(Side::Broker, CheckId::CertificateVerify)
+        .expect("the broker's check");
+    let calc = signature_of_check(check);
+    let signed = unhex(&fact(check, "signed_message"));
+    // The device's own recording: every handshake message it sent or received before its
+    // CertificateVerify, and the signature in that CertificateVerify.
+    let mut sent = Vec::new();
+    let mut signature = None;
+    for e in &device.events {
+        if let EventKind::Handshake { msg, hex, .. } = &e.kind {
+            if *msg == HandshakeType::CERTIFICATE_VERIFY {
+                // scheme (2), length (2), signature
+                signature = Some(hex[8..].to_vec());
+                break;
+            }
+            sent.extend_from_slice(hex);
+        }
+    }
+    assert_eq!(
+        signed, sent,
+        "the bytes the broker's check shows are the device's transcript"
+    );
+    assert_eq!(calc.signed_len, sent.len());
+    assert_eq!(calc.digest, digest::digest(&digest::SHA256, &sent).as_ref());
+    assert_eq!(Some(calc.signature.clone()), signature);
+
+    // ring, with the key of the device's certificate file, accepts the signature over these
+    // bytes and over no others.
+    let pem = std::fs::read(dir.join("button.pem")).expect("button.pem");
+    let leaf = iotls::pki::parse_certs(&pem).expect("the device's certificate")[0].clone();
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf).expect("DER");
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        cert.public_key().subject_public_key.data.to_vec(),
+    );
+    assert!(key.verify(&signed, &calc.signature).is_ok());
+    let mut other = signed.clone();
+    other[10] ^= 0x01;
+    assert!(key.verify(&other, &calc.signature).is_err());
 }
 
 #[test]

@@ -110,7 +110,9 @@ pub fn assemble(
                 t_us,
             } => {
                 last_t = t_us;
-                b.push(phase, side, check.resolve(), t_us);
+                // The verdict comes after the bytes it judged: its evidence is rebuilt from the
+                // handshake messages decoded so far.
+                b.push(phase, side, check.resolve(d.handshake_messages()), t_us);
             }
             Raw::Gap {
                 device,

@@ -206,6 +206,7 @@ pub const REASONS: &[(&str, &[&str])] = &[
     ("server_kx_signature_failed", &["error"]),
     ("certificate_verify_failed", &["error"]),
     ("missing_intermediate", &[]),
+    ("evidence_not_kept", &[]),
     (
         "finished_recomputed_ok",
         &["label", "hash", "count", "span", "sender"],

@@ -16,7 +16,7 @@
 use crate::engine::authz::{Authorizer, Connection, MqttAction};
 use crate::engine::certificate_list;
 use crate::engine::policy_authz::PolicyAuthorizer;
-use crate::engine::verdict::{Evidence, Pending, Verdict};
+use crate::engine::verdict::{Evidence, HandshakeMessage, Pending, Verdict};
 use crate::policy::Registry;
 use crate::trace::{
     CertRoleKind, CheckId, Enforcement, Event, EventKind, Fact, Failure, FailureCode,
@@ -74,6 +74,8 @@ pub fn reverify(trace: &mut Trace, with: &Offline, info: &mut ReplayInfo) {
         })
     };
     let hs = handshakes(trace);
+    // What a check's evidence is rebuilt from, as for a live check (`Pending::resolve`).
+    let messages: Vec<HandshakeMessage> = hs.iter().map(|(_, s, _, m)| (*s, m.clone())).collect();
     let first = |side: Side, t: HandshakeType| {
         hs.iter()
             .find(|(_, s, ty, _)| *s == side && *ty == t)
@@ -129,13 +131,10 @@ pub fn reverify(trace: &mut Trace, with: &Offline, info: &mut ReplayInfo) {
                             )),
                             _ => None,
                         };
-                        let ev = Evidence::Chain {
-                            chain: chain.clone(),
-                            roots: roots.clone().into(),
-                            missing_ca: None,
-                        };
+                        let ev = Evidence::chain_of(&chain, roots.clone().into());
                         let (phase, _) = kind.at();
                         let checked = iotls_check(
+                            &messages,
                             Pending {
                                 kind,
                                 error,
@@ -206,7 +205,14 @@ pub fn reverify(trace: &mut Trace, with: &Offline, info: &mut ReplayInfo) {
                     about: at,
                     receiver: Side::Device,
                     phase: Phase::ServerAuth,
-                    kind: signature(&provider, Verdict::ServerKxSignature, &message, &leaf, &dss),
+                    kind: signature(
+                        &provider,
+                        &messages,
+                        Verdict::ServerKxSignature,
+                        &message,
+                        &leaf,
+                        &dss,
+                    ),
                 });
             }
         },
@@ -237,16 +243,13 @@ pub fn reverify(trace: &mut Trace, with: &Offline, info: &mut ReplayInfo) {
                     if !roots_used.contains(&from) {
                         roots_used.push(from.clone());
                     }
-                    let ev = Evidence::Chain {
-                        chain: chain.clone(),
-                        roots: roots.into(),
-                        missing_ca: None,
-                    };
+                    let ev = Evidence::chain_of(&chain, roots.into());
                     let ok_reason = format!(
                         "the device's chain leads to a root in {from}; every signature, validity \
                          period (at {checked_at}) and the clientAuth EKU check out"
                     );
                     let checked = iotls_check(
+                        &messages,
                         Pending {
                             kind: Verdict::ClientChain,
                             error,
@@ -299,7 +302,14 @@ pub fn reverify(trace: &mut Trace, with: &Offline, info: &mut ReplayInfo) {
                     about: at,
                     receiver: Side::Broker,
                     phase: Phase::HandshakeSignature,
-                    kind: signature(&provider, Verdict::CertificateVerify, &message, &leaf, &dss),
+                    kind: signature(
+                        &provider,
+                        &messages,
+                        Verdict::CertificateVerify,
+                        &message,
+                        &leaf,
+                        &dss,
+                    ),
                 });
             }
         }
@@ -542,6 +552,7 @@ fn ske_parts(msg: &[u8]) -> Option<(&[u8], DigitallySignedStruct)> {
 /// A handshake signature checked with the public key of `cert`, as rustls checks it.
 fn signature(
     provider: &Arc<rustls::crypto::CryptoProvider>,
+    messages: &[HandshakeMessage],
     kind: Verdict,
     message: &[u8],
     cert: &[u8],
@@ -555,6 +566,7 @@ fn signature(
         &provider.signature_verification_algorithms,
     );
     iotls_check(
+        messages,
         Pending {
             kind,
             error: r.err(),
@@ -569,8 +581,13 @@ fn signature(
 }
 
 /// A verdict worked out as the live checks are (reason, facts, failure), relabelled as iotls's.
-fn iotls_check(p: Pending, ok_reason: Option<String>, extra: Vec<Fact>) -> EventKind {
-    match p.resolve() {
+fn iotls_check(
+    messages: &[HandshakeMessage],
+    p: Pending,
+    ok_reason: Option<String>,
+    extra: Vec<Fact>,
+) -> EventKind {
+    match p.resolve(messages) {
         EventKind::Check {
             check,
             ok,

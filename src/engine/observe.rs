@@ -19,9 +19,6 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// One raw observation.
-// `Event` (an `EventKind`) is far the largest variant; since verifier evidence is kept as digests
-// (`verdict::Seen`), `Pending` is small enough for clippy to say so.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Raw {
     /// Bytes sent by `from`, as seen by the tap.

@@ -102,7 +102,7 @@ fn narrate_step(trace: &Trace, event: usize, packet: Option<usize>, upto: Option
             facts,
             failure,
             ..
-        } => self::check(e.side, *check, *ok, reason, facts, failure.as_ref()),
+        } => self::check(e.side, *check, *ok, reason, facts, failure.as_deref()),
         EventKind::Secret {
             client_random,
             secret: s,

@@ -343,10 +343,10 @@ impl Broker {
                             "handshake_silent",
                             &[("secs", &self.deadline.as_secs_f32().to_string())],
                         ),
-                        failure: Some(Failure {
+                        failure: Some(Box::new(Failure {
                             side: Some(Side::Device),
                             ..Failure::new(FailureCode::Timeout)
-                        }),
+                        })),
                     },
                 );
                 return;
@@ -363,7 +363,7 @@ impl Broker {
                         by: Some(Side::Broker),
                         cause: CloseCause::HandshakeFailed,
                         reason: close("handshake_failed", &[("error", &handshake_words(&e))]),
-                        failure: Some(handshake_failure(&e, Side::Device)),
+                        failure: Some(Box::new(handshake_failure(&e, Side::Device))),
                     },
                 );
                 return;

@@ -194,10 +194,10 @@ where
                         "the broker stopped answering during the handshake ({} s)",
                         pace.answer.as_secs()
                     ),
-                    failure: Some(Failure {
+                    failure: Some(Box::new(Failure {
                         side: Some(Side::Broker),
                         ..Failure::new(FailureCode::Timeout)
-                    }),
+                    })),
                 },
             );
             return Ok(report);
@@ -218,7 +218,7 @@ where
                         "the handshake failed on the device: {}",
                         handshake_words(&e)
                     ),
-                    failure: Some(failure),
+                    failure: Some(Box::new(failure)),
                 },
             );
             return Ok(report);

@@ -111,7 +111,7 @@ impl Authorizer for PolicyAuthorizer {
                 signature: None,
                 finished: None,
                 facts,
-                failure,
+                failure: failure.map(Box::new),
             }),
         }
     }
@@ -278,13 +278,13 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
             signature: None,
             finished: None,
             facts: vec![Fact::new("certificate id", id)],
-            failure: Some(Failure {
+            failure: Some(Box::new(Failure {
                 side: Some(Side::Broker),
                 check: Some(CheckId::Registry),
                 subject: Some(names(cert_der).0),
                 detail: Some(reason),
                 ..Failure::new(FailureCode::Unregistered)
-            }),
+            })),
         }),
     }
 }

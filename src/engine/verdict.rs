@@ -368,7 +368,7 @@ impl Pending {
             reason,
             about: Some(self.kind.about()),
             facts,
-            failure,
+            failure: failure.map(Box::new),
             signature,
             finished: None,
         }

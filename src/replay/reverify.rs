@@ -610,9 +610,11 @@ fn iotls_check(
                 },
                 about,
                 facts,
-                failure: failure.map(|f| Failure {
-                    side: Some(Side::Iotls),
-                    ..f
+                failure: failure.map(|f| {
+                    Box::new(Failure {
+                        side: Some(Side::Iotls),
+                        ..*f
+                    })
                 }),
             }
         }
@@ -769,7 +771,7 @@ fn registry_check(registry: &Registry, leaf: &[u8], at: usize, adds: &mut Vec<Ad
             signature: None,
             finished: None,
             facts,
-            failure,
+            failure: failure.map(Box::new),
         },
     });
     c.ok

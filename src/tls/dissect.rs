@@ -879,7 +879,7 @@ impl Dissector {
             ok,
             reason,
             about: Some(HandshakeType::FINISHED),
-            failure,
+            failure: failure.map(Box::new),
             facts: vec![
                 Fact::new(
                     "transcript_messages",

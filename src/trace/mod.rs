@@ -514,7 +514,7 @@ pub enum EventKind {
         facts: Vec<Fact>,
         /// For a failed check: what failed, with the values that explain it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
         /// A signature check (`server_kx_signature`, `certificate_verify`): the calculation, from
         /// the evidence the verifier was handed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -548,7 +548,7 @@ pub enum EventKind {
         reason: String,
         /// What failed, when the close is a failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
     /// `serve` kept only the first and the last records of a long session: what it left out,
     /// here, where it was. The records after it keep their real indices.
@@ -575,7 +575,7 @@ pub enum EventKind {
         stage: Stage,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
 }
 
@@ -854,7 +854,7 @@ impl Event {
                 failure,
                 check,
                 ..
-            } => Some(failure.clone().unwrap_or_else(|| Failure {
+            } => Some(failure.as_deref().cloned().unwrap_or_else(|| Failure {
                 side: Some(self.side),
                 check: Some(*check),
                 ..Failure::default()
@@ -872,7 +872,7 @@ impl Event {
             }
             | EventKind::Closed {
                 failure: Some(f), ..
-            } => Some(f.clone()),
+            } => Some(Failure::clone(f)),
             _ => None,
         }
     }

@@ -533,7 +533,7 @@ fn help_lines(trace: &Trace, step: &Step, width: u16) -> Vec<(String, bool)> {
     }
     let failure = match &e.kind {
         EventKind::Check { .. } | EventKind::Policy(_) => narrate::failure_at(trace, step.event),
-        EventKind::Error { failure, .. } => failure.clone(),
+        EventKind::Error { failure, .. } => failure.as_deref().cloned(),
         _ => None,
     };
     let Some(failure) = failure else {

@@ -2,16 +2,19 @@
 //! [`PolicyAuthorizer`] over a registry given in advance, and [`CaModeAuthorizer`] ("register your
 //! CA" with automatic registration), which admits any certificate a registered CA issued.
 
-use super::authz::{Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict};
+use super::authz::{
+    policy_action, Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict,
+};
 use super::EngineError;
 use crate::pki::DefaultPki;
-use crate::policy::{self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing};
-use crate::trace::{
-    CheckId, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction, Side,
+use crate::policy::{
+    self, certificate_id, Basis, CertStatus, Certificate, CertificateRecord, Registry, Thing,
 };
+use crate::trace::{CheckId, EventKind, Fact, Failure, FailureCode, Side};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -19,21 +22,32 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 pub struct PolicyAuthorizer {
     pub registry: Registry,
+    shared: Arc<Mutex<Shared>>,
 }
 
-fn action(a: MqttAction) -> Action {
-    match a {
-        PolicyAction::Connect => Action::Connect,
-        PolicyAction::Publish => Action::Publish,
-        PolicyAction::RetainPublish => Action::RetainPublish,
-        PolicyAction::Subscribe => Action::Subscribe,
-        PolicyAction::Receive => Action::Receive,
+/// What the connections' [`Basis`]es share: each registered certificate read once (its
+/// variables), the region and account.
+#[derive(Debug, Default)]
+struct Shared {
+    /// By certificate id; only certificates the registry has, so it grows as the registry does.
+    certs: HashMap<String, Arc<Certificate>>,
+    region: Arc<str>,
+    account: Arc<str>,
+}
+
+impl Shared {
+    fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+        // Each update is one insert or one assignment: a panic elsewhere leaves it usable.
+        m.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl PolicyAuthorizer {
     pub fn new(registry: Registry) -> Self {
-        PolicyAuthorizer { registry }
+        PolicyAuthorizer {
+            registry,
+            shared: Arc::default(),
+        }
     }
 
     /// Load a registry file (docs/policy.md).
@@ -68,7 +82,7 @@ impl PolicyAuthorizer {
             ],
         )
         .expect("the built-in lesson's registry (tests/walkthroughs.rs)");
-        PolicyAuthorizer { registry: r }
+        PolicyAuthorizer::new(r)
     }
 
     /// The same, with the first button's certificate deactivated.
@@ -117,29 +131,78 @@ impl Authorizer for PolicyAuthorizer {
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-        decide(&self.registry, conn, a, value)
+        decide(&self.registry, &self.shared, conn, a, value)
     }
 }
 
 /// The policy decision on one request, with the policies the registry attaches to the connection's
-/// certificate.
-fn decide(registry: &Registry, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-    let mut ctx = registry.context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
-    ctx.connect_attrs = conn.connect_attrs.clone();
-    ctx.last_will_topic = conn.last_will_topic.clone();
-    let id = certificate_id(&conn.cert_der);
-    let policies = registry.policies_for(&id);
-    let arn = policy::resource_arn(&registry.region, &registry.account, action(a), value);
-    let d = policy::evaluate(&policies, action(a), &arn, &ctx);
+/// certificate, against the connection's [`Basis`].
+fn decide(
+    registry: &Registry,
+    shared: &Mutex<Shared>,
+    conn: &Connection,
+    a: MqttAction,
+    value: &str,
+) -> Verdict {
+    let basis = basis_for(registry, shared, conn);
+    let kind = basis.evaluate(policy_action(a), value).kind;
     Verdict {
-        allowed: d.kind == policy::DecisionKind::Allowed,
-        // The explanation is worked out when the trace is assembled; the broker says what it did
-        // about the decision (`Broker::enforce`).
-        event: Explained::Policy(Box::new(PendingPolicy {
-            action: a,
-            decision: d,
-            enforcement: Enforcement::CarriedOut,
-        })),
+        allowed: kind == policy::DecisionKind::Allowed,
+        // Recorded as the request and the answer; the explanation is the same evaluation made
+        // again when the trace is assembled. The broker says what it did about the decision
+        // (`Broker::enforce`).
+        event: Explained::Policy(Box::new(PendingPolicy::new(a, kind, value, basis))),
+    }
+}
+
+/// The connection's basis: the one it keeps while nothing it was built from has changed.
+fn basis_for(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> Arc<Basis> {
+    conn.basis.get(
+        registry.generation(),
+        |b| {
+            b.cert.is(&conn.cert_der)
+                && b.client_id == conn.client_id
+                && b.source_ip == Some(conn.source_ip)
+                && b.connect_attrs == conn.connect_attrs
+                && b.last_will_topic == conn.last_will_topic
+                && *b.region == registry.region
+                && *b.account == registry.account
+        },
+        || build_basis(registry, shared, conn),
+    )
+}
+
+/// What `conn`'s requests are evaluated against now: [`Registry::context_for`], with the
+/// certificate read once for all its connections, and the policies shared with the registry.
+fn build_basis(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> Basis {
+    let id = certificate_id(&conn.cert_der);
+    let mut sh = Shared::lock(shared);
+    let cert = match sh.certs.get(&id) {
+        Some(c) if c.is(&conn.cert_der) => c.clone(),
+        _ => {
+            let c = Arc::new(Certificate::from_der(&conn.cert_der));
+            if registry.certificate(&id).is_some() {
+                sh.certs.insert(id.clone(), c.clone());
+            }
+            c
+        }
+    };
+    if *sh.region != registry.region {
+        sh.region = registry.region.as_str().into();
+    }
+    if *sh.account != registry.account {
+        sh.account = registry.account.as_str().into();
+    }
+    Basis {
+        policies: registry.attached_policies(&id),
+        cert,
+        client_id: conn.client_id.clone(),
+        thing: registry.thing_context(&id, &conn.client_id).map(Box::new),
+        source_ip: Some(conn.source_ip),
+        connect_attrs: conn.connect_attrs.clone(),
+        last_will_topic: conn.last_will_topic.clone(),
+        region: sh.region.clone(),
+        account: sh.account.clone(),
     }
 }
 
@@ -167,6 +230,7 @@ pub struct CaModeAuthorizer {
     policy_name: String,
     /// The CAs, the policy, and every certificate admitted so far with its thing.
     registry: Mutex<Registry>,
+    shared: Mutex<Shared>,
 }
 
 /// The subject's CN, if the certificate has one.
@@ -232,6 +296,7 @@ impl CaModeAuthorizer {
             cas: registered,
             policy_name,
             registry: Mutex::new(registry),
+            shared: Mutex::default(),
         })
     }
 
@@ -378,6 +443,175 @@ impl Authorizer for CaModeAuthorizer {
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-        decide(&self.registry(), conn, a, value)
+        decide(&self.registry(), &self.shared, conn, a, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{BUTTON_SERIAL, BUTTON_THING, ROOM_POLICY_JSON};
+    use crate::trace::PolicyAction;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn connection(der: &[u8], client_id: &str) -> Connection {
+        Connection {
+            cert_der: der.to_vec(),
+            client_id: client_id.into(),
+            source_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            connect_attrs: Vec::new(),
+            last_will_topic: None,
+            basis: Default::default(),
+        }
+    }
+
+    fn pending(v: Verdict) -> PendingPolicy {
+        match v.event {
+            Explained::Policy(p) => *p,
+            Explained::Now(e) => panic!("not a policy decision: {e:?}"),
+        }
+    }
+
+    /// The explanation the broker computed when it decided, before decisions were recorded
+    /// compactly: the registry's context for the connection, evaluated there and then.
+    fn explained_at_decision(
+        registry: &Registry,
+        conn: &Connection,
+        a: MqttAction,
+        value: &str,
+    ) -> policy::Decision {
+        let mut ctx = registry.context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
+        ctx.connect_attrs = conn.connect_attrs.clone();
+        ctx.last_will_topic = conn.last_will_topic.clone();
+        let arn =
+            policy::resource_arn(&registry.region, &registry.account, policy_action(a), value);
+        let policies = registry.policies_for(&certificate_id(&conn.cert_der));
+        policy::evaluate(&policies, policy_action(a), &arn, &ctx)
+    }
+
+    #[test]
+    fn decisions_explained_at_assembly_are_the_ones_explained_when_decided() {
+        let pki = DefaultPki::generate().unwrap();
+        let authz = PolicyAuthorizer::pizza_default(&pki);
+        let mut conn = connection(pki.button.leaf(), BUTTON_THING);
+        let topic = format!("iotbutton/{BUTTON_SERIAL}");
+        let requests = [
+            (PolicyAction::Connect, BUTTON_THING.to_string()),
+            (PolicyAction::Publish, topic.clone()),
+            (PolicyAction::RetainPublish, topic.clone()),
+            (PolicyAction::Publish, "iotbutton/someone-else".to_string()),
+            (PolicyAction::Subscribe, "iotbutton/#".to_string()),
+            (PolicyAction::Receive, topic.clone()),
+        ];
+        let mut kinds = Vec::new();
+        for (round, attrs) in [vec![], vec!["PersistentConnect", "LastWill"]]
+            .into_iter()
+            .enumerate()
+        {
+            conn.connect_attrs = attrs.iter().map(|s| s.to_string()).collect();
+            conn.last_will_topic = (round == 1).then(|| topic.clone());
+            for (a, value) in &requests {
+                let at_decision = explained_at_decision(&authz.registry, &conn, *a, value);
+                let v = authz.authorize(&conn, *a, value);
+                assert_eq!(v.allowed, at_decision.kind == policy::DecisionKind::Allowed);
+                let crate::trace::EventKind::Policy(e) = pending(v).resolve() else {
+                    panic!("a policy event")
+                };
+                assert_eq!(e.resource, at_decision.resource);
+                assert_eq!(e.lines, at_decision.lines(), "{a:?} {value}");
+                assert_eq!(e.detail, at_decision.detail(), "{a:?} {value}");
+                kinds.push(at_decision.kind);
+            }
+        }
+        // The requests are allowed and denied, so both kinds of explanation are compared.
+        for k in [
+            policy::DecisionKind::Allowed,
+            policy::DecisionKind::ImplicitDeny,
+        ] {
+            assert!(kinds.contains(&k), "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn a_connection_keeps_its_basis_until_the_connect_changes_what_it_was_built_from() {
+        let pki = DefaultPki::generate().unwrap();
+        let authz = PolicyAuthorizer::pizza_default(&pki);
+        let mut conn = connection(pki.button.leaf(), "");
+        let topic = format!("iotbutton/{BUTTON_SERIAL}");
+        let before = pending(authz.authorize(&conn, PolicyAction::Connect, BUTTON_THING));
+        conn.client_id = BUTTON_THING.into();
+        conn.connect_attrs = vec!["LastWill".into()];
+        conn.last_will_topic = Some(topic.clone());
+        let connect = pending(authz.authorize(&conn, PolicyAction::Connect, BUTTON_THING));
+        let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(!Arc::ptr_eq(before.basis(), connect.basis()));
+        assert_eq!(connect.basis().client_id(), BUTTON_THING);
+        assert!(Arc::ptr_eq(connect.basis(), publish.basis()));
+        // The certificate was read once, for both bases.
+        assert!(Arc::ptr_eq(&before.basis().cert, &connect.basis().cert));
+        // A registry changed in what the connection does not use gives an equal basis: the one
+        // kept. One changed in what it uses gives a new one.
+        let mut same = authz.clone();
+        same.registry
+            .add_policy(policy::Policy::parse("Unattached", "test", ROOM_POLICY_JSON).unwrap());
+        assert_ne!(same.registry.generation(), authz.registry.generation());
+        let kept = pending(same.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(Arc::ptr_eq(connect.basis(), kept.basis()));
+        let mut changed = authz.clone();
+        changed
+            .registry
+            .detach_thing(&certificate_id(pki.button.leaf()), BUTTON_THING);
+        let after = pending(changed.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(!Arc::ptr_eq(connect.basis(), after.basis()));
+        assert!(!after.basis().thing.as_ref().unwrap().is_attached);
+    }
+
+    #[test]
+    fn ten_thousand_connections_of_one_certificate_add_nothing_to_the_ca_mode_registry() {
+        let pki = DefaultPki::generate().unwrap();
+        let room = policy::Policy::parse("room-policy", "test", ROOM_POLICY_JSON).unwrap();
+        let authz = CaModeAuthorizer::new(std::slice::from_ref(&pki.intermediate), room).unwrap();
+        let der = pki.button.leaf();
+        let topic = format!("room/{BUTTON_SERIAL}/status");
+        let mut held = Vec::new();
+        let mut after_first = None;
+        for i in 0..10_000 {
+            assert!(authz.admit(der).allowed, "connection {i}");
+            let conn = connection(der, &format!("{BUTTON_THING}-{i}"));
+            let connect = pending(authz.authorize(&conn, PolicyAction::Connect, &conn.client_id));
+            let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
+            assert_eq!(
+                connect.kind,
+                policy::DecisionKind::Allowed,
+                "connection {i}"
+            );
+            assert_eq!(
+                publish.kind,
+                policy::DecisionKind::Allowed,
+                "connection {i}"
+            );
+            // One basis per connection, shared by its decisions.
+            assert!(Arc::ptr_eq(connect.basis(), publish.basis()));
+            held.push((connect, publish));
+            let r = authz.registry();
+            match &after_first {
+                None => after_first = Some((r.clone(), r.generation())),
+                Some((first, generation)) => {
+                    assert_eq!(*r, *first, "connection {i} changed the registry");
+                    assert_eq!(r.generation(), *generation, "connection {i}");
+                }
+            }
+        }
+        let r = authz.registry();
+        assert_eq!(r.certificates().count(), 1);
+        assert_eq!(r.things().count(), 1);
+        assert_eq!(r.policies().count(), 1);
+        assert_eq!(Shared::lock(&authz.shared).certs.len(), 1);
+        // Every held decision shares the one reading of the certificate and the one policy.
+        let (c0, _) = &held[0];
+        for (c, _) in &held {
+            assert!(Arc::ptr_eq(&c.basis().cert, &c0.basis().cert));
+            assert!(Arc::ptr_eq(&c.basis().policies[0], &c0.basis().policies[0]));
+        }
     }
 }

@@ -119,19 +119,28 @@ pub(crate) fn policy_action(a: MqttAction) -> policy::Action {
     }
 }
 
-/// A policy decision as the broker recorded it: the request (action and value), the answer the
-/// policy engine returned and the broker enforced, what the broker did about it, and the
-/// connection's [`Basis`] the request was evaluated against (shared, not copied). The explanation
-/// is the same evaluation made again ([`PendingPolicy::resolve`]).
+/// An authorization the broker recorded, to be explained when the trace is assembled: a policy
+/// decision, as the request (action and value), the answer the policy engine returned and the
+/// broker enforced, what the broker did about it, and the connection's [`Basis`] the request was
+/// evaluated against (shared, not copied), explained by the same evaluation made again
+/// ([`PendingPolicy::resolve`]); or, in CA mode, a certificate admitted (the `registry` check).
 #[derive(Clone, Debug)]
 pub struct PendingPolicy {
-    pub action: MqttAction,
-    /// The policy engine's answer, as enforced.
+    /// The answer, as enforced (`Allowed` for an admitted certificate).
     pub kind: DecisionKind,
     pub enforcement: Enforcement,
-    /// The client id, topic or topic filter asked about.
-    value: Box<str>,
-    basis: Arc<Basis>,
+    what: What,
+}
+
+#[derive(Clone, Debug)]
+enum What {
+    Request {
+        action: MqttAction,
+        /// The client id, topic or topic filter asked about.
+        value: Box<str>,
+        basis: Arc<Basis>,
+    },
+    Admitted(super::policy_authz::Admission),
 }
 
 impl PendingPolicy {
@@ -139,17 +148,30 @@ impl PendingPolicy {
     /// the broker says otherwise.
     pub fn new(action: MqttAction, kind: DecisionKind, value: &str, basis: Arc<Basis>) -> Self {
         PendingPolicy {
-            action,
             kind,
             enforcement: Enforcement::CarriedOut,
-            value: value.into(),
-            basis,
+            what: What::Request {
+                action,
+                value: value.into(),
+                basis,
+            },
         }
     }
 
-    /// What the request was evaluated against.
-    pub fn basis(&self) -> &Arc<Basis> {
-        &self.basis
+    pub(crate) fn admitted(a: super::policy_authz::Admission) -> Self {
+        PendingPolicy {
+            kind: DecisionKind::Allowed,
+            enforcement: Enforcement::CarriedOut,
+            what: What::Admitted(a),
+        }
+    }
+
+    /// What the request was evaluated against (`None` for an admission).
+    pub fn basis(&self) -> Option<&Arc<Basis>> {
+        match &self.what {
+            What::Request { basis, .. } => Some(basis),
+            What::Admitted(_) => None,
+        }
     }
 
     /// The `policy` event: the decision with its explanation (`lines` and `detail`), from
@@ -157,14 +179,22 @@ impl PendingPolicy {
     /// another answer, the event keeps the recorded one (the one enforced) and its explanation
     /// says that the re-evaluation disagreed.
     pub fn resolve(self) -> EventKind {
-        let d = self.basis.evaluate(policy_action(self.action), &self.value);
+        let (action, value, basis) = match self.what {
+            What::Request {
+                action,
+                value,
+                basis,
+            } => (action, value, basis),
+            What::Admitted(a) => return a.resolve(),
+        };
+        let d = basis.evaluate(policy_action(action), &value);
         let (lines, detail) = if d.kind == self.kind {
             (d.lines(), d.detail())
         } else {
             disagreement(self.kind, &d)
         };
         EventKind::Policy(PolicyEvent {
-            action: self.action,
+            action,
             resource: d.resource,
             decision: match self.kind {
                 DecisionKind::Allowed => Decision::Allowed,

@@ -40,6 +40,20 @@ impl Shared {
         // Each update is one insert or one assignment: a panic elsewhere leaves it usable.
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The certificate `der` (id `id`) read once: kept if `registered`.
+    fn certificate(&mut self, id: &str, der: &[u8], registered: bool) -> Arc<Certificate> {
+        match self.certs.get(id) {
+            Some(c) if c.is(der) => c.clone(),
+            _ => {
+                let c = Arc::new(Certificate::from_der(der));
+                if registered {
+                    self.certs.insert(id.to_string(), c.clone());
+                }
+                c
+            }
+        }
+    }
 }
 
 impl PolicyAuthorizer {
@@ -177,16 +191,7 @@ fn basis_for(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> 
 fn build_basis(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> Basis {
     let id = certificate_id(&conn.cert_der);
     let mut sh = Shared::lock(shared);
-    let cert = match sh.certs.get(&id) {
-        Some(c) if c.is(&conn.cert_der) => c.clone(),
-        _ => {
-            let c = Arc::new(Certificate::from_der(&conn.cert_der));
-            if registry.certificate(&id).is_some() {
-                sh.certs.insert(id.clone(), c.clone());
-            }
-            c
-        }
-    };
+    let cert = sh.certificate(&id, &conn.cert_der, registry.certificate(&id).is_some());
     if *sh.region != registry.region {
         sh.region = registry.region.as_str().into();
     }
@@ -208,7 +213,7 @@ fn build_basis(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -
 
 /// A CA registered in CA mode, with rustls's verifier that has it as its only trust anchor.
 #[derive(Debug)]
-struct RegisteredCa {
+pub(crate) struct RegisteredCa {
     der: CertificateDer<'static>,
     id: String,
     /// Its subject, for people.
@@ -226,8 +231,8 @@ struct RegisteredCa {
 /// (as the only trust anchor, no intermediates), so the CA that signed it must be registered.
 #[derive(Debug)]
 pub struct CaModeAuthorizer {
-    cas: Vec<RegisteredCa>,
-    policy_name: String,
+    cas: Vec<Arc<RegisteredCa>>,
+    policy_name: Arc<str>,
     /// The CAs, the policy, and every certificate admitted so far with its thing.
     registry: Mutex<Registry>,
     shared: Mutex<Shared>,
@@ -283,14 +288,14 @@ impl CaModeAuthorizer {
                 status: policy::CaStatus::Active,
                 der: Some(der.to_vec()),
             });
-            registered.push(RegisteredCa {
+            registered.push(Arc::new(RegisteredCa {
                 der: der.clone(),
                 id,
                 name: names(der).0,
                 verifier,
-            });
+            }));
         }
-        let policy_name = policy.name.clone();
+        let policy_name = policy.name.as_str().into();
         registry.add_policy(policy);
         Ok(CaModeAuthorizer {
             cas: registered,
@@ -354,6 +359,53 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
     }
 }
 
+/// A certificate admitted in CA mode, as recorded: the certificate (read once, shared with its
+/// connections' bases), the registered CA that issued it by rustls's verdict, the policy it was
+/// attached to, and whether it was registered at this connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Admission {
+    cert: Arc<Certificate>,
+    ca: Arc<RegisteredCa>,
+    policy: Arc<str>,
+    first: bool,
+}
+
+impl Admission {
+    /// The `registry` check.
+    pub(crate) fn resolve(&self) -> EventKind {
+        let der = self.cert.der();
+        let id = certificate_id(der);
+        // The thing is the CN: admitted certificates have one.
+        let thing = common_name(der).unwrap_or_default();
+        let ca = &self.ca;
+        let registered = if self.first {
+            "registered ACTIVE automatically now, at its first connection"
+        } else {
+            "registered ACTIVE automatically at its first connection"
+        };
+        EventKind::Check {
+            check: CheckId::Registry,
+            ok: true,
+            reason: format!(
+                "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone); {registered}; attached to thing {thing} (its CN) and policy {}",
+                ca.name, self.policy
+            ),
+            about: None,
+            signature: None,
+            finished: None,
+            facts: vec![
+                Fact::new("certificate id", id),
+                Fact::new("status", CertStatus::Active.as_str()),
+                Fact::new("registered CA", ca.name.clone()),
+                Fact::new("CA id", ca.id.clone()),
+                Fact::new("thing", thing),
+                Fact::new("policy", self.policy.to_string()),
+            ],
+            failure: None,
+        }
+    }
+}
+
 impl Authorizer for CaModeAuthorizer {
     fn admit(&self, cert_der: &[u8]) -> Verdict {
         let id = certificate_id(cert_der);
@@ -407,38 +459,21 @@ impl Authorizer for CaModeAuthorizer {
             registry.add_certificate(CertificateRecord {
                 id: id.clone(),
                 status: CertStatus::Active,
-                things: vec![thing.clone()],
-                policies: vec![self.policy_name.clone()],
+                things: vec![thing],
+                policies: vec![self.policy_name.to_string()],
                 ca: Some(ca.id.clone()),
             });
         }
-        let registered = if first {
-            "registered ACTIVE automatically now, at its first connection"
-        } else {
-            "registered ACTIVE automatically at its first connection"
-        };
+        // Recorded as what was decided; its words are written when the trace is assembled.
+        let cert = Shared::lock(&self.shared).certificate(&id, cert_der, true);
         Verdict {
             allowed: true,
-            event: Explained::Now(EventKind::Check {
-                check: CheckId::Registry,
-                ok: true,
-                reason: format!(
-                    "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone); {registered}; attached to thing {thing} (its CN) and policy {}",
-                    ca.name, self.policy_name
-                ),
-                about: None,
-                signature: None,
-                finished: None,
-                facts: vec![
-                    Fact::new("certificate id", id),
-                    Fact::new("status", CertStatus::Active.as_str()),
-                    Fact::new("registered CA", ca.name.clone()),
-                    Fact::new("CA id", ca.id.clone()),
-                    Fact::new("thing", thing),
-                    Fact::new("policy", self.policy_name.clone()),
-                ],
-                failure: None,
-            }),
+            event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
+                cert,
+                ca: ca.clone(),
+                policy: self.policy_name.clone(),
+                first,
+            }))),
         }
     }
 
@@ -544,11 +579,20 @@ mod tests {
         conn.last_will_topic = Some(topic.clone());
         let connect = pending(authz.authorize(&conn, PolicyAction::Connect, BUTTON_THING));
         let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
-        assert!(!Arc::ptr_eq(before.basis(), connect.basis()));
-        assert_eq!(connect.basis().client_id(), BUTTON_THING);
-        assert!(Arc::ptr_eq(connect.basis(), publish.basis()));
+        assert!(!Arc::ptr_eq(
+            before.basis().unwrap(),
+            connect.basis().unwrap()
+        ));
+        assert_eq!(connect.basis().unwrap().client_id(), BUTTON_THING);
+        assert!(Arc::ptr_eq(
+            connect.basis().unwrap(),
+            publish.basis().unwrap()
+        ));
         // The certificate was read once, for both bases.
-        assert!(Arc::ptr_eq(&before.basis().cert, &connect.basis().cert));
+        assert!(Arc::ptr_eq(
+            &before.basis().unwrap().cert,
+            &connect.basis().unwrap().cert
+        ));
         // A registry changed in what the connection does not use gives an equal basis: the one
         // kept. One changed in what it uses gives a new one.
         let mut same = authz.clone();
@@ -556,14 +600,17 @@ mod tests {
             .add_policy(policy::Policy::parse("Unattached", "test", ROOM_POLICY_JSON).unwrap());
         assert_ne!(same.registry.generation(), authz.registry.generation());
         let kept = pending(same.authorize(&conn, PolicyAction::Publish, &topic));
-        assert!(Arc::ptr_eq(connect.basis(), kept.basis()));
+        assert!(Arc::ptr_eq(connect.basis().unwrap(), kept.basis().unwrap()));
         let mut changed = authz.clone();
         changed
             .registry
             .detach_thing(&certificate_id(pki.button.leaf()), BUTTON_THING);
         let after = pending(changed.authorize(&conn, PolicyAction::Publish, &topic));
-        assert!(!Arc::ptr_eq(connect.basis(), after.basis()));
-        assert!(!after.basis().thing.as_ref().unwrap().is_attached);
+        assert!(!Arc::ptr_eq(
+            connect.basis().unwrap(),
+            after.basis().unwrap()
+        ));
+        assert!(!after.basis().unwrap().thing.as_ref().unwrap().is_attached);
     }
 
     #[test]
@@ -575,8 +622,13 @@ mod tests {
         let topic = format!("room/{BUTTON_SERIAL}/status");
         let mut held = Vec::new();
         let mut after_first = None;
+        let mut admissions = Vec::new();
         for i in 0..10_000 {
-            assert!(authz.admit(der).allowed, "connection {i}");
+            let admitted = authz.admit(der);
+            assert!(admitted.allowed, "connection {i}");
+            if i < 2 {
+                admissions.push(admitted.event.resolve());
+            }
             let conn = connection(der, &format!("{BUTTON_THING}-{i}"));
             let connect = pending(authz.authorize(&conn, PolicyAction::Connect, &conn.client_id));
             let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
@@ -591,7 +643,10 @@ mod tests {
                 "connection {i}"
             );
             // One basis per connection, shared by its decisions.
-            assert!(Arc::ptr_eq(connect.basis(), publish.basis()));
+            assert!(Arc::ptr_eq(
+                connect.basis().unwrap(),
+                publish.basis().unwrap()
+            ));
             held.push((connect, publish));
             let r = authz.registry();
             match &after_first {
@@ -602,6 +657,32 @@ mod tests {
                 }
             }
         }
+        // The registry check, written at assembly: the first connection registered the
+        // certificate, the second found it registered.
+        let ca_id = certificate_id(&pki.intermediate);
+        for (i, e) in admissions.into_iter().enumerate() {
+            let crate::trace::EventKind::Check {
+                check,
+                ok,
+                reason,
+                facts,
+                ..
+            } = e
+            else {
+                panic!("a check: {e:?}")
+            };
+            assert_eq!((check, ok), (CheckId::Registry, true));
+            let fact = |n: &str| facts.iter().find(|f| f.name == n).map(|f| f.value.clone());
+            assert_eq!(fact("certificate id"), Some(certificate_id(der)));
+            assert_eq!(fact("thing").as_deref(), Some(BUTTON_THING));
+            assert_eq!(fact("CA id"), Some(ca_id.clone()));
+            assert_eq!(fact("policy").as_deref(), Some("room-policy"));
+            assert_eq!(
+                reason.contains("registered ACTIVE automatically now"),
+                i == 0,
+                "{reason}"
+            );
+        }
         let r = authz.registry();
         assert_eq!(r.certificates().count(), 1);
         assert_eq!(r.things().count(), 1);
@@ -610,8 +691,14 @@ mod tests {
         // Every held decision shares the one reading of the certificate and the one policy.
         let (c0, _) = &held[0];
         for (c, _) in &held {
-            assert!(Arc::ptr_eq(&c.basis().cert, &c0.basis().cert));
-            assert!(Arc::ptr_eq(&c.basis().policies[0], &c0.basis().policies[0]));
+            assert!(Arc::ptr_eq(
+                &c.basis().unwrap().cert,
+                &c0.basis().unwrap().cert
+            ));
+            assert!(Arc::ptr_eq(
+                &c.basis().unwrap().policies[0],
+                &c0.basis().unwrap().policies[0]
+            ));
         }
     }
 }

@@ -36,6 +36,10 @@ impl Certificate {
         *self.der == *der
     }
 
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
     pub fn vars(&self) -> Option<&CertVars> {
         self.vars.as_ref()
     }

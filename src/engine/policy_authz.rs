@@ -199,7 +199,7 @@ fn build_basis(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -
         sh.account = registry.account.as_str().into();
     }
     Basis {
-        policies: registry.attached_policies(&id),
+        policies: registry.attached_policies(&id).into_boxed_slice(),
         cert,
         client_id: conn.client_id.clone(),
         thing: registry.thing_context(&id, &conn.client_id).map(Box::new),

@@ -48,7 +48,7 @@ impl Certificate {
 /// Everything one connection's requests are evaluated against.
 #[derive(Debug, PartialEq)]
 pub struct Basis {
-    pub(crate) policies: Vec<Arc<Policy>>,
+    pub(crate) policies: Box<[Arc<Policy>]>,
     pub(crate) cert: Arc<Certificate>,
     pub(crate) client_id: String,
     pub(crate) thing: Option<Box<ThingContext>>,
@@ -63,7 +63,7 @@ impl Basis {
     /// The policies `policies` and the context `ctx` (its certificate variables without a DER).
     pub fn new(policies: Vec<Arc<Policy>>, ctx: &RequestContext) -> Basis {
         Basis {
-            policies,
+            policies: policies.into_boxed_slice(),
             cert: Arc::new(Certificate {
                 der: Box::default(),
                 vars: ctx.cert.clone(),

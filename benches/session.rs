@@ -75,6 +75,7 @@ async fn plain_session(s: &Scenario) {
             source_ip: peer.ip(),
             connect_attrs: Vec::new(),
             last_will_topic: None,
+            basis: Default::default(),
         };
         let mut buf = BytesMut::new();
         let mut version = None;

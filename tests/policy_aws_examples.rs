@@ -2,9 +2,10 @@
 //! expects the answer that page gives.
 
 use iotls::policy::{
-    evaluate, lint, resource_arn, Action, CertVars, Policy, RequestContext, ThingContext,
+    evaluate, lint, resource_arn, Action, Basis, CertVars, Policy, RequestContext, ThingContext,
     DEFAULT_ACCOUNT, DEFAULT_REGION,
 };
+use std::sync::Arc;
 
 const PUBSUB: &str = "https://docs.aws.amazon.com/iot/latest/developerguide/pub-sub-policy.html";
 const CONNECT: &str = "https://docs.aws.amazon.com/iot/latest/developerguide/connect-policy.html";
@@ -118,13 +119,57 @@ fn case(
     }
 }
 
+/// What a broker records for the decision `d` (the request, the answer, the policies and context
+/// it was evaluated against) explained as the trace's `policy` event explains it, at assembly: a
+/// difference from `d`'s own explanation, if any.
+fn compact_differs(p: Policy, c: &Case, d: &iotls::policy::Decision) -> Option<String> {
+    use iotls::engine::authz::PendingPolicy;
+    use iotls::trace::{EventKind, PolicyAction};
+    let action = match c.action {
+        Action::Connect => PolicyAction::Connect,
+        Action::Publish => PolicyAction::Publish,
+        Action::RetainPublish => PolicyAction::RetainPublish,
+        Action::Subscribe => PolicyAction::Subscribe,
+        Action::Receive => PolicyAction::Receive,
+    };
+    let basis = Arc::new(Basis::new(vec![Arc::new(p)], &c.ctx.0));
+    let EventKind::Policy(e) = PendingPolicy::new(action, d.kind, c.resource, basis).resolve()
+    else {
+        return Some("the recorded decision is not explained as a policy event".into());
+    };
+    if e.resource != d.resource {
+        return Some(format!(
+            "recorded resource {} vs {}",
+            e.resource, d.resource
+        ));
+    }
+    if e.lines != d.lines() {
+        return Some(format!(
+            "explained at assembly:\n{}\nexplained when decided:\n{}",
+            e.lines.join("\n"),
+            d.lines().join("\n")
+        ));
+    }
+    if e.detail != d.detail() {
+        return Some(format!(
+            "detail at assembly {} vs when decided {}",
+            e.detail,
+            d.detail()
+        ));
+    }
+    None
+}
+
 fn check(cases: Vec<Case>) {
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let p = Policy::parse("Example", c.source, &c.policy)
             .unwrap_or_else(|e| panic!("row {i}: {e}"));
         let arn = resource_arn(DEFAULT_REGION, DEFAULT_ACCOUNT, c.action, c.resource);
-        let d = evaluate(&[p], c.action, &arn, &c.ctx.0);
+        let d = evaluate(&[&p], c.action, &arn, &c.ctx.0);
+        if let Some(why) = compact_differs(p, c, &d) {
+            failures.push(format!("row {i} ({}): {why}", c.source));
+        }
         if d.kind.as_str() != c.want {
             failures.push(format!(
                 "row {i} ({}): {} {} as {:?}: got {}, want {}\n{}",

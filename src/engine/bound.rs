@@ -275,9 +275,7 @@ fn raw_time(r: &Raw) -> u64 {
 fn decisive(r: &Raw) -> bool {
     match r {
         Raw::Pending { .. } => true,
-        Raw::Policy { decision, .. } => {
-            decision.decision.kind != crate::policy::DecisionKind::Allowed
-        }
+        Raw::Policy { decision, .. } => decision.kind != crate::policy::DecisionKind::Allowed,
         Raw::Event { kind, .. } => match kind.as_ref() {
             EventKind::Policy(p) => !p.decision.allowed(),
             EventKind::Check { ok, .. } => !ok,

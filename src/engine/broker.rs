@@ -389,6 +389,7 @@ impl Broker {
                 source_ip: peer.ip(),
                 connect_attrs: Vec::new(),
                 last_will_topic: None,
+                basis: Default::default(),
             };
             self.mqtt(&mut tls, conn, &rec).await
         } else {

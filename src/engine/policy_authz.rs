@@ -2,16 +2,19 @@
 //! [`PolicyAuthorizer`] over a registry given in advance, and [`CaModeAuthorizer`] ("register your
 //! CA" with automatic registration), which admits any certificate a registered CA issued.
 
-use super::authz::{Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict};
+use super::authz::{
+    policy_action, Authorizer, Connection, Explained, MqttAction, PendingPolicy, Verdict,
+};
 use super::EngineError;
 use crate::pki::DefaultPki;
-use crate::policy::{self, certificate_id, Action, CertStatus, CertificateRecord, Registry, Thing};
-use crate::trace::{
-    CheckId, Enforcement, EventKind, Fact, Failure, FailureCode, PolicyAction, Side,
+use crate::policy::{
+    self, certificate_id, Basis, CertStatus, Certificate, CertificateRecord, Registry, Thing,
 };
+use crate::trace::{CheckId, EventKind, Fact, Failure, FailureCode, Side};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -19,21 +22,46 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 pub struct PolicyAuthorizer {
     pub registry: Registry,
+    shared: Arc<Mutex<Shared>>,
 }
 
-fn action(a: MqttAction) -> Action {
-    match a {
-        PolicyAction::Connect => Action::Connect,
-        PolicyAction::Publish => Action::Publish,
-        PolicyAction::RetainPublish => Action::RetainPublish,
-        PolicyAction::Subscribe => Action::Subscribe,
-        PolicyAction::Receive => Action::Receive,
+/// What the connections' [`Basis`]es share: each registered certificate read once (its
+/// variables), the region and account.
+#[derive(Debug, Default)]
+struct Shared {
+    /// By certificate id; only certificates the registry has, so it grows as the registry does.
+    certs: HashMap<String, Arc<Certificate>>,
+    region: Arc<str>,
+    account: Arc<str>,
+}
+
+impl Shared {
+    fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+        // Each update is one insert or one assignment: a panic elsewhere leaves it usable.
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The certificate `der` (id `id`) read once: kept if `registered`.
+    fn certificate(&mut self, id: &str, der: &[u8], registered: bool) -> Arc<Certificate> {
+        match self.certs.get(id) {
+            Some(c) if c.is(der) => c.clone(),
+            _ => {
+                let c = Arc::new(Certificate::from_der(der));
+                if registered {
+                    self.certs.insert(id.to_string(), c.clone());
+                }
+                c
+            }
+        }
     }
 }
 
 impl PolicyAuthorizer {
     pub fn new(registry: Registry) -> Self {
-        PolicyAuthorizer { registry }
+        PolicyAuthorizer {
+            registry,
+            shared: Arc::default(),
+        }
     }
 
     /// Load a registry file (docs/policy.md).
@@ -68,7 +96,7 @@ impl PolicyAuthorizer {
             ],
         )
         .expect("the built-in lesson's registry (tests/walkthroughs.rs)");
-        PolicyAuthorizer { registry: r }
+        PolicyAuthorizer::new(r)
     }
 
     /// The same, with the first button's certificate deactivated.
@@ -117,35 +145,75 @@ impl Authorizer for PolicyAuthorizer {
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-        decide(&self.registry, conn, a, value)
+        decide(&self.registry, &self.shared, conn, a, value)
     }
 }
 
 /// The policy decision on one request, with the policies the registry attaches to the connection's
-/// certificate.
-fn decide(registry: &Registry, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-    let mut ctx = registry.context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
-    ctx.connect_attrs = conn.connect_attrs.clone();
-    ctx.last_will_topic = conn.last_will_topic.clone();
-    let id = certificate_id(&conn.cert_der);
-    let policies = registry.policies_for(&id);
-    let arn = policy::resource_arn(&registry.region, &registry.account, action(a), value);
-    let d = policy::evaluate(&policies, action(a), &arn, &ctx);
+/// certificate, against the connection's [`Basis`].
+fn decide(
+    registry: &Registry,
+    shared: &Mutex<Shared>,
+    conn: &Connection,
+    a: MqttAction,
+    value: &str,
+) -> Verdict {
+    let basis = basis_for(registry, shared, conn);
+    let kind = basis.evaluate(policy_action(a), value).kind;
     Verdict {
-        allowed: d.kind == policy::DecisionKind::Allowed,
-        // The explanation is worked out when the trace is assembled; the broker says what it did
-        // about the decision (`Broker::enforce`).
-        event: Explained::Policy(Box::new(PendingPolicy {
-            action: a,
-            decision: d,
-            enforcement: Enforcement::CarriedOut,
-        })),
+        allowed: kind == policy::DecisionKind::Allowed,
+        // Recorded as the request and the answer; the explanation is the same evaluation made
+        // again when the trace is assembled. The broker says what it did about the decision
+        // (`Broker::enforce`).
+        event: Explained::Policy(Box::new(PendingPolicy::new(a, kind, value, basis))),
+    }
+}
+
+/// The connection's basis: the one it keeps while nothing it was built from has changed.
+fn basis_for(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> Arc<Basis> {
+    conn.basis.get(
+        registry.generation(),
+        |b| {
+            b.cert.is(&conn.cert_der)
+                && b.client_id == conn.client_id
+                && b.source_ip == Some(conn.source_ip)
+                && b.connect_attrs == conn.connect_attrs
+                && b.last_will_topic == conn.last_will_topic
+                && *b.region == registry.region
+                && *b.account == registry.account
+        },
+        || build_basis(registry, shared, conn),
+    )
+}
+
+/// What `conn`'s requests are evaluated against now: [`Registry::context_for`], with the
+/// certificate read once for all its connections, and the policies shared with the registry.
+fn build_basis(registry: &Registry, shared: &Mutex<Shared>, conn: &Connection) -> Basis {
+    let id = certificate_id(&conn.cert_der);
+    let mut sh = Shared::lock(shared);
+    let cert = sh.certificate(&id, &conn.cert_der, registry.certificate(&id).is_some());
+    if *sh.region != registry.region {
+        sh.region = registry.region.as_str().into();
+    }
+    if *sh.account != registry.account {
+        sh.account = registry.account.as_str().into();
+    }
+    Basis {
+        policies: registry.attached_policies(&id).into_boxed_slice(),
+        cert,
+        client_id: conn.client_id.clone(),
+        thing: registry.thing_context(&id, &conn.client_id).map(Box::new),
+        source_ip: Some(conn.source_ip),
+        connect_attrs: conn.connect_attrs.clone(),
+        last_will_topic: conn.last_will_topic.clone(),
+        region: sh.region.clone(),
+        account: sh.account.clone(),
     }
 }
 
 /// A CA registered in CA mode, with rustls's verifier that has it as its only trust anchor.
 #[derive(Debug)]
-struct RegisteredCa {
+pub(crate) struct RegisteredCa {
     der: CertificateDer<'static>,
     id: String,
     /// Its subject, for people.
@@ -163,10 +231,11 @@ struct RegisteredCa {
 /// (as the only trust anchor, no intermediates), so the CA that signed it must be registered.
 #[derive(Debug)]
 pub struct CaModeAuthorizer {
-    cas: Vec<RegisteredCa>,
-    policy_name: String,
+    cas: Vec<Arc<RegisteredCa>>,
+    policy_name: Arc<str>,
     /// The CAs, the policy, and every certificate admitted so far with its thing.
     registry: Mutex<Registry>,
+    shared: Mutex<Shared>,
 }
 
 /// The subject's CN, if the certificate has one.
@@ -219,19 +288,20 @@ impl CaModeAuthorizer {
                 status: policy::CaStatus::Active,
                 der: Some(der.to_vec()),
             });
-            registered.push(RegisteredCa {
+            registered.push(Arc::new(RegisteredCa {
                 der: der.clone(),
                 id,
                 name: names(der).0,
                 verifier,
-            });
+            }));
         }
-        let policy_name = policy.name.clone();
+        let policy_name = policy.name.as_str().into();
         registry.add_policy(policy);
         Ok(CaModeAuthorizer {
             cas: registered,
             policy_name,
             registry: Mutex::new(registry),
+            shared: Mutex::default(),
         })
     }
 
@@ -289,6 +359,53 @@ fn refused(cert_der: &[u8], id: &str, reason: String) -> Verdict {
     }
 }
 
+/// A certificate admitted in CA mode, as recorded: the certificate (read once, shared with its
+/// connections' bases), the registered CA that issued it by rustls's verdict, the policy it was
+/// attached to, and whether it was registered at this connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Admission {
+    cert: Arc<Certificate>,
+    ca: Arc<RegisteredCa>,
+    policy: Arc<str>,
+    first: bool,
+}
+
+impl Admission {
+    /// The `registry` check.
+    pub(crate) fn resolve(&self) -> EventKind {
+        let der = self.cert.der();
+        let id = certificate_id(der);
+        // The thing is the CN: admitted certificates have one.
+        let thing = common_name(der).unwrap_or_default();
+        let ca = &self.ca;
+        let registered = if self.first {
+            "registered ACTIVE automatically now, at its first connection"
+        } else {
+            "registered ACTIVE automatically at its first connection"
+        };
+        EventKind::Check {
+            check: CheckId::Registry,
+            ok: true,
+            reason: format!(
+                "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone); {registered}; attached to thing {thing} (its CN) and policy {}",
+                ca.name, self.policy
+            ),
+            about: None,
+            signature: None,
+            finished: None,
+            facts: vec![
+                Fact::new("certificate id", id),
+                Fact::new("status", CertStatus::Active.as_str()),
+                Fact::new("registered CA", ca.name.clone()),
+                Fact::new("CA id", ca.id.clone()),
+                Fact::new("thing", thing),
+                Fact::new("policy", self.policy.to_string()),
+            ],
+            failure: None,
+        }
+    }
+}
+
 impl Authorizer for CaModeAuthorizer {
     fn admit(&self, cert_der: &[u8]) -> Verdict {
         let id = certificate_id(cert_der);
@@ -342,42 +459,246 @@ impl Authorizer for CaModeAuthorizer {
             registry.add_certificate(CertificateRecord {
                 id: id.clone(),
                 status: CertStatus::Active,
-                things: vec![thing.clone()],
-                policies: vec![self.policy_name.clone()],
+                things: vec![thing],
+                policies: vec![self.policy_name.to_string()],
                 ca: Some(ca.id.clone()),
             });
         }
-        let registered = if first {
-            "registered ACTIVE automatically now, at its first connection"
-        } else {
-            "registered ACTIVE automatically at its first connection"
-        };
+        // Recorded as what was decided; its words are written when the trace is assembled.
+        let cert = Shared::lock(&self.shared).certificate(&id, cert_der, true);
         Verdict {
             allowed: true,
-            event: Explained::Now(EventKind::Check {
-                check: CheckId::Registry,
-                ok: true,
-                reason: format!(
-                    "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone); {registered}; attached to thing {thing} (its CN) and policy {}",
-                    ca.name, self.policy_name
-                ),
-                about: None,
-                signature: None,
-                finished: None,
-                facts: vec![
-                    Fact::new("certificate id", id),
-                    Fact::new("status", CertStatus::Active.as_str()),
-                    Fact::new("registered CA", ca.name.clone()),
-                    Fact::new("CA id", ca.id.clone()),
-                    Fact::new("thing", thing),
-                    Fact::new("policy", self.policy_name.clone()),
-                ],
-                failure: None,
-            }),
+            event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
+                cert,
+                ca: ca.clone(),
+                policy: self.policy_name.clone(),
+                first,
+            }))),
         }
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {
-        decide(&self.registry(), conn, a, value)
+        decide(&self.registry(), &self.shared, conn, a, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{BUTTON_SERIAL, BUTTON_THING, ROOM_POLICY_JSON};
+    use crate::trace::PolicyAction;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn connection(der: &[u8], client_id: &str) -> Connection {
+        Connection {
+            cert_der: der.to_vec(),
+            client_id: client_id.into(),
+            source_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            connect_attrs: Vec::new(),
+            last_will_topic: None,
+            basis: Default::default(),
+        }
+    }
+
+    fn pending(v: Verdict) -> PendingPolicy {
+        match v.event {
+            Explained::Policy(p) => *p,
+            Explained::Now(e) => panic!("not a policy decision: {e:?}"),
+        }
+    }
+
+    /// The explanation the broker computed when it decided, before decisions were recorded
+    /// compactly: the registry's context for the connection, evaluated there and then.
+    fn explained_at_decision(
+        registry: &Registry,
+        conn: &Connection,
+        a: MqttAction,
+        value: &str,
+    ) -> policy::Decision {
+        let mut ctx = registry.context_for(&conn.cert_der, &conn.client_id, Some(conn.source_ip));
+        ctx.connect_attrs = conn.connect_attrs.clone();
+        ctx.last_will_topic = conn.last_will_topic.clone();
+        let arn =
+            policy::resource_arn(&registry.region, &registry.account, policy_action(a), value);
+        let policies = registry.policies_for(&certificate_id(&conn.cert_der));
+        policy::evaluate(&policies, policy_action(a), &arn, &ctx)
+    }
+
+    #[test]
+    fn decisions_explained_at_assembly_are_the_ones_explained_when_decided() {
+        let pki = DefaultPki::generate().unwrap();
+        let authz = PolicyAuthorizer::pizza_default(&pki);
+        let mut conn = connection(pki.button.leaf(), BUTTON_THING);
+        let topic = format!("iotbutton/{BUTTON_SERIAL}");
+        let requests = [
+            (PolicyAction::Connect, BUTTON_THING.to_string()),
+            (PolicyAction::Publish, topic.clone()),
+            (PolicyAction::RetainPublish, topic.clone()),
+            (PolicyAction::Publish, "iotbutton/someone-else".to_string()),
+            (PolicyAction::Subscribe, "iotbutton/#".to_string()),
+            (PolicyAction::Receive, topic.clone()),
+        ];
+        let mut kinds = Vec::new();
+        for (round, attrs) in [vec![], vec!["PersistentConnect", "LastWill"]]
+            .into_iter()
+            .enumerate()
+        {
+            conn.connect_attrs = attrs.iter().map(|s| s.to_string()).collect();
+            conn.last_will_topic = (round == 1).then(|| topic.clone());
+            for (a, value) in &requests {
+                let at_decision = explained_at_decision(&authz.registry, &conn, *a, value);
+                let v = authz.authorize(&conn, *a, value);
+                assert_eq!(v.allowed, at_decision.kind == policy::DecisionKind::Allowed);
+                let crate::trace::EventKind::Policy(e) = pending(v).resolve() else {
+                    panic!("a policy event")
+                };
+                assert_eq!(e.resource, at_decision.resource);
+                assert_eq!(e.lines, at_decision.lines(), "{a:?} {value}");
+                assert_eq!(e.detail, at_decision.detail(), "{a:?} {value}");
+                kinds.push(at_decision.kind);
+            }
+        }
+        // The requests are allowed and denied, so both kinds of explanation are compared.
+        for k in [
+            policy::DecisionKind::Allowed,
+            policy::DecisionKind::ImplicitDeny,
+        ] {
+            assert!(kinds.contains(&k), "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn a_connection_keeps_its_basis_until_the_connect_changes_what_it_was_built_from() {
+        let pki = DefaultPki::generate().unwrap();
+        let authz = PolicyAuthorizer::pizza_default(&pki);
+        let mut conn = connection(pki.button.leaf(), "");
+        let topic = format!("iotbutton/{BUTTON_SERIAL}");
+        let before = pending(authz.authorize(&conn, PolicyAction::Connect, BUTTON_THING));
+        conn.client_id = BUTTON_THING.into();
+        conn.connect_attrs = vec!["LastWill".into()];
+        conn.last_will_topic = Some(topic.clone());
+        let connect = pending(authz.authorize(&conn, PolicyAction::Connect, BUTTON_THING));
+        let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(!Arc::ptr_eq(
+            before.basis().unwrap(),
+            connect.basis().unwrap()
+        ));
+        assert_eq!(connect.basis().unwrap().client_id(), BUTTON_THING);
+        assert!(Arc::ptr_eq(
+            connect.basis().unwrap(),
+            publish.basis().unwrap()
+        ));
+        // The certificate was read once, for both bases.
+        assert!(Arc::ptr_eq(
+            &before.basis().unwrap().cert,
+            &connect.basis().unwrap().cert
+        ));
+        // A registry changed in what the connection does not use gives an equal basis: the one
+        // kept. One changed in what it uses gives a new one.
+        let mut same = authz.clone();
+        same.registry
+            .add_policy(policy::Policy::parse("Unattached", "test", ROOM_POLICY_JSON).unwrap());
+        assert_ne!(same.registry.generation(), authz.registry.generation());
+        let kept = pending(same.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(Arc::ptr_eq(connect.basis().unwrap(), kept.basis().unwrap()));
+        let mut changed = authz.clone();
+        changed
+            .registry
+            .detach_thing(&certificate_id(pki.button.leaf()), BUTTON_THING);
+        let after = pending(changed.authorize(&conn, PolicyAction::Publish, &topic));
+        assert!(!Arc::ptr_eq(
+            connect.basis().unwrap(),
+            after.basis().unwrap()
+        ));
+        assert!(!after.basis().unwrap().thing.as_ref().unwrap().is_attached);
+    }
+
+    #[test]
+    fn ten_thousand_connections_of_one_certificate_add_nothing_to_the_ca_mode_registry() {
+        let pki = DefaultPki::generate().unwrap();
+        let room = policy::Policy::parse("room-policy", "test", ROOM_POLICY_JSON).unwrap();
+        let authz = CaModeAuthorizer::new(std::slice::from_ref(&pki.intermediate), room).unwrap();
+        let der = pki.button.leaf();
+        let topic = format!("room/{BUTTON_SERIAL}/status");
+        let mut held = Vec::new();
+        let mut after_first = None;
+        let mut admissions = Vec::new();
+        for i in 0..10_000 {
+            let admitted = authz.admit(der);
+            assert!(admitted.allowed, "connection {i}");
+            if i < 2 {
+                admissions.push(admitted.event.resolve());
+            }
+            let conn = connection(der, &format!("{BUTTON_THING}-{i}"));
+            let connect = pending(authz.authorize(&conn, PolicyAction::Connect, &conn.client_id));
+            let publish = pending(authz.authorize(&conn, PolicyAction::Publish, &topic));
+            assert_eq!(
+                connect.kind,
+                policy::DecisionKind::Allowed,
+                "connection {i}"
+            );
+            assert_eq!(
+                publish.kind,
+                policy::DecisionKind::Allowed,
+                "connection {i}"
+            );
+            // One basis per connection, shared by its decisions.
+            assert!(Arc::ptr_eq(
+                connect.basis().unwrap(),
+                publish.basis().unwrap()
+            ));
+            held.push((connect, publish));
+            let r = authz.registry();
+            match &after_first {
+                None => after_first = Some((r.clone(), r.generation())),
+                Some((first, generation)) => {
+                    assert_eq!(*r, *first, "connection {i} changed the registry");
+                    assert_eq!(r.generation(), *generation, "connection {i}");
+                }
+            }
+        }
+        // The registry check, written at assembly: the first connection registered the
+        // certificate, the second found it registered.
+        let ca_id = certificate_id(&pki.intermediate);
+        for (i, e) in admissions.into_iter().enumerate() {
+            let crate::trace::EventKind::Check {
+                check,
+                ok,
+                reason,
+                facts,
+                ..
+            } = e
+            else {
+                panic!("a check: {e:?}")
+            };
+            assert_eq!((check, ok), (CheckId::Registry, true));
+            let fact = |n: &str| facts.iter().find(|f| f.name == n).map(|f| f.value.clone());
+            assert_eq!(fact("certificate id"), Some(certificate_id(der)));
+            assert_eq!(fact("thing").as_deref(), Some(BUTTON_THING));
+            assert_eq!(fact("CA id"), Some(ca_id.clone()));
+            assert_eq!(fact("policy").as_deref(), Some("room-policy"));
+            assert_eq!(
+                reason.contains("registered ACTIVE automatically now"),
+                i == 0,
+                "{reason}"
+            );
+        }
+        let r = authz.registry();
+        assert_eq!(r.certificates().count(), 1);
+        assert_eq!(r.things().count(), 1);
+        assert_eq!(r.policies().count(), 1);
+        assert_eq!(Shared::lock(&authz.shared).certs.len(), 1);
+        // Every held decision shares the one reading of the certificate and the one policy.
+        let (c0, _) = &held[0];
+        for (c, _) in &held {
+            assert!(Arc::ptr_eq(
+                &c.basis().unwrap().cert,
+                &c0.basis().unwrap().cert
+            ));
+            assert!(Arc::ptr_eq(
+                &c.basis().unwrap().policies[0],
+                &c0.basis().unwrap().policies[0]
+            ));
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::document::{
     parse_cidr, Condition, Effect, Op, Policy, Qualifier, ResourceSpec, Seg, Statement, Template,
 };
 use super::pattern::{Pattern, Tok};
-use super::vars::{RequestContext, Value, Var};
+use super::vars::{ContextRef, RequestContext, Value, Var};
 use super::Action;
 
 /// The three answers of AWS IoT's TestAuthorization API.
@@ -176,6 +176,16 @@ pub fn evaluate<P: std::borrow::Borrow<Policy>>(
     resource_arn: &str,
     ctx: &RequestContext,
 ) -> Decision {
+    evaluate_in(policies, action, resource_arn, ctx.into())
+}
+
+/// [`evaluate`] over a borrowed context.
+pub(crate) fn evaluate_in<P: std::borrow::Borrow<Policy>>(
+    policies: &[P],
+    action: Action,
+    resource_arn: &str,
+    ctx: ContextRef<'_>,
+) -> Decision {
     let mut log = VarLog::default();
     let mut statements = Vec::new();
     for p in policies {
@@ -228,7 +238,7 @@ fn eval_statement(
     substitute: bool,
     action: Action,
     arn: &str,
-    ctx: &RequestContext,
+    ctx: ContextRef<'_>,
     log: &mut VarLog,
 ) -> StatementTrace {
     let at = StatementRef {
@@ -302,7 +312,7 @@ fn eval_statement(
 /// Substitutes variables. `wildcards`: whether `*`/`?` of the policy text are wildcards.
 fn substitute_template(
     t: &Template,
-    ctx: &RequestContext,
+    ctx: ContextRef<'_>,
     log: &mut VarLog,
     wildcards: bool,
 ) -> Result<Pattern, Vec<String>> {
@@ -348,7 +358,7 @@ fn literal_text(p: &Pattern) -> String {
 fn eval_condition(
     c: &Condition,
     effect: Effect,
-    ctx: &RequestContext,
+    ctx: ContextRef<'_>,
     log: &mut VarLog,
 ) -> ConditionTrace {
     let value = c.key_var.resolve(ctx);

@@ -34,6 +34,7 @@
 //! * [`lint()`] runs the Device Defender audit checks on one document.
 //! * [`cli`] is `iotls policy test` / `iotls policy lint`.
 
+mod basis;
 pub mod cli;
 mod document;
 mod eval;
@@ -42,6 +43,8 @@ mod pattern;
 mod registry;
 mod vars;
 
+pub use basis::Basis;
+pub(crate) use basis::Certificate;
 pub use document::{
     ActionSpec, Condition, Effect, Policy, PolicyDocument, PolicyError, ResourceSpec, Statement,
 };

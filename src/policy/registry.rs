@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,15 +102,34 @@ pub struct CertificateCheck {
 }
 
 /// Things, certificates, CAs and policies.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Registry {
     pub region: String,
     pub account: String,
     things: BTreeMap<String, Thing>,
     certificates: BTreeMap<String, CertificateRecord>,
     cas: BTreeMap<String, CaRecord>,
-    policies: BTreeMap<String, Policy>,
+    /// Shared with what a broker's connections were evaluated against ([`super::Basis`]).
+    policies: BTreeMap<String, Arc<Policy>>,
+    /// Changes with every change of things, certificates, CAs or policies, to a value no other
+    /// registry had ([`Registry::generation`]).
+    generation: u64,
 }
+
+/// Equal contents, whatever their history.
+impl PartialEq for Registry {
+    fn eq(&self, o: &Self) -> bool {
+        self.region == o.region
+            && self.account == o.account
+            && self.things == o.things
+            && self.certificates == o.certificates
+            && self.cas == o.cas
+            && self.policies == o.policies
+    }
+}
+
+/// The last generation handed out, across all registries.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Why a registry file was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -402,20 +423,36 @@ impl Registry {
         r
     }
 
+    /// Identifies this registry's contents: it changes with every change of its things,
+    /// certificates, CAs or policies (not of `region` and `account`, which are fields), to a value
+    /// no other registry had, so that a context built from it can tell it is still current.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn changed(&mut self) {
+        self.generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+
     pub fn add_policy(&mut self, p: Policy) {
-        self.policies.insert(p.name.clone(), p);
+        self.changed();
+        self.policies.insert(p.name.clone(), Arc::new(p));
     }
     pub fn add_thing(&mut self, t: Thing) {
+        self.changed();
         self.things.insert(t.name.clone(), t);
     }
     pub fn add_certificate(&mut self, c: CertificateRecord) {
+        self.changed();
         self.certificates.insert(c.id.clone(), c);
     }
     pub fn add_ca(&mut self, c: CaRecord) {
+        self.changed();
         self.cas.insert(c.id.clone(), c);
     }
     /// Sets a certificate's status; false if the certificate is unknown.
     pub fn set_certificate_status(&mut self, cert_id: &str, status: CertStatus) -> bool {
+        self.changed();
         self.certificates
             .get_mut(cert_id)
             .map(|c| c.status = status)
@@ -423,6 +460,7 @@ impl Registry {
     }
     /// Attaches a (registered) policy to a (registered) certificate.
     pub fn attach_policy(&mut self, cert_id: &str, policy: &str) -> bool {
+        self.changed();
         match (
             self.policies.contains_key(policy),
             self.certificates.get_mut(cert_id),
@@ -438,6 +476,7 @@ impl Registry {
     }
     /// Attaches a (registered) thing to a (registered) certificate.
     pub fn attach_thing(&mut self, cert_id: &str, thing: &str) -> bool {
+        self.changed();
         match (
             self.things.contains_key(thing),
             self.certificates.get_mut(cert_id),
@@ -453,6 +492,7 @@ impl Registry {
     }
     /// Detaches a thing from a certificate.
     pub fn detach_thing(&mut self, cert_id: &str, thing: &str) -> bool {
+        self.changed();
         self.certificates
             .get_mut(cert_id)
             .map(|c| c.things.retain(|t| t != thing))
@@ -460,10 +500,10 @@ impl Registry {
     }
 
     pub fn policy(&self, name: &str) -> Option<&Policy> {
-        self.policies.get(name)
+        self.policies.get(name).map(|p| &**p)
     }
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
-        self.policies.values()
+        self.policies.values().map(|p| &**p)
     }
     pub fn thing(&self, name: &str) -> Option<&Thing> {
         self.things.get(name)
@@ -497,7 +537,21 @@ impl Registry {
             .map(|c| {
                 c.policies
                     .iter()
-                    .filter_map(|p| self.policies.get(p))
+                    .filter_map(|p| self.policies.get(p).map(|p| &**p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// [`Self::policies_for`], shared rather than borrowed (for a context that outlives this
+    /// borrow of the registry).
+    pub fn attached_policies(&self, cert_id: &str) -> Vec<Arc<Policy>> {
+        self.certificates
+            .get(cert_id)
+            .map(|c| {
+                c.policies
+                    .iter()
+                    .filter_map(|p| self.policies.get(p).cloned())
                     .collect()
             })
             .unwrap_or_default()
@@ -576,18 +630,23 @@ impl Registry {
         ctx.account = self.account.clone();
         ctx.cert = CertVars::from_der(cert_der).ok();
         ctx.source_ip = source_ip;
-        if let Some(t) = self.things.get(client_id) {
-            let attached = self
-                .certificates
-                .get(&id)
-                .is_some_and(|c| c.things.iter().any(|n| n == client_id));
-            ctx.thing = Some(ThingContext {
-                name: t.name.clone(),
-                type_name: t.type_name.clone(),
-                attributes: t.attributes.clone(),
-                is_attached: attached,
-            });
-        }
+        ctx.thing = self.thing_context(&id, client_id);
         ctx
+    }
+
+    /// The thing named by the client id, as a request's context sees it (attached to the
+    /// certificate `cert_id` or not); `None` if the registry has no such thing.
+    pub fn thing_context(&self, cert_id: &str, client_id: &str) -> Option<ThingContext> {
+        let t = self.things.get(client_id)?;
+        let attached = self
+            .certificates
+            .get(cert_id)
+            .is_some_and(|c| c.things.iter().any(|n| n == client_id));
+        Some(ThingContext {
+            name: t.name.clone(),
+            type_name: t.type_name.clone(),
+            attributes: t.attributes.clone(),
+            is_attached: attached,
+        })
     }
 }

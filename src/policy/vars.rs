@@ -235,6 +235,36 @@ impl RequestContext {
     }
 }
 
+/// What one request is evaluated against, borrowed: the fields of a [`RequestContext`], or of a
+/// broker connection's [`super::Basis`], whose certificate variables are shared by every
+/// connection of that certificate (so the certificate is read once, not at every request).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContextRef<'a> {
+    pub client_id: &'a str,
+    pub cert: Option<&'a CertVars>,
+    pub thing: Option<&'a ThingContext>,
+    pub source_ip: Option<IpAddr>,
+    pub connect_attrs: &'a [String],
+    pub last_will_topic: Option<&'a str>,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+impl<'a> From<&'a RequestContext> for ContextRef<'a> {
+    fn from(c: &'a RequestContext) -> Self {
+        ContextRef {
+            client_id: &c.client_id,
+            cert: c.cert.as_ref(),
+            thing: c.thing.as_ref(),
+            source_ip: c.source_ip,
+            connect_attrs: &c.connect_attrs,
+            last_will_topic: c.last_will_topic.as_deref(),
+            region: &c.region,
+            account: &c.account,
+        }
+    }
+}
+
 /// Which value of a multi-valued attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sel {
@@ -413,9 +443,9 @@ impl Var {
         }
     }
 
-    pub fn resolve(&self, ctx: &RequestContext) -> Value {
+    pub fn resolve(&self, ctx: ContextRef<'_>) -> Value {
         match self {
-            Var::ClientId => Value::One(ctx.client_id.clone()),
+            Var::ClientId => Value::One(ctx.client_id.to_string()),
             Var::ThingName | Var::ThingTypeName | Var::ThingAttr(_) => {
                 let thing = match attached_thing(ctx) {
                     Ok(t) => t,
@@ -438,7 +468,7 @@ impl Var {
             }
             Var::IsAttached => Value::One(attached_thing(ctx).is_ok().to_string()),
             Var::Dn { issuer, attr, sel } => {
-                let Some(cert) = &ctx.cert else {
+                let Some(cert) = ctx.cert else {
                     return Value::Absent("no certificate authenticated this connection".into());
                 };
                 let map = if *issuer { &cert.issuer } else { &cert.subject };
@@ -450,7 +480,7 @@ impl Var {
                 )
             }
             Var::Alt { issuer, kind, sel } => {
-                let Some(cert) = &ctx.cert else {
+                let Some(cert) = ctx.cert else {
                     return Value::Absent("no certificate authenticated this connection".into());
                 };
                 let map = if *issuer {
@@ -466,7 +496,7 @@ impl Var {
                 )
             }
             Var::CertSerial | Var::CertificateId | Var::AvailableKeys => {
-                let Some(cert) = &ctx.cert else {
+                let Some(cert) = ctx.cert else {
                     return Value::Absent("no certificate authenticated this connection".into());
                 };
                 match self {
@@ -479,11 +509,11 @@ impl Var {
                 Some(ip) => Value::One(ip.to_string()),
                 None => Value::Absent("the source address is not known".into()),
             },
-            Var::ConnectAttributes => Value::Many(ctx.connect_attrs.clone()),
-            Var::LastWillTopic => match &ctx.last_will_topic {
+            Var::ConnectAttributes => Value::Many(ctx.connect_attrs.to_vec()),
+            Var::LastWillTopic => match ctx.last_will_topic {
                 Some(t) => Value::One(super::resource_arn(
-                    &ctx.region,
-                    &ctx.account,
+                    ctx.region,
+                    ctx.account,
                     super::Action::Publish,
                     t,
                 )),
@@ -495,8 +525,8 @@ impl Var {
 
 /// The thing the thing variables resolve to: AWS takes the thing name from the client id, and the
 /// thing must be attached to the certificate that authenticated the connection.
-fn attached_thing(ctx: &RequestContext) -> Result<&ThingContext, String> {
-    let Some(thing) = &ctx.thing else {
+fn attached_thing(ctx: ContextRef<'_>) -> Result<&ThingContext, String> {
+    let Some(thing) = ctx.thing else {
         return Err(format!(
             "no thing named `{}` (the client id) is in the registry",
             ctx.client_id

@@ -669,6 +669,7 @@ fn policies(trace: &Trace, registry: &Registry, leaf: &[u8], adds: &mut Vec<Add>
         source_ip,
         connect_attrs: Vec::new(),
         last_will_topic: None,
+        basis: Default::default(),
     };
     let mut admitted = None;
     for (at, e) in trace.events.iter().enumerate() {

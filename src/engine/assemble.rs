@@ -65,7 +65,7 @@ pub fn assemble(
                 client_random,
                 master_secret,
             } => Some(KeyLogEntry {
-                client_random: *client_random,
+                client_random: **client_random,
                 master_secret: master_secret.clone(),
             }),
             _ => None,
@@ -115,12 +115,12 @@ pub fn assemble(
                 b.push(phase, side, check.resolve(d.handshake_messages()), t_us);
             }
             Raw::Gap {
-                device,
-                broker,
+                sides,
                 events,
                 t_us,
             } => {
                 last_t = t_us;
+                let [device, broker] = *sides;
                 for x in d.gap(&device, &broker, events) {
                     b.push(x.phase, x.side, x.kind, t_us);
                 }

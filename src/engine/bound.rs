@@ -236,8 +236,7 @@ impl Bound {
         let mut out = Vec::new();
         if self.gap.iter().any(|g| g.records > 0) || self.gap_events > 0 {
             out.push(Raw::Gap {
-                device: self.gap[0].clone(),
-                broker: self.gap[1].clone(),
+                sides: Box::new(self.gap.clone()),
                 events: self.gap_events,
                 t_us: self.tail.front().map(|(_, r)| raw_time(r)).unwrap_or(t_us),
             });
@@ -310,9 +309,10 @@ mod tests {
             b.bytes(Side::Device, chunk, 0, |h| head.extend_from_slice(h));
         }
         let rest = b.take(0);
-        let Raw::Gap { device, broker, .. } = &rest[0] else {
+        let Raw::Gap { sides, .. } = &rest[0] else {
             panic!("no gap first: {:?}", rest.first());
         };
+        let [device, broker] = sides.as_ref();
         // 201 records: the head is the first 32 (the CCS among them), the tail the last 32.
         assert_eq!(head.len(), 6 + 31 * 105);
         assert_eq!(device.from_record, 32);
@@ -342,7 +342,7 @@ mod tests {
         });
         for _ in 0..HEAD_EVENTS {
             let _ = b.other(Raw::Key {
-                client_random: [0; 32],
+                client_random: Box::new([0; 32]),
                 master_secret: Vec::new(),
             });
             let _ = b.other(Raw::Event {

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::mqtt::{self, connect, frame, Packet, PacketType, QoS};
 pub use crate::mqtt::{Version, MAX_PACKET};
@@ -115,12 +115,22 @@ async fn fill<S: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     timeout: Duration,
 ) -> Result<(), ReadError> {
-    // Straight into `buf`: a buffer on the stack would be part of every waiting connection's
-    // future, 4 KiB for each connection the broker holds.
-    if buf.capacity() - buf.len() < READ_RESERVE {
-        buf.reserve(READ_RESERVE);
-    }
-    let n = match tokio::time::timeout(timeout, s.read_buf(buf)).await {
+    // Each poll reads into a buffer on the stack of that poll, and what arrived is appended to
+    // `buf`: while nothing arrives, a waiting connection holds no read buffer at all (neither in
+    // its future nor in `buf`, which [`read_msg`] lets go once it is empty).
+    let read = std::future::poll_fn(|cx| {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut rb = tokio::io::ReadBuf::new(&mut chunk);
+        match std::pin::Pin::new(&mut *s).poll_read(cx, &mut rb) {
+            std::task::Poll::Ready(Ok(())) => {
+                buf.extend_from_slice(rb.filled());
+                std::task::Poll::Ready(Ok(rb.filled().len()))
+            }
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    });
+    let n = match tokio::time::timeout(timeout, read).await {
         Err(_) => return Err(ReadError::Timeout),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(ReadError::Closed)
@@ -134,9 +144,8 @@ async fn fill<S: AsyncRead + Unpin>(
     Ok(())
 }
 
-/// Room made in the read buffer before each read: MQTT packets of devices are small; a larger
-/// one takes several reads.
-const READ_RESERVE: usize = 512;
+/// The most one read takes: MQTT packets of devices are small; a larger one takes several reads.
+const READ_CHUNK: usize = 4096;
 
 /// Read one packet, buffering partial data in `buf` (never more than [`MAX_PACKET`] of one
 /// packet: a larger one is refused from its fixed header). With `version` unknown (a broker
@@ -155,6 +164,10 @@ pub async fn read_msg<S: AsyncRead + Unpin>(
             continue;
         };
         let bytes = buf.split_to(len);
+        if buf.is_empty() {
+            // Nothing of a next packet yet: give the allocation back with the packet.
+            *buf = BytesMut::new();
+        }
         let v = if bytes[0] >> 4 == PacketType::Connect as u8 {
             let v = connect::protocol_version(&bytes).map_err(protocol)?;
             version.get_or_insert(v);

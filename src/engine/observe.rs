@@ -50,16 +50,29 @@ pub enum Raw {
     },
     /// A key-log line.
     Key {
-        client_random: [u8; 32],
+        client_random: Box<[u8; 32]>,
         master_secret: Vec<u8>,
     },
-    /// What a bounded recording left out (`serve`, [`super::bound`]), where it was.
+    /// What a bounded recording left out (`serve`, [`super::bound`]), where it was: the device's
+    /// records, then the broker's.
     Gap {
-        device: GapSide,
-        broker: GapSide,
+        sides: Box<[GapSide; 2]>,
         events: u64,
         t_us: u64,
     },
+}
+
+// Every observation of a held connection is one entry of its list: the rare, larger ones (key,
+// gap, events, verdicts) are boxed so an entry stays the size of `Bytes`.
+const _: () = assert!(std::mem::size_of::<Raw>() <= 40);
+
+/// Pushes onto a recording's list, growing it by a quarter (at least 8 entries) instead of
+/// doubling: a held session's list of about 20 entries then keeps a few spare slots, not a dozen.
+fn grow_push(raws: &mut Vec<Raw>, raw: Raw) {
+    if raws.len() == raws.capacity() {
+        raws.reserve_exact((raws.capacity() / 4).max(8));
+    }
+    raws.push(raw);
 }
 
 #[derive(Debug)]
@@ -106,7 +119,7 @@ impl Recorder {
                 None => return,
             },
         };
-        g.raws.push(raw);
+        grow_push(&mut g.raws, raw);
     }
 
     /// Appends bytes to the list, merging consecutive chunks in the same direction: chunking is
@@ -133,11 +146,14 @@ impl Recorder {
         {
             d.shrink_to_fit();
         }
-        raws.push(Raw::Bytes {
-            from,
-            data: data.to_vec(),
-            t_us,
-        });
+        grow_push(
+            raws,
+            Raw::Bytes {
+                from,
+                data: data.to_vec(),
+                t_us,
+            },
+        );
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -197,10 +213,13 @@ impl Recorder {
     }
 
     pub fn key(&self, client_random: [u8; 32], master_secret: &[u8]) {
-        self.lock().raws.push(Raw::Key {
-            client_random,
-            master_secret: master_secret.to_vec(),
-        });
+        grow_push(
+            &mut self.lock().raws,
+            Raw::Key {
+                client_random: Box::new(client_random),
+                master_secret: master_secret.to_vec(),
+            },
+        );
     }
 
     /// Everything recorded so far (with a bound: the head, the gap, the tail).

@@ -414,7 +414,7 @@ fn session_trace(
         t_us: 0,
     }];
     raws.extend(keys.iter().map(|k| Raw::Key {
-        client_random: k.client_random,
+        client_random: Box::new(k.client_random),
         master_secret: k.master_secret.clone(),
     }));
     raws.extend(c.chunks.iter().map(|ch| Raw::Bytes {

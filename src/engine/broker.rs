@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 /// How long the broker waits for a TLS handshake and for the CONNECT that follows it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -530,7 +529,7 @@ impl Broker {
             return refuse(format!("CONNECT as {:?}", echo(&client_id)));
         }
         // 3. The session: take over, resume or start.
-        let (tx, mut rx) = mpsc::unbounded_channel::<ToConn>();
+        let (tx, mut rx) = super::sessions::channel();
         let outbox = Outbox::new(tx);
         let attached = self.state().attach(&client_id, clean, &outbox);
         if write_msg(

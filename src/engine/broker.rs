@@ -63,6 +63,15 @@ fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
     v
 }
 
+/// Which TLS stream a connection runs on.
+#[derive(Clone, Copy)]
+enum Adaptor {
+    /// tokio-rustls over rustls's buffered `ServerConnection` (the tour, witnesses, live tours).
+    Buffered,
+    /// [`super::unbuffered::UnbufferedTls`]: buffers freed whenever empty (`iotls serve`).
+    Unbuffered,
+}
+
 /// A broker bound to a local port.
 #[derive(Clone)]
 pub struct Broker {
@@ -244,7 +253,9 @@ impl Broker {
             gate: Some(gate),
             ..self.clone()
         };
-        gated.serve_stream(stream, peer, rec, false).await;
+        gated
+            .serve_stream(stream, peer, rec, false, Adaptor::Buffered)
+            .await;
         Ok(())
     }
 
@@ -275,19 +286,33 @@ impl Broker {
         self.listener.accept().await.map_err(EngineError::Accept)
     }
 
-    /// Serve one accepted connection to its end.
+    /// Serve one accepted connection to its end (`iotls serve`). Its TLS runs on rustls's
+    /// unbuffered API ([`super::unbuffered`]): a held, idle connection keeps no TLS buffers.
     pub async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr, rec: Recorder, tap: bool) {
         let mode = if tap { TapMode::Both } else { TapMode::Off };
-        self.serve_tcp_mode(tcp, peer, rec, mode).await
+        self.serve_tcp_with(tcp, peer, rec, mode, Adaptor::Unbuffered)
+            .await
     }
 
-    /// [`Self::serve_tcp`], choosing which bytes the broker's tap records.
+    /// [`Self::serve_tcp`], choosing which bytes the broker's tap records (TLS by tokio-rustls).
     pub async fn serve_tcp_mode(
         &self,
         tcp: TcpStream,
         peer: SocketAddr,
         rec: Recorder,
         tap: TapMode,
+    ) {
+        self.serve_tcp_with(tcp, peer, rec, tap, Adaptor::Buffered)
+            .await
+    }
+
+    async fn serve_tcp_with(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        rec: Recorder,
+        tap: TapMode,
+        adaptor: Adaptor,
     ) {
         if tap == TapMode::Both {
             // The device is not iotls's own: the broker records the connection.
@@ -301,12 +326,18 @@ impl Broker {
             );
         }
         let stream = Tap::new(tcp, Side::Broker, rec.clone(), tap);
-        self.serve_stream(stream, peer, rec, tap == TapMode::Both)
+        self.serve_stream(stream, peer, rec, tap == TapMode::Both, adaptor)
             .await;
     }
 
-    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
-    where
+    async fn serve_stream<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        rec: Recorder,
+        drain_after: bool,
+        adaptor: Adaptor,
+    ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let cfg = match self.tls.as_ref() {
@@ -328,11 +359,40 @@ impl Broker {
                 return;
             }
         };
-        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        // Boxed: the handshake's state is needed only until it ends, not while the connection is
-        // held.
-        let accept = Box::pin(acceptor.accept(stream).into_fallible());
-        let mut tls = match tokio::time::timeout(self.deadline, accept).await {
+        match adaptor {
+            Adaptor::Buffered => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                // Boxed: the handshake's state is needed only until it ends, not while the
+                // connection is held.
+                let accept = Box::pin(acceptor.accept(stream).into_fallible());
+                let Some(tls) = self.handshake(accept, &rec).await else {
+                    return;
+                };
+                let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                let cert_der = cert.map(|c| c.to_vec());
+                self.serve_session(tls, cert_der, peer, rec, drain_after)
+                    .await
+            }
+            Adaptor::Unbuffered => {
+                let accept = Box::pin(super::unbuffered::accept(cfg, stream));
+                let Some(tls) = self.handshake(accept, &rec).await else {
+                    return;
+                };
+                let cert = tls.conn().peer_certificates().and_then(|c| c.first());
+                let cert_der = cert.map(|c| c.to_vec());
+                self.serve_session(tls, cert_der, peer, rec, drain_after)
+                    .await
+            }
+        }
+    }
+
+    /// The TLS handshake within the deadline; `None` (recorded) if it failed or timed out.
+    async fn handshake<F, T, S>(&self, accept: F, rec: &Recorder) -> Option<T>
+    where
+        F: std::future::Future<Output = Result<T, (std::io::Error, S)>>,
+        S: tokio::io::AsyncWrite + Unpin,
+    {
+        match tokio::time::timeout(self.deadline, accept).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -349,7 +409,7 @@ impl Broker {
                         })),
                     },
                 );
-                return;
+                None
             }
             Ok(Err((e, mut io))) => {
                 // The alert rustls wrote leaves before the connection closes (a live tour holds
@@ -366,19 +426,31 @@ impl Broker {
                         failure: Some(Box::new(handshake_failure(&e, Side::Device))),
                     },
                 );
-                return;
+                None
             }
-            Ok(Ok(t)) => t,
-        };
+            Ok(Ok(t)) => Some(t),
+        }
+    }
+
+    /// A connection after its handshake: the registry, MQTT to its end, close_notify.
+    async fn serve_session<T>(
+        &self,
+        mut tls: T,
+        cert_der: Option<Vec<u8>>,
+        peer: SocketAddr,
+        rec: Recorder,
+        drain_after: bool,
+    ) where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         // rustls finished the handshake: the broker has verified the device's Finished.
         rec.event(
             Phase::Finished,
             Side::Broker,
             finished_verified(Side::Broker),
         );
-        let cert_der = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-            Some(c) => c.to_vec(),
-            None => return,
+        let Some(cert_der) = cert_der else {
+            return;
         };
         // 1. Registry: is this certificate known and ACTIVE? Then 2. MQTT, to its end.
         let v = self.spec.authorizer.admit(&cert_der);

@@ -451,3 +451,313 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::broker::SharedTls;
+    use crate::engine::device;
+    use crate::engine::observe::Recorder;
+    use crate::engine::scenario::Scenario;
+    use crate::pki::DefaultPki;
+    use rustls::AlertDescription;
+    use rustls_pki_types::ServerName;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    /// A transport that counts the writes made on it (a flight should be one).
+    struct Counting<S> {
+        inner: S,
+        writes: Arc<AtomicUsize>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write(cx, data);
+            if let Poll::Ready(Ok(n)) = r {
+                if n > 0 {
+                    self.writes.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            r
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// The default scenario's broker configuration and a connected pair of TCP streams.
+    async fn setup(s: &Scenario) -> (Arc<ServerConfig>, TcpStream, TcpStream) {
+        let cfg = SharedTls::new(&s.broker)
+            .unwrap()
+            .config(&Recorder::new())
+            .unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (cfg, client.unwrap(), server.unwrap().0)
+    }
+
+    async fn client(
+        s: &Scenario,
+        tcp: TcpStream,
+    ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let cfg = device::tls_config(&s.device, &Recorder::new()).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+    }
+
+    fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+    }
+
+    #[tokio::test]
+    async fn a_device_handshakes_exchanges_data_and_gets_close_notify() {
+        let pki = DefaultPki::generate().unwrap();
+        let mut s = Scenario::from_pki(&pki);
+        s.broker.alpn = vec!["x-amzn-mqtt-ca".into()];
+        s.device.alpn = vec!["x-amzn-mqtt-ca".into()];
+        let (cfg, c, srv) = setup(&s).await;
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = Counting {
+            inner: srv,
+            writes: writes.clone(),
+        };
+        let server = async {
+            let mut tls = accept(cfg, counted).await.map_err(|(e, _)| e)?;
+            // ServerHello..ServerHelloDone, then ChangeCipherSpec + Finished: two writes.
+            let handshake_writes = writes.load(Ordering::SeqCst);
+            let cert = tls.conn().peer_certificates().unwrap()[0].clone();
+            let alpn = tls.conn().alpn_protocol().map(|p| p.to_vec());
+            let mut got = [0u8; 5];
+            tls.read_exact(&mut got).await?;
+            tls.write_all(b"world").await?;
+            tls.flush().await?;
+            tls.shutdown().await?;
+            io::Result::Ok((handshake_writes, cert, alpn, got))
+        };
+        let device = async {
+            let mut tls = client(&s, c).await?;
+            tls.write_all(b"hello").await?;
+            tls.flush().await?;
+            let mut got = Vec::new();
+            // Ends with Ok: the broker's close_notify, not a bare TCP close.
+            tls.read_to_end(&mut got).await?;
+            io::Result::Ok(got)
+        };
+        let (srv, dev) = tokio::time::timeout(LIMIT, async { tokio::join!(server, device) })
+            .await
+            .unwrap();
+        let (handshake_writes, cert, alpn, got) = srv.unwrap();
+        assert_eq!(
+            handshake_writes, 2,
+            "each flight of the broker is one write"
+        );
+        assert_eq!(cert, pki.button.chain[0]);
+        assert_eq!(alpn.as_deref(), Some(&b"x-amzn-mqtt-ca"[..]));
+        assert_eq!(&got, b"hello");
+        assert_eq!(dev.unwrap(), b"world");
+    }
+
+    /// The broker refuses the device; what each side sees.
+    async fn refused(s: &Scenario) -> (io::Error, io::Error) {
+        let (cfg, c, srv) = setup(s).await;
+        let server = async {
+            match accept(cfg, srv).await {
+                Ok(_) => panic!("the broker accepted a device it should refuse"),
+                Err((e, mut io)) => {
+                    io.flush().await.unwrap();
+                    e
+                }
+            }
+        };
+        let device = async {
+            let mut tls = client(s, c).await?;
+            // TLS 1.2 with a client certificate: the device's handshake ends before the broker
+            // has judged it; the alert comes on the first read.
+            let mut b = [0u8; 1];
+            tls.read(&mut b).await.map(|_| tls)
+        };
+        let (srv, dev) = tokio::time::timeout(LIMIT, async { tokio::join!(server, device) })
+            .await
+            .unwrap();
+        (srv, dev.expect_err("the device saw the refusal"))
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_device_gets_rustls_unknown_ca_alert() {
+        let pki = DefaultPki::generate().unwrap();
+        let mut s = Scenario::from_pki(&pki);
+        s.device.identity = pki.rogue_button.clone();
+        let (srv, dev) = refused(&s).await;
+        assert!(
+            matches!(
+                rustls_error(&srv),
+                Some(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer
+                ))
+            ),
+            "broker: {srv}"
+        );
+        assert!(
+            matches!(
+                rustls_error(&dev),
+                Some(rustls::Error::AlertReceived(AlertDescription::UnknownCA))
+            ),
+            "device: {dev}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_device_without_the_brokers_protocol_gets_no_application_protocol() {
+        let pki = DefaultPki::generate().unwrap();
+        let mut s = Scenario::from_pki(&pki);
+        s.broker.alpn = vec!["x-amzn-mqtt-ca".into()];
+        s.device.alpn = vec!["mqtt".into()];
+        let (srv, dev) = refused(&s).await;
+        assert!(
+            matches!(
+                rustls_error(&srv),
+                Some(rustls::Error::NoApplicationProtocol)
+            ),
+            "broker: {srv}"
+        );
+        assert!(
+            matches!(
+                rustls_error(&dev),
+                Some(rustls::Error::AlertReceived(
+                    AlertDescription::NoApplicationProtocol
+                ))
+            ),
+            "device: {dev}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_that_closes_mid_handshake_is_tls_handshake_eof() {
+        let pki = DefaultPki::generate().unwrap();
+        let s = Scenario::from_pki(&pki);
+        let (cfg, c, srv) = setup(&s).await;
+        drop(c);
+        let e = match tokio::time::timeout(LIMIT, accept(cfg, srv)).await.unwrap() {
+            Ok(_) => panic!("a handshake without a peer succeeded"),
+            Err((e, _)) => e,
+        };
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(e.to_string(), "tls handshake eof");
+    }
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn large_writes_and_reads_cross_record_boundaries() {
+        // 200,000 bytes: 13 records of 16 KiB and more than one 64 KiB write each way.
+        const N: usize = 200_000;
+        let pki = DefaultPki::generate().unwrap();
+        let s = Scenario::from_pki(&pki);
+        let (cfg, c, srv) = setup(&s).await;
+        let server = async {
+            let mut tls = accept(cfg, srv).await.map_err(|(e, _)| e)?;
+            // Read in small pieces: a record's rest waits in the stream for the next read.
+            let mut got = Vec::with_capacity(N);
+            let mut piece = [0u8; 1000];
+            while got.len() < N {
+                let n = tls.read(&mut piece).await?;
+                assert!(n > 0, "the device's data ended early, at {}", got.len());
+                got.extend_from_slice(&piece[..n]);
+            }
+            tls.write_all(&pattern(N, 7)).await?;
+            tls.shutdown().await?;
+            io::Result::Ok(got)
+        };
+        let device = async {
+            let mut tls = client(&s, c).await?;
+            tls.write_all(&pattern(N, 3)).await?;
+            tls.flush().await?;
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).await?;
+            io::Result::Ok(got)
+        };
+        let (srv, dev) = tokio::time::timeout(LIMIT, async { tokio::join!(server, device) })
+            .await
+            .unwrap();
+        assert!(
+            srv.unwrap() == pattern(N, 3),
+            "the broker read what was sent"
+        );
+        assert!(
+            dev.unwrap() == pattern(N, 7),
+            "the device read what was sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_keeps_no_buffers_after_a_complete_read() {
+        let pki = DefaultPki::generate().unwrap();
+        let s = Scenario::from_pki(&pki);
+        let (cfg, c, srv) = setup(&s).await;
+        let (to_server, mut sent) = tokio::sync::mpsc::channel::<()>(1);
+        let server = async {
+            let mut tls = accept(cfg, srv).await.map_err(|(e, _)| e)?;
+            sent.recv().await;
+            // 20,000 bytes: records of 16 KiB and the rest, read exactly.
+            let mut got = vec![0u8; 20_000];
+            tls.read_exact(&mut got).await?;
+            let after_read = (tls.incoming_capacity(), tls.buffered_capacity());
+            tls.write_all(b"ok").await?;
+            tls.flush().await?;
+            let after_write = tls.buffered_capacity();
+            // Idle: a read that waits for the device keeps nothing either.
+            let mut b = [0u8; 1];
+            let waited = tokio::time::timeout(Duration::from_millis(100), tls.read(&mut b)).await;
+            assert!(waited.is_err(), "the device sent nothing more");
+            let while_waiting = tls.buffered_capacity();
+            io::Result::Ok((got, after_read, after_write, while_waiting))
+        };
+        let device = async {
+            let mut tls = client(&s, c).await?;
+            tls.write_all(&pattern(20_000, 1)).await?;
+            tls.flush().await?;
+            to_server.send(()).await.unwrap();
+            let mut ok = [0u8; 2];
+            tls.read_exact(&mut ok).await?;
+            io::Result::Ok((tls, ok))
+        };
+        let (srv, dev) = tokio::time::timeout(LIMIT, async { tokio::join!(server, device) })
+            .await
+            .unwrap();
+        let (got, after_read, after_write, while_waiting) = srv.unwrap();
+        assert!(got == pattern(20_000, 1));
+        assert_eq!(&dev.unwrap().1, b"ok");
+        assert_eq!(after_read, (0, 0), "(incoming, all buffers) after the read");
+        assert_eq!(after_write, 0, "buffers after the write was flushed");
+        assert_eq!(while_waiting, 0, "buffers while waiting for the device");
+    }
+}

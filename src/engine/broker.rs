@@ -63,15 +63,6 @@ fn connect_attributes(clean_session: bool, will: bool) -> Vec<String> {
     v
 }
 
-/// Which TLS stream a connection runs on.
-#[derive(Clone, Copy)]
-enum Adaptor {
-    /// tokio-rustls over rustls's buffered `ServerConnection` (the tour, witnesses, live tours).
-    Buffered,
-    /// [`super::unbuffered::UnbufferedTls`]: buffers freed whenever empty (`iotls serve`).
-    Unbuffered,
-}
-
 /// A broker bound to a local port.
 #[derive(Clone)]
 pub struct Broker {
@@ -253,9 +244,7 @@ impl Broker {
             gate: Some(gate),
             ..self.clone()
         };
-        gated
-            .serve_stream(stream, peer, rec, false, Adaptor::Buffered)
-            .await;
+        gated.serve_stream(stream, peer, rec, false).await;
         Ok(())
     }
 
@@ -290,8 +279,8 @@ impl Broker {
     /// unbuffered API ([`super::unbuffered`]): a held, idle connection keeps no TLS buffers.
     pub async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr, rec: Recorder, tap: bool) {
         let mode = if tap { TapMode::Both } else { TapMode::Off };
-        self.serve_tcp_with(tcp, peer, rec, mode, Adaptor::Unbuffered)
-            .await
+        let stream = self.tapped(tcp, peer, &rec, mode);
+        self.serve_stream_unbuffered(stream, peer, rec, tap).await
     }
 
     /// [`Self::serve_tcp`], choosing which bytes the broker's tap records (TLS by tokio-rustls).
@@ -302,20 +291,21 @@ impl Broker {
         rec: Recorder,
         tap: TapMode,
     ) {
-        self.serve_tcp_with(tcp, peer, rec, tap, Adaptor::Buffered)
-            .await
+        let stream = self.tapped(tcp, peer, &rec, tap);
+        self.serve_stream(stream, peer, rec, tap == TapMode::Both)
+            .await;
     }
 
-    async fn serve_tcp_with(
+    /// The accepted connection, tapped; with both directions tapped (the device is not iotls's
+    /// own), the broker records the connection itself.
+    fn tapped(
         &self,
         tcp: TcpStream,
         peer: SocketAddr,
-        rec: Recorder,
+        rec: &Recorder,
         tap: TapMode,
-        adaptor: Adaptor,
-    ) {
+    ) -> Tap<TcpStream> {
         if tap == TapMode::Both {
-            // The device is not iotls's own: the broker records the connection.
             rec.event(
                 Phase::Connect,
                 Side::Device,
@@ -325,27 +315,18 @@ impl Broker {
                 },
             );
         }
-        let stream = Tap::new(tcp, Side::Broker, rec.clone(), tap);
-        self.serve_stream(stream, peer, rec, tap == TapMode::Both, adaptor)
-            .await;
+        Tap::new(tcp, Side::Broker, rec.clone(), tap)
     }
 
-    async fn serve_stream<S>(
-        &self,
-        stream: S,
-        peer: SocketAddr,
-        rec: Recorder,
-        drain_after: bool,
-        adaptor: Adaptor,
-    ) where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
+    /// One connection's TLS configuration, observed into `rec`; `None` (recorded as a broker
+    /// set-up error) if it cannot be built.
+    fn connection_config(&self, rec: &Recorder) -> Option<Arc<ServerConfig>> {
         let cfg = match self.tls.as_ref() {
-            Ok(shared) => shared.config(&rec).map_err(|e| e.to_string()),
+            Ok(shared) => shared.config(rec).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         };
-        let cfg = match cfg {
-            Ok(c) => c,
+        match cfg {
+            Ok(c) => Some(c),
             Err(e) => {
                 rec.event(
                     Phase::Connect,
@@ -356,34 +337,61 @@ impl Broker {
                         failure: None,
                     },
                 );
-                return;
-            }
-        };
-        match adaptor {
-            Adaptor::Buffered => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                // Boxed: the handshake's state is needed only until it ends, not while the
-                // connection is held.
-                let accept = Box::pin(acceptor.accept(stream).into_fallible());
-                let Some(tls) = self.handshake(accept, &rec).await else {
-                    return;
-                };
-                let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
-                let cert_der = cert.map(|c| c.to_vec());
-                self.serve_session(tls, cert_der, peer, rec, drain_after)
-                    .await
-            }
-            Adaptor::Unbuffered => {
-                let accept = Box::pin(super::unbuffered::accept(cfg, stream));
-                let Some(tls) = self.handshake(accept, &rec).await else {
-                    return;
-                };
-                let cert = tls.conn().peer_certificates().and_then(|c| c.first());
-                let cert_der = cert.map(|c| c.to_vec());
-                self.serve_session(tls, cert_der, peer, rec, drain_after)
-                    .await
+                None
             }
         }
+    }
+
+    // Each session future below is made in a block of its own: the TLS stream moves into it, and
+    // a binding still in scope at the `.await` would keep a second copy of the stream in the
+    // caller's future for as long as the connection is held.
+
+    /// A connection on tokio-rustls (the tour, witnesses, live tours).
+    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let session = {
+            let Some(cfg) = self.connection_config(&rec) else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            // Boxed: the handshake's state is needed only until it ends, not while the
+            // connection is held.
+            let accept = Box::pin(acceptor.accept(stream).into_fallible());
+            let Some(tls) = self.handshake(accept, &rec).await else {
+                return;
+            };
+            let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let cert_der = cert.map(|c| c.to_vec());
+            self.serve_session(tls, cert_der, peer, rec, drain_after)
+        };
+        session.await
+    }
+
+    /// A connection on rustls's unbuffered API (`iotls serve`).
+    async fn serve_stream_unbuffered<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        rec: Recorder,
+        drain_after: bool,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let session = {
+            let Some(cfg) = self.connection_config(&rec) else {
+                return;
+            };
+            let accept = Box::pin(super::unbuffered::accept(cfg, stream));
+            let Some(tls) = self.handshake(accept, &rec).await else {
+                return;
+            };
+            let cert = tls.conn().peer_certificates().and_then(|c| c.first());
+            let cert_der = cert.map(|c| c.to_vec());
+            self.serve_session(tls, cert_der, peer, rec, drain_after)
+        };
+        session.await
     }
 
     /// The TLS handshake within the deadline; `None` (recorded) if it failed or timed out.

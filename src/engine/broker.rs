@@ -274,13 +274,15 @@ impl Broker {
         self.listener.accept().await.map_err(EngineError::Accept)
     }
 
-    /// Serve one accepted connection to its end.
+    /// Serve one accepted connection to its end (`iotls serve`). Its TLS runs on rustls's
+    /// unbuffered API ([`super::unbuffered`]): a held, idle connection keeps no TLS buffers.
     pub async fn serve_tcp(&self, tcp: TcpStream, peer: SocketAddr, rec: Recorder, tap: bool) {
         let mode = if tap { TapMode::Both } else { TapMode::Off };
-        self.serve_tcp_mode(tcp, peer, rec, mode).await
+        let stream = self.tapped(tcp, peer, &rec, mode);
+        self.serve_stream_unbuffered(stream, peer, rec, tap).await
     }
 
-    /// [`Self::serve_tcp`], choosing which bytes the broker's tap records.
+    /// [`Self::serve_tcp`], choosing which bytes the broker's tap records (TLS by tokio-rustls).
     pub async fn serve_tcp_mode(
         &self,
         tcp: TcpStream,
@@ -288,8 +290,21 @@ impl Broker {
         rec: Recorder,
         tap: TapMode,
     ) {
+        let stream = self.tapped(tcp, peer, &rec, tap);
+        self.serve_stream(stream, peer, rec, tap == TapMode::Both)
+            .await;
+    }
+
+    /// The accepted connection, tapped; with both directions tapped (the device is not iotls's
+    /// own), the broker records the connection itself.
+    fn tapped(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        rec: &Recorder,
+        tap: TapMode,
+    ) -> Tap<TcpStream> {
         if tap == TapMode::Both {
-            // The device is not iotls's own: the broker records the connection.
             rec.event(
                 Phase::Connect,
                 Side::Device,
@@ -299,21 +314,18 @@ impl Broker {
                 },
             );
         }
-        let stream = Tap::new(tcp, Side::Broker, rec.clone(), tap);
-        self.serve_stream(stream, peer, rec, tap == TapMode::Both)
-            .await;
+        Tap::new(tcp, Side::Broker, rec.clone(), tap)
     }
 
-    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
+    /// One connection's TLS configuration, observed into `rec`; `None` (recorded as a broker
+    /// set-up error) if it cannot be built.
+    fn connection_config(&self, rec: &Recorder) -> Option<Arc<ServerConfig>> {
         let cfg = match self.tls.as_ref() {
-            Ok(shared) => shared.config(&rec).map_err(|e| e.to_string()),
+            Ok(shared) => shared.config(rec).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         };
-        let cfg = match cfg {
-            Ok(c) => c,
+        match cfg {
+            Ok(c) => Some(c),
             Err(e) => {
                 rec.event(
                     Phase::Connect,
@@ -324,14 +336,70 @@ impl Broker {
                         failure: None,
                     },
                 );
-                return;
+                None
             }
+        }
+    }
+
+    // Each session future below is made in a block of its own: the TLS stream moves into it, and
+    // a binding still in scope at the `.await` would keep a second copy of the stream in the
+    // caller's future for as long as the connection is held.
+
+    /// A connection on tokio-rustls (the tour, witnesses, live tours).
+    async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let session = {
+            let Some(cfg) = self.connection_config(&rec) else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            // Boxed: the handshake's state is needed only until it ends, not while the
+            // connection is held.
+            let accept = Box::pin(acceptor.accept(stream).into_fallible());
+            let Some(tls) = self.handshake(accept, &rec).await else {
+                return;
+            };
+            let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let cert_der = cert.map(|c| c.to_vec());
+            self.serve_session(tls, cert_der, peer, rec, drain_after)
         };
-        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        // Boxed: the handshake's state is needed only until it ends, not while the connection is
-        // held.
-        let accept = Box::pin(acceptor.accept(stream).into_fallible());
-        let mut tls = match tokio::time::timeout(self.deadline, accept).await {
+        session.await
+    }
+
+    /// A connection on rustls's unbuffered API (`iotls serve`).
+    async fn serve_stream_unbuffered<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        rec: Recorder,
+        drain_after: bool,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let session = {
+            let Some(cfg) = self.connection_config(&rec) else {
+                return;
+            };
+            let accept = Box::pin(super::unbuffered::accept(cfg, stream));
+            let Some(tls) = self.handshake(accept, &rec).await else {
+                return;
+            };
+            let cert = tls.conn().peer_certificates().and_then(|c| c.first());
+            let cert_der = cert.map(|c| c.to_vec());
+            self.serve_session(tls, cert_der, peer, rec, drain_after)
+        };
+        session.await
+    }
+
+    /// The TLS handshake within the deadline; `None` (recorded) if it failed or timed out.
+    async fn handshake<F, T, S>(&self, accept: F, rec: &Recorder) -> Option<T>
+    where
+        F: std::future::Future<Output = Result<T, (std::io::Error, S)>>,
+        S: tokio::io::AsyncWrite + Unpin,
+    {
+        match tokio::time::timeout(self.deadline, accept).await {
             Err(_) => {
                 rec.event(
                     Phase::Hello,
@@ -348,7 +416,7 @@ impl Broker {
                         })),
                     },
                 );
-                return;
+                None
             }
             Ok(Err((e, mut io))) => {
                 // The alert rustls wrote leaves before the connection closes (a live tour holds
@@ -365,19 +433,31 @@ impl Broker {
                         failure: Some(Box::new(handshake_failure(&e, Side::Device))),
                     },
                 );
-                return;
+                None
             }
-            Ok(Ok(t)) => t,
-        };
+            Ok(Ok(t)) => Some(t),
+        }
+    }
+
+    /// A connection after its handshake: the registry, MQTT to its end, close_notify.
+    async fn serve_session<T>(
+        &self,
+        mut tls: T,
+        cert_der: Option<Vec<u8>>,
+        peer: SocketAddr,
+        rec: Recorder,
+        drain_after: bool,
+    ) where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         // rustls finished the handshake: the broker has verified the device's Finished.
         rec.event(
             Phase::Finished,
             Side::Broker,
             finished_verified(Side::Broker),
         );
-        let cert_der = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-            Some(c) => c.to_vec(),
-            None => return,
+        let Some(cert_der) = cert_der else {
+            return;
         };
         // 1. Registry: is this certificate known and ACTIVE? Then 2. MQTT, to its end.
         let v = self.spec.authorizer.admit(&cert_der);

@@ -22,6 +22,7 @@ pub mod preflight;
 pub mod scenario;
 pub mod serve;
 pub mod sessions;
+pub mod unbuffered;
 pub mod verdict;
 pub mod witness;
 

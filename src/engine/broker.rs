@@ -5,7 +5,9 @@
 use super::authz::{Connection, Explained, MqttAction, Verdict};
 use super::device::{finished_verified, handshake_failure, handshake_words, CLOSE_GRACE};
 use super::mqtt_io::{read_msg, write_msg, Msg, ReadError, Version, NOT_AUTHORIZED};
-use super::observe::{drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Tap, TapMode};
+use super::observe::{
+    drain, ObservedClientVerifier, Recorder, RecordingKeyLog, Scoped, Sink, Tap, TapMode,
+};
 use super::scenario::BrokerSpec;
 use super::sessions::{Delivery, Outbox, State, ToConn};
 use super::EngineError;
@@ -95,6 +97,9 @@ pub struct SharedTls {
     known_cas: Arc<[rustls_pki_types::CertificateDer<'static>]>,
     cert: Arc<dyn rustls::server::ResolvesServerCert>,
     alpn: Vec<Vec<u8>>,
+    /// One configuration for every `serve` connection: its hooks record into the connection whose
+    /// handshake is being polled ([`Sink::Current`], [`super::observe::Scoped`]).
+    scoped: Option<Arc<ServerConfig>>,
 }
 
 impl SharedTls {
@@ -116,18 +121,31 @@ impl SharedTls {
             &provider,
         )
         .map_err(|e| EngineError::tls("broker certificate and key", e))?;
-        Ok(SharedTls {
+        let mut shared = SharedTls {
             provider,
             verifier,
             roots: spec.client_roots.clone().into(),
             known_cas: spec.known_cas.clone().into(),
             cert: Arc::new(rustls::sign::SingleCertAndKey::from(key)),
             alpn: spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        })
+            scoped: None,
+        };
+        shared.scoped = Some(shared.build(Sink::Current)?);
+        Ok(shared)
     }
 
     /// The TLS configuration for one connection, observed into `rec`.
     pub fn config(&self, rec: &Recorder) -> Result<Arc<ServerConfig>, EngineError> {
+        self.build(Sink::Own(rec.clone()))
+    }
+
+    /// The configuration every `serve` connection shares; its handshake must be polled inside a
+    /// [`super::observe::Scoped`] with the connection's recording.
+    pub fn scoped(&self) -> Option<Arc<ServerConfig>> {
+        self.scoped.clone()
+    }
+
+    fn build(&self, rec: Sink) -> Result<Arc<ServerConfig>, EngineError> {
         let verifier = ObservedClientVerifier {
             inner: self.verifier.clone(),
             roots: self.roots.clone(),
@@ -140,7 +158,7 @@ impl SharedTls {
             .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(self.cert.clone());
         cfg.key_log = Arc::new(RecordingKeyLog {
-            rec: rec.clone(),
+            rec,
             side: Side::Broker,
         });
         cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -319,8 +337,11 @@ impl Broker {
 
     /// One connection's TLS configuration, observed into `rec`; `None` (recorded as a broker
     /// set-up error) if it cannot be built.
-    fn connection_config(&self, rec: &Recorder) -> Option<Arc<ServerConfig>> {
+    fn connection_config(&self, rec: &Recorder, scoped: bool) -> Option<Arc<ServerConfig>> {
         let cfg = match self.tls.as_ref() {
+            Ok(shared) if scoped => shared
+                .scoped()
+                .ok_or_else(|| "the shared TLS configuration is missing".to_string()),
             Ok(shared) => shared.config(rec).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         };
@@ -343,7 +364,10 @@ impl Broker {
 
     // Each session future below is made in a block of its own: the TLS stream moves into it, and
     // a binding still in scope at the `.await` would keep a second copy of the stream in the
-    // caller's future for as long as the connection is held.
+    // caller's future for as long as the connection is held. The stream (≈ 1.3 KB) and the
+    // connection's request context go into the session boxed: an async fn keeps its arguments
+    // twice in its future (as it received them and as its body's bindings), so a large argument
+    // costs every held connection its size again.
 
     /// A connection on tokio-rustls (the tour, witnesses, live tours).
     async fn serve_stream<S>(&self, stream: S, peer: SocketAddr, rec: Recorder, drain_after: bool)
@@ -351,7 +375,7 @@ impl Broker {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let session = {
-            let Some(cfg) = self.connection_config(&rec) else {
+            let Some(cfg) = self.connection_config(&rec, false) else {
                 return;
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
@@ -363,7 +387,7 @@ impl Broker {
             };
             let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
             let cert_der = cert.map(|c| c.to_vec());
-            self.serve_session(tls, cert_der, peer, rec, drain_after)
+            self.serve_session(Box::new(tls), cert_der, peer, rec, drain_after)
         };
         session.await
     }
@@ -379,16 +403,21 @@ impl Broker {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let session = {
-            let Some(cfg) = self.connection_config(&rec) else {
+            let Some(cfg) = self.connection_config(&rec, true) else {
                 return;
             };
-            let accept = Box::pin(super::unbuffered::accept(cfg, stream));
+            // The shared configuration's verifier and key log record into this connection's
+            // recording while its handshake is polled.
+            let accept = Scoped {
+                rec: rec.clone(),
+                fut: Box::pin(super::unbuffered::accept(cfg, stream)),
+            };
             let Some(tls) = self.handshake(accept, &rec).await else {
                 return;
             };
             let cert = tls.conn().peer_certificates().and_then(|c| c.first());
             let cert_der = cert.map(|c| c.to_vec());
-            self.serve_session(tls, cert_der, peer, rec, drain_after)
+            self.serve_session(Box::new(tls), cert_der, peer, rec, drain_after)
         };
         session.await
     }
@@ -462,14 +491,14 @@ impl Broker {
         // 1. Registry: is this certificate known and ACTIVE? Then 2. MQTT, to its end.
         let v = self.spec.authorizer.admit(&cert_der);
         let (cause, reason) = if self.enforce(&rec, v, DENY_V4) {
-            let conn = Connection {
+            let conn = Box::new(Connection {
                 cert_der,
                 client_id: String::new(),
                 source_ip: peer.ip(),
                 connect_attrs: Vec::new(),
                 last_will_topic: None,
                 basis: Default::default(),
-            };
+            });
             self.mqtt(&mut tls, conn, &rec).await
         } else {
             (CloseCause::Refused, close("registry_refused", &[]))
@@ -497,7 +526,7 @@ impl Broker {
     async fn mqtt<S>(
         &self,
         tls: &mut S,
-        mut conn: Connection,
+        mut conn: Box<Connection>,
         rec: &Recorder,
     ) -> (CloseCause, String)
     where

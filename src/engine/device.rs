@@ -71,7 +71,7 @@ pub fn tls_config(spec: &DeviceSpec, rec: &Recorder) -> Result<Arc<ClientConfig>
     cfg.resumption = Resumption::disabled();
     cfg.alpn_protocols = spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     cfg.key_log = Arc::new(RecordingKeyLog {
-        rec: rec.clone(),
+        rec: super::observe::Sink::Own(rec.clone()),
         side: Side::Device,
     });
     Ok(Arc::new(cfg))

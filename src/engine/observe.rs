@@ -375,8 +375,75 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
 /// rustls's key log, into the recorder.
 #[derive(Debug)]
 pub struct RecordingKeyLog {
-    pub rec: Recorder,
+    pub rec: Sink,
     pub side: Side,
+}
+
+/// Where a hook rustls calls during a handshake (a verifier, the key log) records: into the
+/// recording it was made for (a TLS configuration made for one connection), or into the
+/// recording of the connection whose handshake this thread is advancing right now ([`Scoped`]).
+/// `serve` shares one configuration between all its connections that way: a configuration per
+/// connection was half a KiB more for every connection held.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    Own(Recorder),
+    Current,
+}
+
+thread_local! {
+    /// The recording of the handshake being polled on this thread (see [`Scoped`]).
+    static CURRENT: std::cell::RefCell<Option<Recorder>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Sink {
+    fn with(&self, f: impl FnOnce(&Recorder)) {
+        match self {
+            Sink::Own(r) => f(r),
+            Sink::Current => CURRENT.with(|c| match c.borrow().as_ref() {
+                Some(r) => f(r),
+                // rustls calls these hooks only while a handshake is polled, and `serve` polls
+                // every handshake inside a `Scoped`.
+                None => debug_assert!(false, "a scoped TLS hook was called outside a handshake"),
+            }),
+        }
+    }
+
+    pub fn pending(&self, check: Pending) {
+        self.with(|r| r.pending(check))
+    }
+
+    pub fn key(&self, client_random: [u8; 32], master_secret: &[u8]) {
+        self.with(|r| r.key(client_random, master_secret))
+    }
+
+    pub fn event(&self, phase: Phase, side: Side, kind: EventKind) {
+        self.with(|r| r.event(phase, side, kind))
+    }
+}
+
+/// A future polled with `rec` as this thread's current recording: the hooks of a shared TLS
+/// configuration ([`Sink::Current`]) that rustls calls while it is polled record into `rec`.
+pub struct Scoped<F> {
+    pub rec: Recorder,
+    pub fut: F,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Puts the previous recording back, also if the poll panics.
+        struct Restore(Option<Recorder>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = prev);
+            }
+        }
+        let this = &mut *self;
+        let _restore = Restore(CURRENT.with(|c| c.replace(Some(this.rec.clone()))));
+        Pin::new(&mut this.fut).poll(cx)
+    }
 }
 
 impl rustls::KeyLog for RecordingKeyLog {
@@ -659,7 +726,7 @@ pub struct ObservedClientVerifier {
     /// CAs the broker knows (registered CAs) that are not trust anchors by themselves: used only to
     /// tell a missing intermediate from an unknown issuer after rustls said UnknownIssuer.
     pub known_cas: Arc<[CertificateDer<'static>]>,
-    pub rec: Recorder,
+    pub rec: Sink,
 }
 
 impl ClientCertVerifier for ObservedClientVerifier {

@@ -15,7 +15,7 @@
 //!   deletes the topic's retained message (MQTT 3.1.1 §3.3.1.3).
 
 use crate::mqtt::topic::filter_matches;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -194,6 +194,12 @@ pub struct State {
     next_conn: u64,
     sessions: HashMap<String, Session>,
     retained: BTreeMap<String, Delivery>,
+    /// The client ids whose sessions have subscriptions: a publication visits these, not every
+    /// session (10,000 held devices that never subscribe cost a publish nothing).
+    subscribed: HashSet<String>,
+    /// When the first away session could expire (`None`: none is away): until then, looking for
+    /// expired sessions at every CONNECT and publish would visit every session for nothing.
+    next_expiry: Option<Instant>,
 }
 
 impl State {
@@ -217,6 +223,7 @@ impl State {
         }
         if clean {
             self.sessions.remove(client_id);
+            self.subscribed.remove(client_id);
         }
         let session_present = self.sessions.contains_key(client_id);
         let s = self
@@ -250,14 +257,18 @@ impl State {
             return;
         }
         if s.persistent {
+            let now = Instant::now();
             s.online = None;
-            s.offline_since = Some(Instant::now());
+            s.offline_since = Some(now);
+            let expiry = now + SESSION_EXPIRY;
+            self.next_expiry = Some(self.next_expiry.map_or(expiry, |e| e.min(expiry)));
             for d in unacked.into_iter().rev() {
                 s.queued.push_front(d);
             }
             s.queued.truncate(MAX_QUEUED);
         } else {
             self.sessions.remove(client_id);
+            self.subscribed.remove(client_id);
         }
     }
 
@@ -266,6 +277,7 @@ impl State {
         if let Some(s) = self.sessions.get_mut(client_id) {
             s.subs.retain(|(f, _)| f != filter);
             s.subs.push((filter.to_string(), granted));
+            self.subscribed.insert(client_id.to_string());
         }
     }
 
@@ -276,6 +288,9 @@ impl State {
         };
         let before = s.subs.len();
         s.subs.retain(|(f, _)| f != filter);
+        if s.subs.is_empty() {
+            self.subscribed.remove(client_id);
+        }
         s.subs.len() != before
     }
 
@@ -283,7 +298,10 @@ impl State {
     /// and the subscription's; keep QoS 1 messages for persistent sessions that are away.
     pub fn route(&mut self, d: &Delivery) {
         self.expire(Instant::now());
-        for s in self.sessions.values_mut() {
+        for id in &self.subscribed {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
             let Some(granted) = s
                 .subs
                 .iter()
@@ -332,10 +350,20 @@ impl State {
 
     /// Drop persistent sessions that have been away longer than [`SESSION_EXPIRY`].
     fn expire(&mut self, now: Instant) {
+        if self.next_expiry.is_none_or(|e| now < e) {
+            return;
+        }
         self.sessions.retain(|_, s| {
             s.offline_since
                 .is_none_or(|t| now.duration_since(t) < SESSION_EXPIRY)
         });
+        let sessions = &self.sessions;
+        self.subscribed.retain(|id| sessions.contains_key(id));
+        self.next_expiry = sessions
+            .values()
+            .filter_map(|s| s.offline_since)
+            .min()
+            .map(|t| t + SESSION_EXPIRY);
     }
 }
 
@@ -399,6 +427,62 @@ mod tests {
         // Clean session ends it.
         let (tx, _rx) = channel();
         assert!(!st.attach("p1", true, &Outbox::new(tx)).session_present);
+    }
+
+    #[test]
+    fn an_away_session_expires_after_the_expiry_and_not_before() {
+        let mut st = State::default();
+        let (tx, _rx) = channel();
+        let a = st.attach("p1", false, &Outbox::new(tx));
+        st.subscribe("p1", "p/t", 1);
+        let away = Instant::now();
+        st.detach("p1", a.conn, Vec::new());
+        st.expire(away + SESSION_EXPIRY - Duration::from_secs(1));
+        assert!(st.sessions.contains_key("p1"), "not yet");
+        st.expire(away + SESSION_EXPIRY + Duration::from_secs(1));
+        assert!(!st.sessions.contains_key("p1"), "expired");
+        assert!(
+            !st.subscribed.contains("p1"),
+            "and gone from the subscribers"
+        );
+        // Nothing is away any more: no session is looked at until one goes away again.
+        assert_eq!(st.next_expiry, None);
+        let (tx, _rx) = channel();
+        assert!(!st.attach("p1", false, &Outbox::new(tx)).session_present);
+    }
+
+    #[test]
+    fn a_publication_reaches_exactly_the_sessions_subscribed_to_it() {
+        let mut st = State::default();
+        let mut inboxes = Vec::new();
+        for i in 0..5 {
+            let (tx, rx) = channel();
+            st.attach(&format!("c{i}"), true, &Outbox::new(tx));
+            inboxes.push(rx);
+        }
+        st.subscribe("c1", "room/#", 1);
+        st.subscribe("c3", "room/+/load", 0);
+        st.subscribe("c4", "other/#", 1);
+        st.route(&d("room/7/load", 1));
+        let got: Vec<Vec<String>> = inboxes.iter_mut().map(received).collect();
+        assert_eq!(
+            got,
+            [
+                vec![],
+                vec!["room/7/load q1".to_string()],
+                vec![],
+                vec!["room/7/load q0".to_string()],
+                vec![]
+            ]
+        );
+        // Unsubscribed, or started again clean: no longer a subscriber.
+        assert!(st.unsubscribe("c1", "room/#"));
+        let (tx, rx) = channel();
+        st.attach("c3", true, &Outbox::new(tx));
+        inboxes[3] = rx;
+        st.route(&d("room/7/load", 1));
+        assert!(inboxes.iter_mut().all(|rx| received(rx).is_empty()));
+        assert_eq!(st.subscribed.len(), 1, "only c4 still subscribes");
     }
 
     #[test]

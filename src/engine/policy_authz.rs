@@ -368,6 +368,9 @@ pub(crate) struct Admission {
     ca: Arc<RegisteredCa>,
     policy: Arc<str>,
     first: bool,
+    /// rustls verified the certificate against its CA at this connection (always at the first;
+    /// later connections of the same certificate rely on that first verification).
+    verified_now: bool,
 }
 
 impl Admission {
@@ -387,8 +390,10 @@ impl Admission {
             check: CheckId::Registry,
             ok: true,
             reason: format!(
-                "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone); {registered}; attached to thing {thing} (its CN) and policy {}",
-                ca.name, self.policy
+                "certificate {id} was issued by the registered CA {} (ACTIVE; rustls verified it against that CA alone{}); {registered}; attached to thing {thing} (its CN) and policy {}",
+                ca.name,
+                if self.verified_now { "" } else { " when it was first admitted" },
+                self.policy
             ),
             about: None,
             signature: None,
@@ -409,6 +414,30 @@ impl Admission {
 impl Authorizer for CaModeAuthorizer {
     fn admit(&self, cert_der: &[u8]) -> Verdict {
         let id = certificate_id(cert_der);
+        // A certificate this broker has admitted before: these very bytes (the id is their
+        // SHA-256) were verified against their CA then, and this connection's handshake has
+        // verified the chain and its validity again, so the CA check (an ECDSA verification) is
+        // not made again at every connection. The registry check says which it was.
+        let known = {
+            let registry = self.registry();
+            registry
+                .certificate(&id)
+                .filter(|r| r.status == CertStatus::Active)
+                .and_then(|r| r.ca.clone())
+        };
+        if let Some(ca) = known.and_then(|ca_id| self.cas.iter().find(|c| c.id == ca_id)) {
+            let cert = Shared::lock(&self.shared).certificate(&id, cert_der, true);
+            return Verdict {
+                allowed: true,
+                event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
+                    cert,
+                    ca: ca.clone(),
+                    policy: self.policy_name.clone(),
+                    first: false,
+                    verified_now: false,
+                }))),
+            };
+        }
         let end = CertificateDer::from(cert_der.to_vec());
         let now = UnixTime::now();
         let mut rejections = Vec::new();
@@ -473,6 +502,7 @@ impl Authorizer for CaModeAuthorizer {
                 ca: ca.clone(),
                 policy: self.policy_name.clone(),
                 first,
+                verified_now: true,
             }))),
         }
     }
@@ -680,6 +710,13 @@ mod tests {
             assert_eq!(
                 reason.contains("registered ACTIVE automatically now"),
                 i == 0,
+                "{reason}"
+            );
+            // The first connection's admission verified the certificate against its CA; the
+            // second relied on that and says so.
+            assert_eq!(
+                reason.contains("against that CA alone when it was first admitted"),
+                i == 1,
                 "{reason}"
             );
         }

@@ -31,6 +31,36 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The button publishes `message` (`-f FILE` or `-m TEXT`) `repeat` times at QoS 1 to `topic`
+/// with `mosquitto_pub`, which must succeed within [`SESSION`].
+fn publish_repeated(
+    dir: &std::path::Path,
+    port: &str,
+    topic: &str,
+    message: [&std::ffi::OsStr; 2],
+    repeat: usize,
+) {
+    let mut publisher = Owned(
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", port, "--cafile"])
+            .arg(dir.join("root.pem"))
+            .arg("--cert")
+            .arg(dir.join("button.pem"))
+            .arg("--key")
+            .arg(dir.join("button.key"))
+            .args(["-i", "pizza-button-1", "-t", topic, "-q", "1"])
+            .args(message)
+            .args(["--repeat", &repeat.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto_pub"),
+    );
+    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
+    assert!(status.success(), "mosquitto_pub: {status:?}");
+}
+
 const MESSAGES: usize = 1500;
 const PAYLOAD: usize = 8 * 1024;
 
@@ -54,25 +84,13 @@ fn a_long_serve_session_keeps_its_ends_and_counts_the_gap_exactly() {
     )
     .unwrap();
     let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
-    let mut publisher = Owned(
-        Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port, "--cafile"])
-            .arg(dir.join("root.pem"))
-            .arg("--cert")
-            .arg(dir.join("button.pem"))
-            .arg("--key")
-            .arg(dir.join("button.key"))
-            .args(["-i", "pizza-button-1", "-t", &topic, "-q", "1", "-f"])
-            .arg(&payload)
-            .args(["--repeat", &MESSAGES.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto_pub"),
+    publish_repeated(
+        &dir,
+        &port,
+        &topic,
+        ["-f".as_ref(), payload.as_os_str()],
+        MESSAGES,
     );
-    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
-    assert!(status.success(), "mosquitto_pub: {status:?}");
     let (up, down) = relay.finish();
     let line_len;
     let t: Value = {
@@ -278,25 +296,13 @@ fn packets_cut_by_the_gap_are_not_guessed_at() {
     let payload = dir.join("payload.bin");
     std::fs::write(&payload, vec![b'p'; 20 * 1024]).unwrap();
     let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
-    let mut publisher = Owned(
-        Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port, "--cafile"])
-            .arg(dir.join("root.pem"))
-            .arg("--cert")
-            .arg(dir.join("button.pem"))
-            .arg("--key")
-            .arg(dir.join("button.key"))
-            .args(["-i", "pizza-button-1", "-t", &topic, "-q", "1", "-f"])
-            .arg(&payload)
-            .args(["--repeat", "200"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto_pub"),
+    publish_repeated(
+        &dir,
+        &port,
+        &topic,
+        ["-f".as_ref(), payload.as_os_str()],
+        200,
     );
-    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
-    assert!(status.success(), "mosquitto_pub: {status:?}");
     let t = serve
         .wait_for_trace(SESSION, |_| true)
         .unwrap_or_else(|| panic!("no trace\n{}", serve.show_now()));
@@ -361,24 +367,13 @@ fn reproduce_checks_the_records_after_the_gap() {
     let mut serve = Serve::start_with(&dir, 1, &["--reproduce".as_ref(), calc.as_os_str()]);
     let port = serve.addr.rsplit(':').next().unwrap().to_string();
     let topic = format!("iotbutton/{}", iotls::pki::BUTTON_SERIAL);
-    let mut publisher = Owned(
-        Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port, "--cafile"])
-            .arg(dir.join("root.pem"))
-            .arg("--cert")
-            .arg(dir.join("button.pem"))
-            .arg("--key")
-            .arg(dir.join("button.key"))
-            .args(["-i", "pizza-button-1", "-t", &topic, "-q", "1"])
-            .args(["-m", "one margherita", "--repeat", "80"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto_pub"),
+    publish_repeated(
+        &dir,
+        &port,
+        &topic,
+        ["-m".as_ref(), "one margherita".as_ref()],
+        80,
     );
-    let status = wait_bounded(&mut publisher.0, SESSION).expect("mosquitto_pub ends");
-    assert!(status.success(), "mosquitto_pub: {status:?}");
     let t = serve
         .wait_for_trace(SESSION, |_| true)
         .unwrap_or_else(|| panic!("no trace\n{}", serve.show_now()));

@@ -227,12 +227,6 @@ impl Broker {
             .expect("bound listener has an address")
     }
 
-    /// The TLS configuration for one connection, observed into `rec` (everything but the
-    /// recording parts built anew: see [`SharedTls`] for what a broker shares).
-    pub fn tls_config(spec: &BrokerSpec, rec: &Recorder) -> Result<Arc<ServerConfig>, EngineError> {
-        SharedTls::new(spec)?.config(rec)
-    }
-
     /// Accept one connection and serve it to the end, recording into `rec`. With `tap`, the
     /// broker's transport is tapped too (used when the device is not iotls's own).
     pub async fn serve_one(&self, rec: Recorder, tap: bool) -> Result<(), EngineError> {

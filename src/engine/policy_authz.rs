@@ -260,6 +260,29 @@ fn names(der: &[u8]) -> (String, String) {
 }
 
 impl CaModeAuthorizer {
+    /// The admission of a certificate issued by `ca`, recorded as what was decided; its words are
+    /// written when the trace is assembled.
+    fn admitted(
+        &self,
+        id: &str,
+        cert_der: &[u8],
+        ca: &Arc<RegisteredCa>,
+        first: bool,
+        verified_now: bool,
+    ) -> Verdict {
+        let cert = Shared::lock(&self.shared).certificate(id, cert_der, true);
+        Verdict {
+            allowed: true,
+            event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
+                cert,
+                ca: ca.clone(),
+                policy: self.policy_name.clone(),
+                first,
+                verified_now,
+            }))),
+        }
+    }
+
     /// Register `cas` (ACTIVE) and the policy every admitted certificate is attached to.
     pub fn new(
         cas: &[CertificateDer<'static>],
@@ -426,17 +449,7 @@ impl Authorizer for CaModeAuthorizer {
                 .and_then(|r| r.ca.clone())
         };
         if let Some(ca) = known.and_then(|ca_id| self.cas.iter().find(|c| c.id == ca_id)) {
-            let cert = Shared::lock(&self.shared).certificate(&id, cert_der, true);
-            return Verdict {
-                allowed: true,
-                event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
-                    cert,
-                    ca: ca.clone(),
-                    policy: self.policy_name.clone(),
-                    first: false,
-                    verified_now: false,
-                }))),
-            };
+            return self.admitted(&id, cert_der, ca, false, false);
         }
         let end = CertificateDer::from(cert_der.to_vec());
         let now = UnixTime::now();
@@ -493,18 +506,8 @@ impl Authorizer for CaModeAuthorizer {
                 ca: Some(ca.id.clone()),
             });
         }
-        // Recorded as what was decided; its words are written when the trace is assembled.
-        let cert = Shared::lock(&self.shared).certificate(&id, cert_der, true);
-        Verdict {
-            allowed: true,
-            event: Explained::Policy(Box::new(PendingPolicy::admitted(Admission {
-                cert,
-                ca: ca.clone(),
-                policy: self.policy_name.clone(),
-                first,
-                verified_now: true,
-            }))),
-        }
+        drop(registry);
+        self.admitted(&id, cert_der, ca, first, true)
     }
 
     fn authorize(&self, conn: &Connection, a: MqttAction, value: &str) -> Verdict {

@@ -222,8 +222,7 @@ impl State {
             old.tx.send(ToConn::TakenOver);
         }
         if clean {
-            self.sessions.remove(client_id);
-            self.subscribed.remove(client_id);
+            self.end(client_id);
         }
         let session_present = self.sessions.contains_key(client_id);
         let s = self
@@ -267,9 +266,14 @@ impl State {
             }
             s.queued.truncate(MAX_QUEUED);
         } else {
-            self.sessions.remove(client_id);
-            self.subscribed.remove(client_id);
+            self.end(client_id);
         }
+    }
+
+    /// The session of `client_id` ends, with its subscriptions.
+    fn end(&mut self, client_id: &str) {
+        self.sessions.remove(client_id);
+        self.subscribed.remove(client_id);
     }
 
     /// Add (or replace) a subscription of `client_id`'s session.

@@ -119,6 +119,44 @@ pub fn run_lesson(
     Ok(trace)
 }
 
+/// Handles every event already waiting before the next draw (a mouse-wheel burst); returns whether
+/// the screen changed. A request `stop` sees (quit, re-run, …) ends the burst, and so do a signal
+/// (e.g. SIGHUP: the terminal went away, and a dead terminal reads as an endless stream of events)
+/// and a burst that never ends.
+fn handle_burst(
+    terminal: &mut Terminal<CrosstermBackend<io::Stdout>>,
+    trace: &Trace,
+    state: &mut AppState,
+    stop: impl Fn(&AppState) -> bool,
+) -> io::Result<bool> {
+    let mut dirty = false;
+    let mut burst = 0;
+    loop {
+        let size = terminal.size()?;
+        let screen = Rect::new(0, 0, size.width, size.height);
+        let action = match event::read()? {
+            Event::Key(k) => action_for_key(k, state),
+            Event::Mouse(m) => action_for_mouse(m, trace, state, screen),
+            Event::Resize(..) => {
+                terminal.autoresize()?;
+                dirty = true;
+                None
+            }
+            _ => None,
+        };
+        if let Some(a) = action {
+            state.update(trace, a);
+            state.clamp_overlay(super::view::overlay_max_scroll(state, screen));
+            dirty = true;
+        }
+        burst += 1;
+        if stop(state) || signals::received() || burst >= MAX_BURST || !event::poll(Duration::ZERO)?
+        {
+            return Ok(dirty);
+        }
+    }
+}
+
 /// The loop over recorded runs: `r` runs the lesson again, a break-it swap runs it with the swap.
 fn recorded_loop(
     trace: &mut Trace,
@@ -147,39 +185,9 @@ fn recorded_loop(
         if !event::poll(POLL)? {
             continue;
         }
-        // Handle every event already waiting before drawing again (mouse-wheel bursts).
-        let mut burst = 0;
-        loop {
-            let size = terminal.size()?;
-            let screen = Rect::new(0, 0, size.width, size.height);
-            let action = match event::read()? {
-                Event::Key(k) => action_for_key(k, state),
-                Event::Mouse(m) => action_for_mouse(m, trace, state, screen),
-                Event::Resize(..) => {
-                    terminal.autoresize()?;
-                    dirty = true;
-                    None
-                }
-                _ => None,
-            };
-            if let Some(a) = action {
-                state.update(trace, a);
-                state.clamp_overlay(super::view::overlay_max_scroll(state, screen));
-                dirty = true;
-            }
-            burst += 1;
-            // A signal (e.g. SIGHUP: the terminal went away, and a dead terminal reads as an
-            // endless stream of events) ends the burst; so does a burst that never ends.
-            if state.quit
-                || state.rerun_requested
-                || state.break_requested.is_some()
-                || signals::received()
-                || burst >= MAX_BURST
-                || !event::poll(Duration::ZERO)?
-            {
-                break;
-            }
-        }
+        dirty |= handle_burst(&mut terminal, trace, state, |s| {
+            s.quit || s.rerun_requested || s.break_requested.is_some()
+        })?;
         if state.quit {
             break;
         }
@@ -406,38 +414,13 @@ fn live_loop(
         if !event::poll(LIVE_POLL)? {
             continue;
         }
-        let mut burst = 0;
-        loop {
-            let size = terminal.size()?;
-            let screen = Rect::new(0, 0, size.width, size.height);
-            let action = match event::read()? {
-                Event::Key(k) => action_for_key(k, state),
-                Event::Mouse(m) => action_for_mouse(m, trace, state, screen),
-                Event::Resize(..) => {
-                    terminal.autoresize()?;
-                    dirty = true;
-                    None
-                }
-                _ => None,
-            };
-            if let Some(a) = action {
-                state.update(trace, a);
-                state.clamp_overlay(super::view::overlay_max_scroll(state, screen));
-                dirty = true;
-            }
-            burst += 1;
-            if state.quit
-                || state.rerun_requested
-                || state.advance_requested
-                || state.press_requested
-                || state.break_requested.is_some()
-                || signals::received()
-                || burst >= MAX_BURST
-                || !event::poll(Duration::ZERO)?
-            {
-                break;
-            }
-        }
+        dirty |= handle_burst(&mut terminal, trace, state, |s| {
+            s.quit
+                || s.rerun_requested
+                || s.advance_requested
+                || s.press_requested
+                || s.break_requested.is_some()
+        })?;
         if state.quit {
             return Ok(None);
         }

@@ -22,7 +22,9 @@
 mod common;
 
 use common::peer_available;
-use common::peers::{iotls, iotls_connect, tempdir, wait_bounded, MqttClient, Owned, Serve};
+use common::peers::{
+    iotls, iotls_connect, s_client, tempdir, wait_bounded, MqttClient, Owned, Serve,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -412,17 +414,8 @@ fn connect_packet(id: &[u8]) -> Vec<u8> {
 fn raw_session(dir: &Path, addr: &str, bytes: &[u8]) {
     use std::io::Write;
     let mut client = Owned(
-        Command::new("openssl")
-            .args(["s_client", "-quiet", "-tls1_2", "-connect", addr])
-            .args(["-servername", "localhost"])
-            .arg("-cert")
-            .arg(dir.join("button.pem"))
-            .arg("-cert_chain")
-            .arg(dir.join("issuing-ca.pem"))
-            .arg("-key")
-            .arg(dir.join("button.key"))
-            .arg("-CAfile")
-            .arg(dir.join("root.pem"))
+        s_client(dir, addr, "button.pem", true)
+            .arg("-quiet")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::peers::{default_pki, iotls_connect, tempdir, wait_bounded, Owned, Serve, SESSION};
+use common::peers::{
+    default_pki, iotls_connect, s_client, tempdir, wait_bounded, Owned, Serve, SESSION,
+};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,17 +139,8 @@ fn a_dribbled_connect_is_cut_off_at_the_deadline() {
     let dir = tempdir("hard-dribble");
     default_pki(&dir);
     let mut serve = Serve::start_with(&dir, 1, &["--deadline".as_ref(), "2".as_ref()]);
-    let mut client = Command::new("openssl")
-        .args(["s_client", "-quiet", "-tls1_2", "-connect", &serve.addr])
-        .args(["-servername", "localhost"])
-        .arg("-cert")
-        .arg(dir.join("button.pem"))
-        .arg("-cert_chain")
-        .arg(dir.join("issuing-ca.pem"))
-        .arg("-key")
-        .arg(dir.join("button.key"))
-        .arg("-CAfile")
-        .arg(dir.join("root.pem"))
+    let mut client = s_client(&dir, &serve.addr, "button.pem", true)
+        .arg("-quiet")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::peers::{default_pki, free_port, tempdir, Owned};
+use common::peers::{default_pki, free_port, s_client, tempdir, Owned};
 use common::*;
 use iotls::engine::connect::{self, ConnectOptions};
 use iotls::trace::{unhex, HandshakeType, Side, Trace};
@@ -144,24 +144,7 @@ fn openssl_s_client_against_the_iotls_broker() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_string();
-    let client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-tls1_2",
-            "-connect",
-            &addr,
-            "-servername",
-            "localhost",
-        ])
-        // s_client's -cert sends only the leaf: the issuing CA goes in -cert_chain.
-        .arg("-cert")
-        .arg(dir.join("button.pem"))
-        .arg("-cert_chain")
-        .arg(dir.join("issuing-ca.pem"))
-        .arg("-key")
-        .arg(dir.join("button.key"))
-        .arg("-CAfile")
-        .arg(dir.join("root.pem"))
+    let client = s_client(&dir, &addr, "button.pem", true)
         .arg("-verify_return_error")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -372,15 +372,7 @@ fn serve_names_the_missing_intermediate_of_openssl_s_client() {
     .expect("write leaf");
     let mut serve = Serve::start(&dir, 1);
     // Only the leaf: no -cert_chain, so the issuing CA is missing.
-    let client = Command::new("openssl")
-        .args(["s_client", "-tls1_2", "-connect", &serve.addr])
-        .args(["-servername", "localhost"])
-        .arg("-cert")
-        .arg(dir.join("button-leaf-only.pem"))
-        .arg("-key")
-        .arg(dir.join("button.key"))
-        .arg("-CAfile")
-        .arg(dir.join("root.pem"))
+    let client = s_client(&dir, &serve.addr, "button-leaf-only.pem", false)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -449,15 +441,7 @@ fn serve_with_a_registry_names_a_registered_intermediate() {
         reg.as_os_str(),
     ];
     let mut serve = Serve::start_with(&dir.join("unused-pki"), 1, &extra);
-    let client = Command::new("openssl")
-        .args(["s_client", "-tls1_2", "-connect", &serve.addr])
-        .args(["-servername", "localhost"])
-        .arg("-cert")
-        .arg(dir.join("button-leaf-only.pem"))
-        .arg("-key")
-        .arg(dir.join("button.key"))
-        .arg("-CAfile")
-        .arg(dir.join("root.pem"))
+    let client = s_client(&dir, &serve.addr, "button-leaf-only.pem", false)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

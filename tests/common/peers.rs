@@ -51,6 +51,26 @@ pub fn default_pki(dir: &Path) {
     iotls::pki::write_default(dir, false).expect("write the default PKI");
 }
 
+/// `openssl s_client` over TLS 1.2 (SNI `localhost`) to `addr` as a device of `dir`'s PKI: the
+/// certificate `cert` of `dir` with `button.key`, trusting `dir`'s root. `-cert` sends only the
+/// leaf, so `with_chain` adds the issuing CA with `-cert_chain`. Standard streams and further
+/// options are the caller's.
+pub fn s_client(dir: &Path, addr: &str, cert: &str, with_chain: bool) -> std::process::Command {
+    let mut c = std::process::Command::new("openssl");
+    c.args(["s_client", "-tls1_2", "-connect", addr])
+        .args(["-servername", "localhost"])
+        .arg("-cert")
+        .arg(dir.join(cert));
+    if with_chain {
+        c.arg("-cert_chain").arg(dir.join("issuing-ca.pem"));
+    }
+    c.arg("-key")
+        .arg(dir.join("button.key"))
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"));
+    c
+}
+
 /// The first certificate of a PEM file (the leaf of a chain file), as PEM text.
 pub fn leaf_only(chain_pem: &Path) -> String {
     let text = std::fs::read_to_string(chain_pem).expect("read PEM");

@@ -600,10 +600,10 @@ fn lab_pki(dir: &Path) {
     std::fs::write(dir.join("issuing-ca.pem"), issuing.pem()).unwrap();
 }
 
-#[test]
-fn ca_mode_admits_what_a_registered_ca_issued_and_refuses_the_rest() {
-    let dir = tempdir("ca-mode");
-    lab_pki(&dir);
+/// `iotls serve` in CA mode for `sessions` sessions on the lab PKI written into `dir`: the lab
+/// broker's identity, the issuing CA registered, the room policy.
+fn serve_lab_ca_mode(dir: &std::path::Path, sessions: u32) -> Serve {
+    lab_pki(dir);
     let policy = dir.join("room-policy.json");
     std::fs::write(&policy, iotls::pki::ROOM_POLICY_JSON).unwrap();
     let arg = |f: &str| dir.join(f).into_os_string();
@@ -616,10 +616,16 @@ fn ca_mode_admits_what_a_registered_ca_issued_and_refuses_the_rest() {
         arg("issuing-ca.pem"),
         "--ca-mode".into(),
         "--policy".into(),
-        policy.clone().into_os_string(),
+        policy.into_os_string(),
     ];
     let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|s| s.as_os_str()).collect();
-    let mut serve = Serve::start_with(&dir, 2, &extra);
+    Serve::start_with(dir, sessions, &extra)
+}
+
+#[test]
+fn ca_mode_admits_what_a_registered_ca_issued_and_refuses_the_rest() {
+    let dir = tempdir("ca-mode");
+    let mut serve = serve_lab_ca_mode(&dir, 2);
     let ok = iotls_connect(
         &dir,
         &serve.addr,
@@ -858,23 +864,7 @@ fn serve_ui_lists_each_session_opens_it_in_the_tour_and_quits_cleanly() {
 #[test]
 fn a_served_device_that_is_not_the_button_is_not_narrated_as_one() {
     let dir = tempdir("serve-words");
-    lab_pki(&dir);
-    let policy = dir.join("room-policy.json");
-    std::fs::write(&policy, iotls::pki::ROOM_POLICY_JSON).unwrap();
-    let arg = |f: &str| dir.join(f).into_os_string();
-    let extra = [
-        "--cert".into(),
-        arg("broker.pem"),
-        "--key".into(),
-        arg("broker.key"),
-        "--ca".into(),
-        arg("issuing-ca.pem"),
-        "--ca-mode".into(),
-        "--policy".into(),
-        policy.into_os_string(),
-    ];
-    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|s| s.as_os_str()).collect();
-    let mut serve = Serve::start_with(&dir, 1, &extra);
+    let mut serve = serve_lab_ca_mode(&dir, 1);
     let ok = iotls_connect(
         &dir,
         &serve.addr,
